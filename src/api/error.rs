@@ -1,0 +1,115 @@
+//! HTTP errors: every failure outside the channel is JSON `{error, message}` with a fitting status.
+
+use std::convert::Infallible;
+
+use serde::Serialize;
+use warp::http::StatusCode;
+use warp::{Rejection, Reply};
+
+/// An error the HTTP layer answers with; `kind` is the machine-readable `error` field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ApiError {
+    /// The `Host` header names someone else (SPEC §9, DNS-rebinding defence).
+    #[error(
+        "This address is not the box's own. Open the box by its name (identity-box.local) or its IP address."
+    )]
+    MisdirectedHost,
+    /// The body is larger than the route accepts.
+    #[error(
+        "The request is too large{}.",
+        limit.map(|l| format!(": at most {l} bytes are accepted here")).unwrap_or_default()
+    )]
+    BodyTooLarge { limit: Option<u64> },
+    /// The box is still starting (its database is not open yet).
+    #[error("The box is starting. Try again in a few seconds.")]
+    NotReady,
+    /// Nothing is served at this path.
+    #[error("There is nothing at this address.")]
+    NotFound,
+    /// The path exists but not with this method.
+    #[error("This address does not accept that kind of request.")]
+    MethodNotAllowed,
+    /// The request is malformed.
+    #[error("The request is malformed: {0}")]
+    BadRequest(String),
+    /// Something failed inside the box.
+    #[error("Something went wrong inside the box. Try again; if it keeps happening, restart the box.")]
+    Internal,
+}
+
+impl ApiError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::MisdirectedHost => StatusCode::MISDIRECTED_REQUEST,
+            ApiError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::NotReady => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ApiError::MisdirectedHost => "misdirected_request",
+            ApiError::BodyTooLarge { .. } => "too_large",
+            ApiError::NotReady => "starting",
+            ApiError::NotFound => "not_found",
+            ApiError::MethodNotAllowed => "method_not_allowed",
+            ApiError::BadRequest(_) => "bad_request",
+            ApiError::Internal => "internal",
+        }
+    }
+
+    /// The JSON reply `{error, message}` with this error's status.
+    pub fn reply(&self) -> warp::reply::Response {
+        let body = ErrorBody {
+            error: self.kind(),
+            message: self.to_string(),
+        };
+        warp::reply::with_status(warp::reply::json(&body), self.status()).into_response()
+    }
+}
+
+impl warp::reject::Reject for ApiError {}
+
+#[derive(Serialize)]
+struct ErrorBody {
+    error: &'static str,
+    message: String,
+}
+
+/// Turns every rejection into `{error, message}`.
+pub async fn recover(rejection: Rejection) -> Result<warp::reply::Response, Infallible> {
+    Ok(classify(&rejection).reply())
+}
+
+fn classify(rejection: &Rejection) -> ApiError {
+    if let Some(e) = rejection.find::<ApiError>() {
+        return e.clone();
+    }
+    if rejection.is_not_found() {
+        return ApiError::NotFound;
+    }
+    if rejection.find::<warp::reject::MethodNotAllowed>().is_some() {
+        return ApiError::MethodNotAllowed;
+    }
+    if let Some(e) = rejection.find::<warp::reject::InvalidHeader>() {
+        return ApiError::BadRequest(e.to_string());
+    }
+    if let Some(e) = rejection.find::<warp::reject::MissingHeader>() {
+        return ApiError::BadRequest(e.to_string());
+    }
+    if let Some(e) = rejection.find::<warp::reject::InvalidQuery>() {
+        return ApiError::BadRequest(e.to_string());
+    }
+    if rejection.find::<warp::reject::PayloadTooLarge>().is_some() {
+        return ApiError::BodyTooLarge { limit: None };
+    }
+    if let Some(e) = rejection.find::<warp::filters::body::BodyDeserializeError>() {
+        return ApiError::BadRequest(e.to_string());
+    }
+    log::warn!("unhandled rejection: {rejection:?}");
+    ApiError::Internal
+}

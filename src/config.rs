@@ -1,0 +1,416 @@
+//! Typed configuration: defaults, then the TOML file, then `IDENTITY_BOX_*` variables, then flags.
+//!
+//! Every error names the key it is about and where the bad value came from, on one line, so that
+//! a box that will not start says exactly what to fix.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+/// Prefix of the environment variables that override the file; nested keys use `__`
+/// (`IDENTITY_BOX_HTTP__MAX_CONNECTIONS`).
+pub const ENV_PREFIX: &str = "IDENTITY_BOX_";
+
+/// Environment variables with the prefix that are not configuration keys (they name the file).
+const ENV_NOT_KEYS: &[&str] = &["config"];
+
+/// The box's configuration, after all sources are merged and validated.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// The name the box shows to people (web page, phone app, archive names).
+    pub name: String,
+    /// Address and port the HTTP API listens on.
+    pub listen: SocketAddr,
+    /// Where the box keeps its seed and database; see [`Config::data_dir`].
+    pub data_dir: Option<PathBuf>,
+    /// Where the admin socket lives; `$RUNTIME_DIRECTORY` (systemd), else the data directory.
+    pub runtime_dir: Option<PathBuf>,
+    /// `off`, `error`, `warn`, `info`, `debug` or `trace`; `RUST_LOG`, when set, wins.
+    pub log_level: String,
+    /// Host names (besides `localhost` and IP addresses) that the `Host` header may carry.
+    pub host_names: Vec<String>,
+    /// Limits of the HTTP server.
+    pub http: HttpConfig,
+}
+
+/// Limits of the HTTP server (SPEC §9).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// A client must send a request's whole header within this many seconds.
+    pub header_read_timeout_secs: u64,
+    /// A connection on which nothing moves for this many seconds is closed.
+    pub idle_timeout_secs: u64,
+    /// Connections served at once; more are answered `503` and closed.
+    pub max_connections: usize,
+    /// The largest request body accepted, in bytes (`413` above it).
+    pub max_body_bytes: u64,
+    /// On shutdown, requests in flight get this many seconds to finish.
+    pub shutdown_grace_secs: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            name: "Identity Box".to_owned(),
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: None,
+            runtime_dir: None,
+            log_level: "info".to_owned(),
+            host_names: vec!["identity-box.local".to_owned(), "identity-box".to_owned()],
+            http: HttpConfig::default(),
+        }
+    }
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            header_read_timeout_secs: 10,
+            idle_timeout_secs: 60,
+            max_connections: 256,
+            max_body_bytes: 16 * 1024 * 1024,
+            shutdown_grace_secs: 10,
+        }
+    }
+}
+
+impl HttpConfig {
+    pub fn header_read_timeout(&self) -> Duration {
+        Duration::from_secs(self.header_read_timeout_secs)
+    }
+    pub fn idle_timeout(&self) -> Duration {
+        Duration::from_secs(self.idle_timeout_secs)
+    }
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_secs(self.shutdown_grace_secs)
+    }
+}
+
+/// Values given on the command line; they win over every other source.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub data_dir: Option<PathBuf>,
+    pub listen: Option<SocketAddr>,
+}
+
+/// Why the configuration could not be loaded. Each message is one line.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file named with `--config` does not exist or cannot be read.
+    #[error("cannot read the configuration file {path}: {source}")]
+    Unreadable {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// A value has the wrong type or a key is unknown (figment names the key and the source).
+    #[error("configuration: {0}")]
+    Parse(String),
+    /// A value has the right type but is not allowed.
+    #[error("configuration key `{key}` (from {origin}): {message}")]
+    Invalid {
+        key: &'static str,
+        origin: String,
+        message: String,
+    },
+    /// No data directory was configured and the platform has none.
+    #[error(
+        "configuration key `data_dir`: no data directory is set and this system has no home \
+         directory; pass --data-dir DIR"
+    )]
+    NoDataDir,
+}
+
+impl Config {
+    /// Loads the configuration: defaults, the file (if any), `IDENTITY_BOX_*` variables, flags.
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Config, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(path) = file {
+            // Figment skips a missing file silently; a file the user named must exist.
+            std::fs::metadata(path).map_err(|source| ConfigError::Unreadable {
+                path: path.to_owned(),
+                source,
+            })?;
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        figment = figment.merge(
+            Env::prefixed(ENV_PREFIX)
+                .ignore(ENV_NOT_KEYS)
+                .split("__"),
+        );
+        if let Some(dir) = &overrides.data_dir {
+            figment = figment.merge(Serialized::default("data_dir", dir));
+        }
+        if let Some(listen) = &overrides.listen {
+            figment = figment.merge(Serialized::default("listen", listen.to_string()));
+        }
+        let config: Config = figment.extract().map_err(|e| parse_error(&e))?;
+        config.validate(&figment)?;
+        Ok(config)
+    }
+
+    fn validate(&self, figment: &Figment) -> Result<(), ConfigError> {
+        let invalid = |key: &'static str, message: &str| ConfigError::Invalid {
+            key,
+            origin: source_of(figment, key),
+            message: message.to_owned(),
+        };
+        let name = self.name.trim();
+        if name.is_empty() || name.chars().count() > 63 || name.chars().any(char::is_control) {
+            return Err(invalid(
+                "name",
+                "must be 1 to 63 printable characters, e.g. \"Identity Box\"",
+            ));
+        }
+        if log::LevelFilter::from_str(&self.log_level).is_err() {
+            return Err(invalid(
+                "log_level",
+                "must be one of off, error, warn, info, debug, trace",
+            ));
+        }
+        for host in &self.host_names {
+            if host.is_empty()
+                || !host
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+            {
+                return Err(invalid(
+                    "host_names",
+                    "each entry must be a DNS name such as \"identity-box.local\"",
+                ));
+            }
+        }
+        let http = &self.http;
+        if http.header_read_timeout_secs == 0 || http.header_read_timeout_secs > 3600 {
+            return Err(invalid(
+                "http.header_read_timeout_secs",
+                "must be between 1 and 3600 seconds",
+            ));
+        }
+        if http.idle_timeout_secs == 0 || http.idle_timeout_secs > 86_400 {
+            return Err(invalid(
+                "http.idle_timeout_secs",
+                "must be between 1 and 86400 seconds",
+            ));
+        }
+        if http.max_connections == 0 || http.max_connections > 65_536 {
+            return Err(invalid(
+                "http.max_connections",
+                "must be between 1 and 65536",
+            ));
+        }
+        if http.max_body_bytes < 1024 {
+            return Err(invalid(
+                "http.max_body_bytes",
+                "must be at least 1024 bytes",
+            ));
+        }
+        if http.shutdown_grace_secs > 600 {
+            return Err(invalid(
+                "http.shutdown_grace_secs",
+                "must be at most 600 seconds",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The data directory: the configured one (flag, variable or file), else `$STATE_DIRECTORY`
+    /// (set by systemd's `StateDirectory=`), else the platform's data directory.
+    pub fn data_dir(&self, state_directory: Option<&str>) -> Result<PathBuf, ConfigError> {
+        if let Some(dir) = &self.data_dir {
+            return Ok(dir.clone());
+        }
+        // systemd may list several directories separated by ':'; ours is the first.
+        if let Some(dir) = state_directory
+            .and_then(|s| s.split(':').next())
+            .filter(|s| !s.is_empty())
+        {
+            return Ok(PathBuf::from(dir));
+        }
+        directories::ProjectDirs::from("", "", "identity-box")
+            .map(|p| p.data_dir().to_owned())
+            .ok_or(ConfigError::NoDataDir)
+    }
+
+    /// Where the admin socket lives: the configured directory, else `$RUNTIME_DIRECTORY`
+    /// (systemd's `RuntimeDirectory=`), else the data directory.
+    pub fn runtime_dir(&self, runtime_directory: Option<&str>, data_dir: &Path) -> PathBuf {
+        if let Some(dir) = &self.runtime_dir {
+            return dir.clone();
+        }
+        runtime_directory
+            .and_then(|s| s.split(':').next())
+            .filter(|s| !s.is_empty())
+            .map(PathBuf::from)
+            .unwrap_or_else(|| data_dir.to_owned())
+    }
+}
+
+/// Figment's error as one line that names the key in its configuration spelling and the exact
+/// place its value came from (the file, or the environment variable).
+fn parse_error(error: &figment::Error) -> ConfigError {
+    let path: Vec<String> = error.path.iter().map(|p| p.to_ascii_lowercase()).collect();
+    let origin = origin_name(error.metadata.as_ref(), &path);
+    let what = error.kind.to_string().replace('\n', " ");
+    if path.is_empty() {
+        ConfigError::Parse(format!("{what} (in {origin})"))
+    } else {
+        ConfigError::Parse(format!("key `{}` (from {origin}): {what}", path.join(".")))
+    }
+}
+
+/// Names where a key's value came from: the defaults, the file, or the exact variable.
+fn source_of(figment: &Figment, key: &str) -> String {
+    let path: Vec<String> = key.split('.').map(str::to_owned).collect();
+    match figment.find_metadata(key) {
+        Some(m) => origin_name(Some(m), &path),
+        None => "the defaults".to_owned(),
+    }
+}
+
+fn origin_name(metadata: Option<&figment::Metadata>, path: &[String]) -> String {
+    match metadata {
+        Some(m) if m.name.contains("environment") && !path.is_empty() => format!(
+            "environment variable {ENV_PREFIX}{}",
+            path.join("__").to_ascii_uppercase()
+        ),
+        Some(m) => match &m.source {
+            Some(source) => format!("{} {}", m.name, source),
+            None => m.name.to_string(),
+        },
+        None => "the command line".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use figment::Jail;
+
+    fn load_in_jail(jail: &Jail, file: Option<&str>, overrides: &Overrides) -> Result<Config, ConfigError> {
+        let path = file.map(|text| {
+            jail.create_file("config.toml", text).unwrap();
+            jail.directory().join("config.toml")
+        });
+        Config::load(path.as_deref(), overrides)
+    }
+
+    #[test]
+    fn defaults_are_documented_values() {
+        Jail::expect_with(|jail| {
+            let c = load_in_jail(jail, None, &Overrides::default()).unwrap();
+            assert_eq!(c.listen, "127.0.0.1:8080".parse().unwrap());
+            assert_eq!(c.name, "Identity Box");
+            assert_eq!(c.http.max_body_bytes, 16 * 1024 * 1024);
+            assert_eq!(c.log_level, "info");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn file_then_env_then_flags() {
+        Jail::expect_with(|jail| {
+            let file = "name = \"Kitchen box\"\nlisten = \"127.0.0.1:9000\"\n[http]\nmax_connections = 7\n";
+            let c = load_in_jail(jail, Some(file), &Overrides::default()).unwrap();
+            assert_eq!(c.name, "Kitchen box");
+            assert_eq!(c.listen.port(), 9000);
+            assert_eq!(c.http.max_connections, 7);
+
+            jail.set_env("IDENTITY_BOX_LISTEN", "127.0.0.1:9001");
+            jail.set_env("IDENTITY_BOX_HTTP__MAX_CONNECTIONS", "9");
+            let c = load_in_jail(jail, Some(file), &Overrides::default()).unwrap();
+            assert_eq!(c.listen.port(), 9001);
+            assert_eq!(c.http.max_connections, 9);
+
+            let flags = Overrides {
+                listen: Some("127.0.0.1:9002".parse().unwrap()),
+                data_dir: Some("/tmp/box".into()),
+            };
+            let c = load_in_jail(jail, Some(file), &flags).unwrap();
+            assert_eq!(c.listen.port(), 9002);
+            assert_eq!(c.data_dir(None).unwrap(), PathBuf::from("/tmp/box"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn wrong_type_names_the_key_and_file_on_one_line() {
+        Jail::expect_with(|jail| {
+            let err = load_in_jail(jail, Some("[http]\nmax_connections = \"many\"\n"), &Overrides::default())
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("`http.max_connections`"), "{err}");
+            assert!(err.contains("config.toml"), "{err}");
+            assert!(!err.contains('\n'), "{err}");
+            jail.set_env("IDENTITY_BOX_HTTP__IDLE_TIMEOUT_SECS", "soon");
+            let err = load_in_jail(jail, None, &Overrides::default()).unwrap_err().to_string();
+            assert!(err.contains("`http.idle_timeout_secs`"), "{err}");
+            assert!(err.contains("IDENTITY_BOX_HTTP__IDLE_TIMEOUT_SECS"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn unknown_key_is_refused_by_name() {
+        Jail::expect_with(|jail| {
+            let err = load_in_jail(jail, Some("lissen = \"0.0.0.0:80\"\n"), &Overrides::default())
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("lissen"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn bad_env_value_names_the_key_and_the_variables() {
+        Jail::expect_with(|jail| {
+            jail.set_env("IDENTITY_BOX_LISTEN", "not-an-address");
+            let err = load_in_jail(jail, None, &Overrides::default()).unwrap_err().to_string();
+            assert!(err.contains("`listen`"), "{err}");
+            assert!(err.contains("IDENTITY_BOX_LISTEN"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn invalid_values_name_the_key_and_source() {
+        Jail::expect_with(|jail| {
+            let err = load_in_jail(jail, Some("[http]\nmax_connections = 0\n"), &Overrides::default())
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("`http.max_connections`"), "{err}");
+            assert!(err.contains("config.toml"), "{err}");
+
+            jail.set_env("IDENTITY_BOX_LOG_LEVEL", "loud");
+            let err = load_in_jail(jail, None, &Overrides::default()).unwrap_err().to_string();
+            assert!(err.contains("`log_level`"), "{err}");
+            assert!(err.contains("IDENTITY_BOX_LOG_LEVEL"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn missing_named_file_is_an_error() {
+        let err = Config::load(Some(Path::new("/nonexistent/identity-box.toml")), &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("/nonexistent/identity-box.toml"), "{err}");
+    }
+
+    #[test]
+    fn data_dir_order() {
+        let mut c = Config::default();
+        assert_eq!(c.data_dir(Some("/var/lib/identity-box")).unwrap(), PathBuf::from("/var/lib/identity-box"));
+        c.data_dir = Some("/srv/box".into());
+        assert_eq!(c.data_dir(Some("/var/lib/identity-box")).unwrap(), PathBuf::from("/srv/box"));
+        assert_eq!(c.runtime_dir(Some("/run/identity-box"), Path::new("/srv/box")), PathBuf::from("/run/identity-box"));
+        assert_eq!(c.runtime_dir(None, Path::new("/srv/box")), PathBuf::from("/srv/box"));
+    }
+}

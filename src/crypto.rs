@@ -1,0 +1,300 @@
+//! Key material and primitives (SPEC §1): secret newtypes that zeroize, HKDF, the box keys.
+//!
+//! Every secret here is wiped from memory when dropped, prints as `[redacted]`, and compares in
+//! constant time.
+
+use std::fmt;
+use std::io;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use ed25519_dalek::SigningKey;
+use hkdf::Hkdf;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use x25519_dalek::{PublicKey as X25519Public, StaticSecret};
+use zeroize::{Zeroize, ZeroizeOnDrop};
+
+use crate::fsutil;
+
+/// The HKDF salt of every derivation in SPEC v1.
+pub const HKDF_SALT: &[u8] = b"identity-box/v1";
+
+/// 32 secret bytes: zeroized on drop, redacted in `Debug`, compared in constant time.
+#[derive(Clone, Zeroize, ZeroizeOnDrop)]
+pub struct Secret32([u8; 32]);
+
+impl Secret32 {
+    pub fn new(bytes: [u8; 32]) -> Self {
+        Self(bytes)
+    }
+
+    /// 32 bytes from the operating system's random number generator.
+    pub fn random() -> Result<Self, KeyError> {
+        let mut bytes = [0u8; 32];
+        getrandom::getrandom(&mut bytes).map_err(|e| KeyError::Random(e.to_string()))?;
+        Ok(Self(bytes))
+    }
+
+    pub fn expose(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret32 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret32([redacted])")
+    }
+}
+
+impl PartialEq for Secret32 {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.ct_eq(&other.0).into()
+    }
+}
+impl Eq for Secret32 {}
+
+/// `HKDF(ikm, info)` of the SPEC: HKDF-SHA256, salt `identity-box/v1`, 32 bytes of output.
+pub fn hkdf32(ikm: &[u8], info: &str) -> Secret32 {
+    let hk = Hkdf::<Sha256>::new(Some(HKDF_SALT), ikm);
+    let mut okm = [0u8; 32];
+    // 32 bytes is far below HKDF-SHA256's limit of 255 * 32, so this cannot fail.
+    hk.expand(info.as_bytes(), &mut okm)
+        .unwrap_or_else(|_| unreachable!("32 bytes is a valid HKDF-SHA256 output length"));
+    Secret32(okm)
+}
+
+/// `H(x)`: SHA-256.
+pub fn sha256(bytes: &[u8]) -> [u8; 32] {
+    Sha256::digest(bytes).into()
+}
+
+/// base64url without padding.
+pub fn b64u(bytes: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// Decodes base64url without padding.
+pub fn b64u_decode(text: &str) -> Result<Vec<u8>, base64::DecodeError> {
+    URL_SAFE_NO_PAD.decode(text)
+}
+
+/// The mDNS fingerprint of a box: hex of the first 8 bytes of `H(agreement key)` (SPEC §8).
+pub fn fingerprint(agreement_public: &[u8; 32]) -> String {
+    hex::encode(&sha256(agreement_public)[..8])
+}
+
+/// Why the box's keys could not be loaded or made.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    /// The operating system gave no random bytes.
+    #[error("the system's random number generator failed: {0}")]
+    Random(String),
+    /// The seed file exists but is not 32 bytes: it was damaged or replaced.
+    #[error(
+        "the box key file {path} is damaged (it holds {len} bytes, not 32); restore it from a \
+         backup of the data directory, or factory-reset the box"
+    )]
+    Damaged { path: String, len: u64 },
+    /// The seed file could not be read or written.
+    #[error("cannot {action} the box key file {path}: {source}")]
+    Io {
+        action: &'static str,
+        path: String,
+        source: io::Error,
+    },
+}
+
+/// The box seed: 32 random bytes made at first start, the root of the box keys (SPEC §1).
+#[derive(Debug, PartialEq, Eq)]
+pub struct BoxSeed(Secret32);
+
+/// Whether [`BoxSeed::load_or_create`] found a seed or made a new one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SeedOrigin {
+    Loaded,
+    Created,
+}
+
+impl BoxSeed {
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        Self(Secret32(bytes))
+    }
+
+    /// Loads the seed from `path`, or makes one and writes it there atomically (mode 0600).
+    pub fn load_or_create(path: &Path) -> Result<(Self, SeedOrigin), KeyError> {
+        let io_err = |action, source| KeyError::Io {
+            action,
+            path: path.display().to_string(),
+            source,
+        };
+        match std::fs::read(path) {
+            Ok(mut bytes) => {
+                let len = bytes.len() as u64;
+                let seed = <[u8; 32]>::try_from(bytes.as_slice()).ok();
+                bytes.zeroize();
+                let Some(seed) = seed else {
+                    return Err(KeyError::Damaged {
+                        path: path.display().to_string(),
+                        len,
+                    });
+                };
+                let seed = Self::from_bytes(seed);
+                // Someone loosened the file's mode: tighten it again rather than refuse to start.
+                let meta = std::fs::metadata(path).map_err(|e| io_err("inspect", e))?;
+                if meta.permissions().mode() & 0o077 != 0 {
+                    log::warn!(
+                        "the box key file {} was readable by others; its mode is now 0600",
+                        path.display()
+                    );
+                    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+                        .map_err(|e| io_err("protect", e))?;
+                }
+                Ok((seed, SeedOrigin::Loaded))
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                let seed = Secret32::random()?;
+                fsutil::write_atomic(path, seed.expose(), 0o600).map_err(|e| io_err("write", e))?;
+                Ok((Self(seed), SeedOrigin::Created))
+            }
+            Err(e) => Err(io_err("read", e)),
+        }
+    }
+}
+
+/// The two keys the box derives from its seed: X25519 agreement and Ed25519 signing (SPEC §1).
+pub struct BoxKeys {
+    agreement: StaticSecret,
+    agreement_public: X25519Public,
+    signing: SigningKey,
+}
+
+impl BoxKeys {
+    pub fn from_seed(seed: &BoxSeed) -> Self {
+        let agreement = StaticSecret::from(*hkdf32(seed.0.expose(), "box-agreement").expose());
+        let agreement_public = X25519Public::from(&agreement);
+        let signing = SigningKey::from_bytes(hkdf32(seed.0.expose(), "box-signing").expose());
+        Self {
+            agreement,
+            agreement_public,
+            signing,
+        }
+    }
+
+    pub fn agreement_public(&self) -> [u8; 32] {
+        self.agreement_public.to_bytes()
+    }
+
+    pub fn signing_public(&self) -> [u8; 32] {
+        self.signing.verifying_key().to_bytes()
+    }
+
+    /// The secret half of the agreement key, for the channel and pairing (SPEC §2, §3).
+    pub fn agreement_secret(&self) -> &StaticSecret {
+        &self.agreement
+    }
+
+    /// The signing key, for archive manifests and pairing answers.
+    pub fn signing_key(&self) -> &SigningKey {
+        &self.signing
+    }
+
+    /// The public halves, which may be shown to anyone.
+    pub fn public(&self) -> BoxPublicKeys {
+        let agreement = self.agreement_public();
+        BoxPublicKeys {
+            agreement_b64u: b64u(&agreement),
+            signing_b64u: b64u(&self.signing_public()),
+            fingerprint: fingerprint(&agreement),
+        }
+    }
+}
+
+impl fmt::Debug for BoxKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BoxKeys")
+            .field("agreement_public", &b64u(&self.agreement_public()))
+            .field("signing_public", &b64u(&self.signing_public()))
+            .finish_non_exhaustive()
+    }
+}
+
+/// The box's public keys as they appear on the wire.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct BoxPublicKeys {
+    pub agreement_b64u: String,
+    pub signing_b64u: String,
+    pub fingerprint: String,
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn secrets_are_redacted() {
+        let s = Secret32::new([7; 32]);
+        assert_eq!(format!("{s:?}"), "Secret32([redacted])");
+        let seed = BoxSeed::from_bytes([7; 32]);
+        assert!(!format!("{seed:?}").contains('7'));
+        let keys = BoxKeys::from_seed(&seed);
+        let debug = format!("{keys:?}");
+        assert!(debug.contains(&keys.public().agreement_b64u));
+        assert!(!debug.contains(&hex::encode(hkdf32(&[7; 32], "box-signing").expose())));
+    }
+
+    #[test]
+    fn secret_equality() {
+        assert_eq!(Secret32::new([1; 32]), Secret32::new([1; 32]));
+        assert_ne!(Secret32::new([1; 32]), Secret32::new([2; 32]));
+    }
+
+    #[test]
+    fn keys_are_derived_with_distinct_labels() {
+        let keys = BoxKeys::from_seed(&BoxSeed::from_bytes([9; 32]));
+        let again = BoxKeys::from_seed(&BoxSeed::from_bytes([9; 32]));
+        assert_eq!(keys.public(), again.public());
+        let other = BoxKeys::from_seed(&BoxSeed::from_bytes([8; 32]));
+        assert_ne!(keys.public(), other.public());
+        // The signing key is HKDF(seed, "box-signing"), not the agreement scalar.
+        assert_eq!(
+            keys.signing_key().to_bytes(),
+            *hkdf32(&[9; 32], "box-signing").expose()
+        );
+    }
+
+    #[test]
+    fn seed_is_created_once_with_mode_0600() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("box-seed");
+        let (first, origin) = BoxSeed::load_or_create(&path).unwrap();
+        assert_eq!(origin, SeedOrigin::Created);
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        let (second, origin) = BoxSeed::load_or_create(&path).unwrap();
+        assert_eq!(origin, SeedOrigin::Loaded);
+        assert_eq!(first, second);
+    }
+
+    #[test]
+    fn loose_seed_mode_is_tightened() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("box-seed");
+        BoxSeed::load_or_create(&path).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        BoxSeed::load_or_create(&path).unwrap();
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+
+    #[test]
+    fn damaged_seed_is_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("box-seed");
+        std::fs::write(&path, b"short").unwrap();
+        let err = BoxSeed::load_or_create(&path).unwrap_err();
+        assert!(matches!(err, KeyError::Damaged { len: 5, .. }), "{err}");
+        assert!(err.to_string().contains("box-seed"));
+    }
+}

@@ -1,0 +1,121 @@
+//! The daemon's side of the admin socket (mode 0660: root and the service user only).
+
+use std::net::SocketAddr;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::AsyncWriteExt;
+use tokio::net::{UnixListener, UnixStream};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use super::DaemonError;
+use crate::admin::{self, AdminRequest, AdminResponse, StatusReport};
+use crate::api::AppState;
+
+/// A bound admin socket.
+#[derive(Debug)]
+pub struct Bound {
+    listener: UnixListener,
+    pub path: PathBuf,
+}
+
+/// What the admin commands can see.
+#[derive(Debug, Clone)]
+pub struct Context {
+    pub state: Arc<AppState>,
+    pub data_dir: PathBuf,
+    pub listen: SocketAddr,
+}
+
+/// Binds the socket at `path`, replacing a stale one left by a crash; refuses when a live daemon
+/// still answers there.
+pub fn bind(path: &Path) -> Result<Bound, DaemonError> {
+    let err = |source| DaemonError::AdminSocket {
+        path: path.to_owned(),
+        source,
+    };
+    if path.exists() {
+        if std::os::unix::net::UnixStream::connect(path).is_ok() {
+            return Err(DaemonError::AlreadyRunning(path.to_owned()));
+        }
+        std::fs::remove_file(path).map_err(err)?;
+    }
+    let listener = UnixListener::bind(path).map_err(err)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660)).map_err(err)?;
+    Ok(Bound {
+        listener,
+        path: path.to_owned(),
+    })
+}
+
+/// Answers admin requests until `stop` is cancelled.
+pub async fn serve(bound: Bound, ctx: Context, stop: CancellationToken) {
+    let mut clients = JoinSet::new();
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => break,
+            Some(_) = clients.join_next(), if !clients.is_empty() => {}
+            accepted = bound.listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    let ctx = ctx.clone();
+                    clients.spawn(async move {
+                        // A client that sends nothing is not allowed to hold a task forever.
+                        let _ = tokio::time::timeout(Duration::from_secs(10), answer(stream, &ctx)).await;
+                    });
+                }
+                Err(e) => {
+                    log::warn!("admin socket: accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+    }
+    clients.abort_all();
+    while clients.join_next().await.is_some() {}
+}
+
+async fn answer(stream: UnixStream, ctx: &Context) {
+    let (read, mut write) = stream.into_split();
+    let response = match admin::read_line(read).await {
+        Ok(Some(line)) => match admin::parse_request(&line) {
+            Ok(req) => handle(req, ctx).await,
+            Err(message) => AdminResponse::Error { message },
+        },
+        Ok(None) => return,
+        Err(e) => AdminResponse::Error {
+            message: format!("bad admin request: {e}"),
+        },
+    };
+    let Ok(mut line) = serde_json::to_vec(&response) else {
+        return;
+    };
+    line.push(b'\n');
+    let _ = write.write_all(&line).await;
+}
+
+async fn handle(req: AdminRequest, ctx: &Context) -> AdminResponse {
+    match req {
+        AdminRequest::Status => {
+            let state = &ctx.state;
+            let first_started_at = match state.store() {
+                Some(store) => store.first_started_at().await.ok(),
+                None => None,
+            };
+            AdminResponse::Status(StatusReport {
+                name: state.name().to_owned(),
+                version: crate::VERSION.to_owned(),
+                healthy: state.is_ready(),
+                uptime_secs: state.uptime_secs(),
+                data_dir: ctx.data_dir.clone(),
+                listen: ctx.listen.to_string(),
+                agreement_key: state.keys().agreement_b64u.clone(),
+                signing_key: state.keys().signing_b64u.clone(),
+                fingerprint: state.keys().fingerprint.clone(),
+                first_started_at,
+            })
+        }
+    }
+}

@@ -1,0 +1,335 @@
+//! Start-up and shutdown order, background tasks, the admin socket, and the service manager.
+//!
+//! Start: data directory (locked) → box keys → HTTP listener bound and serving (`/health` 503)
+//! → admin socket → database opened and checked → ready (`/health` 200, `READY=1`).
+//! Stop (SIGTERM, SIGINT, or the caller's token): `STOPPING=1` → stop accepting → requests in
+//! flight finish (bounded by `http.shutdown_grace_secs`) → every task joined → database closed.
+
+mod admin_server;
+pub mod logging;
+mod systemd;
+
+use std::fs::File;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::api::{self, AllowedHosts, AppState, RouteLimits, server::ServerLimits};
+use crate::clock::{Clock, SystemClock};
+use crate::config::{Config, ConfigError};
+use crate::crypto::{BoxKeys, BoxSeed, KeyError, SeedOrigin};
+use crate::fsutil;
+use crate::store::{self, Store, StoreError};
+
+/// The seed file inside the data directory.
+pub const SEED_FILE: &str = "box-seed";
+const LOCK_FILE: &str = "lock";
+
+/// Exit status for a problem a restart cannot fix (bad configuration, damaged data); the unit
+/// lists it in `RestartPreventExitStatus=` so the box does not loop.
+pub const EXIT_NEEDS_ATTENTION: u8 = 78;
+
+/// Values systemd passes through the environment, read once by the caller.
+#[derive(Debug, Clone, Default)]
+pub struct DaemonEnv {
+    /// `$STATE_DIRECTORY`
+    pub state_directory: Option<String>,
+    /// `$RUNTIME_DIRECTORY`
+    pub runtime_directory: Option<String>,
+}
+
+impl DaemonEnv {
+    pub fn from_process() -> Self {
+        Self {
+            state_directory: std::env::var("STATE_DIRECTORY").ok(),
+            runtime_directory: std::env::var("RUNTIME_DIRECTORY").ok(),
+        }
+    }
+}
+
+/// Why the daemon stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The data directory cannot be made or used.
+    #[error("cannot use the data directory {path}: {source}")]
+    DataDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// Another daemon holds the data directory.
+    #[error("another identity-box is already running with the data directory {0}")]
+    AlreadyRunning(PathBuf),
+    #[error(transparent)]
+    Keys(#[from] KeyError),
+    /// The HTTP address cannot be bound.
+    #[error("cannot listen on {addr}: {source}; {}", listen_hint(.source))]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    /// The admin socket cannot be made.
+    #[error("cannot create the admin socket {path}: {source}")]
+    AdminSocket {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Signal handlers could not be installed.
+    #[error("cannot watch for stop signals: {0}")]
+    Signals(std::io::Error),
+}
+
+fn listen_hint(e: &std::io::Error) -> &'static str {
+    match e.kind() {
+        std::io::ErrorKind::AddrInUse => {
+            "another program is using that port; stop it or choose another address with --listen"
+        }
+        std::io::ErrorKind::AddrNotAvailable => {
+            "this machine has no such address; use 0.0.0.0 or one of its own addresses with --listen"
+        }
+        std::io::ErrorKind::PermissionDenied => {
+            "ports below 1024 need the CAP_NET_BIND_SERVICE capability (the systemd unit grants it)"
+        }
+        _ => "choose another address with --listen",
+    }
+}
+
+impl DaemonError {
+    /// The process exit status for this error.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            DaemonError::Config(_)
+            | DaemonError::Keys(KeyError::Damaged { .. })
+            | DaemonError::Store(StoreError::Damaged { .. }) => EXIT_NEEDS_ATTENTION,
+            _ => 1,
+        }
+    }
+}
+
+/// Runs the box until SIGTERM/SIGINT or until `shutdown` is cancelled.
+pub async fn run(
+    config: Config,
+    env: DaemonEnv,
+    shutdown: CancellationToken,
+) -> Result<(), DaemonError> {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let data_dir = config.data_dir(env.state_directory.as_deref())?;
+    let runtime_dir = config.runtime_dir(env.runtime_directory.as_deref(), &data_dir);
+    let data_err = |source| DaemonError::DataDir {
+        path: data_dir.clone(),
+        source,
+    };
+    fsutil::create_private_dir(&data_dir).map_err(data_err)?;
+    let _lock = lock_data_dir(&data_dir)?;
+
+    let (seed, origin) = BoxSeed::load_or_create(&data_dir.join(SEED_FILE))?;
+    let keys = BoxKeys::from_seed(&seed);
+    drop(seed);
+    let public = keys.public();
+    match origin {
+        SeedOrigin::Created => log::info!("made new box keys (fingerprint {})", public.fingerprint),
+        SeedOrigin::Loaded => log::info!("loaded box keys (fingerprint {})", public.fingerprint),
+    }
+
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| DaemonError::Listen {
+            addr: config.listen,
+            source,
+        })?;
+    let local_addr = listener.local_addr().map_err(|source| DaemonError::Listen {
+        addr: config.listen,
+        source,
+    })?;
+
+    let state = Arc::new(AppState::new(config.name.clone(), public, clock.clone()));
+    let tasks_stop = shutdown.child_token();
+    let mut tasks = JoinSet::new();
+    spawn_signal_watch(&mut tasks, shutdown.clone())?;
+
+    let mut allowed = config.host_names.clone();
+    allowed.extend(system_hostname());
+    let routes = api::routes(
+        state.clone(),
+        RouteLimits {
+            allowed_hosts: AllowedHosts::new(allowed),
+            max_body_bytes: config.http.max_body_bytes,
+        },
+    );
+    let limits = ServerLimits {
+        header_read_timeout: config.http.header_read_timeout(),
+        idle_timeout: config.http.idle_timeout(),
+        max_connections: config.http.max_connections,
+        shutdown_grace: config.http.shutdown_grace(),
+    };
+    let http_stop = tasks_stop.clone();
+    tasks.spawn(async move {
+        let outcome = api::server::serve(listener, routes, limits, http_stop).await;
+        if outcome.drained {
+            log::info!("HTTP server stopped; every request finished");
+        }
+    });
+
+    fsutil::create_private_dir(&runtime_dir).map_err(|source| DaemonError::AdminSocket {
+        path: runtime_dir.clone(),
+        source,
+    })?;
+    let admin = admin_server::bind(&runtime_dir.join(crate::admin::SOCKET_NAME))?;
+    let admin_ctx = admin_server::Context {
+        state: state.clone(),
+        data_dir: data_dir.clone(),
+        listen: local_addr,
+    };
+    let admin_path = admin.path.clone();
+    tasks.spawn(admin_server::serve(admin, admin_ctx, tasks_stop.clone()));
+
+    let db_path = store::database_path(&data_dir);
+    systemd::status("Checking the database");
+    let opened = tokio::select! {
+        opened = Store::open(&db_path, clock.now_unix()) => Some(opened),
+        () = shutdown.cancelled() => None,
+    };
+    let store = match opened {
+        Some(Ok(store)) => store,
+        Some(Err(e)) => {
+            stop_tasks(&tasks_stop, shutdown, tasks, &admin_path).await;
+            return Err(e.into());
+        }
+        None => {
+            stop_tasks(&tasks_stop, shutdown, tasks, &admin_path).await;
+            return Ok(());
+        }
+    };
+    state.set_store(store.clone());
+
+    let url = page_url(local_addr);
+    systemd::ready(&format!("Serving on {url}"));
+    log::info!("Identity Box {} is ready on {url}", crate::VERSION);
+    println!("Identity Box \"{}\" is running.", config.name);
+    println!("Open {url} in a browser on this network.");
+
+    if let Some(interval) = systemd::watchdog_interval() {
+        tasks.spawn(watchdog(store.clone(), interval, tasks_stop.clone()));
+    }
+
+    shutdown.cancelled().await;
+    systemd::stopping();
+    log::info!("stopping");
+    stop_tasks(&tasks_stop, shutdown, tasks, &admin_path).await;
+    store.close().await;
+    log::info!("stopped");
+    Ok(())
+}
+
+async fn stop_tasks(
+    tasks_stop: &CancellationToken,
+    shutdown: CancellationToken,
+    mut tasks: JoinSet<()>,
+    admin_path: &Path,
+) {
+    shutdown.cancel();
+    tasks_stop.cancel();
+    while let Some(result) = tasks.join_next().await {
+        if let Err(e) = result {
+            log::error!("a background task failed: {e}");
+        }
+    }
+    let _ = std::fs::remove_file(admin_path);
+}
+
+/// Cancels `shutdown` on SIGTERM or SIGINT.
+fn spawn_signal_watch(
+    tasks: &mut JoinSet<()>,
+    shutdown: CancellationToken,
+) -> Result<(), DaemonError> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).map_err(DaemonError::Signals)?;
+    let mut int = signal(SignalKind::interrupt()).map_err(DaemonError::Signals)?;
+    tasks.spawn(async move {
+        tokio::select! {
+            _ = term.recv() => log::info!("SIGTERM received"),
+            _ = int.recv() => log::info!("SIGINT received"),
+            () = shutdown.cancelled() => return,
+        }
+        shutdown.cancel();
+    });
+    Ok(())
+}
+
+/// Pings the systemd watchdog while the database thread answers, so a hung box is restarted.
+async fn watchdog(store: Store, interval: std::time::Duration, stop: CancellationToken) {
+    let mut ticker = tokio::time::interval(interval);
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            _ = ticker.tick() => {
+                match store.schema_version().await {
+                    Ok(_) => systemd::watchdog_ping(),
+                    Err(e) => log::error!("database not answering; not feeding the watchdog: {e}"),
+                }
+            }
+        }
+    }
+}
+
+/// Holds an exclusive lock on the data directory for the daemon's lifetime.
+fn lock_data_dir(data_dir: &Path) -> Result<File, DaemonError> {
+    let path = data_dir.join(LOCK_FILE);
+    let file = File::create(&path).map_err(|source| DaemonError::DataDir {
+        path: data_dir.to_owned(),
+        source,
+    })?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => {
+            Err(DaemonError::AlreadyRunning(data_dir.to_owned()))
+        }
+        Err(std::fs::TryLockError::Error(source)) => Err(DaemonError::DataDir {
+            path: data_dir.to_owned(),
+            source,
+        }),
+    }
+}
+
+/// The machine's host name (the `.local` name avahi announces), if it can be read.
+fn system_hostname() -> Option<String> {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+}
+
+/// The address a person should open: `localhost` or the host's `.local` name for a wildcard.
+fn page_url(addr: SocketAddr) -> String {
+    let port = match addr.port() {
+        80 => String::new(),
+        p => format!(":{p}"),
+    };
+    if addr.ip().is_unspecified() {
+        let host = system_hostname().map_or_else(|| "localhost".to_owned(), |h| format!("{h}.local"));
+        format!("http://{host}{port}/")
+    } else {
+        match addr {
+            SocketAddr::V4(a) => format!("http://{}{port}/", a.ip()),
+            SocketAddr::V6(a) => format!("http://[{}]{port}/", a.ip()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_people_can_open() {
+        assert_eq!(page_url("127.0.0.1:8080".parse().unwrap_or_else(|_| unreachable!())), "http://127.0.0.1:8080/");
+        assert_eq!(page_url("[::1]:80".parse().unwrap_or_else(|_| unreachable!())), "http://[::1]/");
+    }
+}

@@ -1,0 +1,347 @@
+//! The box's SQLite database: schema, migrations and every SQL statement, on a thread of its own.
+//!
+//! The connection lives on one dedicated thread (an actor fed by a channel, answering on a
+//! oneshot), so SQL never runs on an async worker. Callers get plain row structs and
+//! [`StoreError`]; nothing outside this module knows rusqlite.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, mpsc};
+use std::thread::JoinHandle;
+
+use rusqlite::{Connection, ErrorCode, params};
+use rusqlite_migration::{M, Migrations};
+use tokio::sync::oneshot;
+
+/// The schema, one numbered file per step. Only ever append; never edit a shipped migration.
+const MIGRATIONS: &[M<'static>] = &[M::up(include_str!("migrations/0001_meta.sql"))];
+
+/// Why the database could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The file is not a database or fails SQLite's integrity check.
+    #[error(
+        "the database {path} is damaged ({detail}); the box cannot start with it. Move the file \
+         aside to start with an empty box, or put back a copy of the data directory"
+    )]
+    Damaged { path: String, detail: String },
+    /// The file could not be opened (permissions, missing directory, full disk…).
+    #[error("cannot open the database {path}: {source}")]
+    Open {
+        path: String,
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// Bringing the schema up to date failed.
+    #[error("cannot update the database schema: {0}")]
+    Migration(String),
+    /// A statement failed.
+    #[error("database error: {0}")]
+    Query(#[from] rusqlite::Error),
+    /// The store has been closed (the box is shutting down).
+    #[error("the database is closed because the box is shutting down")]
+    Closed,
+}
+
+type Job = Box<dyn FnOnce(&mut Connection) + Send>;
+
+enum Message {
+    Job(Job),
+    Close,
+}
+
+/// A handle to the database thread; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    tx: mpsc::Sender<Message>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for Message {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Message::Job(_) => "Job",
+            Message::Close => "Close",
+        })
+    }
+}
+
+impl Store {
+    /// Opens (or creates) the database at `path`: sets the pragmas, runs `PRAGMA quick_check`,
+    /// applies pending migrations, and records the first start at `now_unix`.
+    pub async fn open(path: &Path, now_unix: i64) -> Result<Store, StoreError> {
+        let path = path.to_owned();
+        Self::start(move || open_file(&path, now_unix)).await
+    }
+
+    /// An in-memory database with the full schema, for tests.
+    pub async fn open_in_memory(now_unix: i64) -> Result<Store, StoreError> {
+        Self::start(move || {
+            let mut conn = Connection::open_in_memory()?;
+            init(&mut conn, now_unix)?;
+            Ok(conn)
+        })
+        .await
+    }
+
+    async fn start(
+        open: impl FnOnce() -> Result<Connection, StoreError> + Send + 'static,
+    ) -> Result<Store, StoreError> {
+        let (tx, rx) = mpsc::channel::<Message>();
+        let (ready_tx, ready_rx) = oneshot::channel();
+        let thread = std::thread::Builder::new()
+            .name("store".into())
+            .spawn(move || {
+                let mut conn = match open() {
+                    Ok(conn) => {
+                        let _ = ready_tx.send(Ok(()));
+                        conn
+                    }
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                        return;
+                    }
+                };
+                while let Ok(Message::Job(job)) = rx.recv() {
+                    job(&mut conn);
+                }
+                // Leave the planner statistics fresh; the WAL is checkpointed when the last
+                // connection closes.
+                let _ = conn.execute_batch("PRAGMA optimize;");
+                if let Err((_, e)) = conn.close() {
+                    log::warn!("closing the database: {e}");
+                }
+            })
+            .map_err(|e| StoreError::Migration(format!("cannot start the database thread: {e}")))?;
+        ready_rx.await.map_err(|_| StoreError::Closed)??;
+        Ok(Store {
+            inner: Arc::new(Inner {
+                tx,
+                thread: Mutex::new(Some(thread)),
+            }),
+        })
+    }
+
+    /// Runs `f` on the database thread and waits for its answer.
+    async fn call<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<R, StoreError> + Send + 'static,
+    ) -> Result<R, StoreError> {
+        let (tx, rx) = oneshot::channel();
+        let job: Job = Box::new(move |conn| {
+            let _ = tx.send(f(conn));
+        });
+        self.inner
+            .tx
+            .send(Message::Job(job))
+            .map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Finishes the queued work, closes the connection and waits for the thread to end.
+    /// Later calls on any clone answer [`StoreError::Closed`].
+    pub async fn close(&self) {
+        let _ = self.inner.tx.send(Message::Close);
+        let thread = self
+            .inner
+            .thread
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .take();
+        if let Some(thread) = thread {
+            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+        }
+    }
+
+    /// When this box was first started (Unix seconds).
+    pub async fn first_started_at(&self) -> Result<i64, StoreError> {
+        self.call(|conn| {
+            let value: String = conn.query_row(
+                "SELECT value FROM box_meta WHERE key = 'first_start'",
+                [],
+                |row| row.get(0),
+            )?;
+            value
+                .parse()
+                .map_err(|_| StoreError::Migration(format!("bad first_start value {value:?}")))
+        })
+        .await
+    }
+
+    /// The schema version (the number of migrations applied).
+    pub async fn schema_version(&self) -> Result<i64, StoreError> {
+        self.call(|conn| Ok(conn.query_row("PRAGMA user_version", [], |row| row.get(0))?))
+            .await
+    }
+
+    /// The number of migrations this build knows.
+    pub fn latest_schema_version() -> i64 {
+        MIGRATIONS.len() as i64
+    }
+}
+
+fn open_file(path: &Path, now_unix: i64) -> Result<Connection, StoreError> {
+    let damaged = |detail: String| StoreError::Damaged {
+        path: path.display().to_string(),
+        detail,
+    };
+    let classify = |e: rusqlite::Error| -> StoreError {
+        match e.sqlite_error_code() {
+            Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt) => damaged(e.to_string()),
+            _ => StoreError::Open {
+                path: path.display().to_string(),
+                source: e,
+            },
+        }
+    };
+    let mut conn = Connection::open(path).map_err(classify)?;
+    match init(&mut conn, now_unix) {
+        Err(StoreError::Query(e) | StoreError::Open { source: e, .. }) => Err(classify(e)),
+        Err(StoreError::Damaged { detail, .. }) => Err(damaged(detail)),
+        other => other.map(|()| conn),
+    }
+}
+
+/// Pragmas, integrity check, migrations, first-start record.
+fn init(conn: &mut Connection, now_unix: i64) -> Result<(), StoreError> {
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    // Reading the journal mode is the first statement that touches the file: a file that is not
+    // a database fails here with NotADatabase.
+    let _mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))?;
+    conn.execute_batch(
+        "PRAGMA synchronous = FULL;
+         PRAGMA secure_delete = ON;
+         PRAGMA foreign_keys = ON;",
+    )?;
+    let problems: Vec<String> = {
+        let mut stmt = conn.prepare("PRAGMA quick_check")?;
+        let rows = stmt.query_map([], |row| row.get::<_, String>(0))?;
+        rows.collect::<Result<_, _>>()?
+    };
+    if problems.first().map(String::as_str) != Some("ok") {
+        return Err(StoreError::Damaged {
+            path: String::new(),
+            detail: format!("integrity check: {}", problems.join("; ")),
+        });
+    }
+    Migrations::from_slice(MIGRATIONS)
+        .to_latest(conn)
+        .map_err(|e| match e {
+            rusqlite_migration::Error::RusqliteError { err, .. } => StoreError::Query(err),
+            other => StoreError::Migration(other.to_string()),
+        })?;
+    conn.execute(
+        "INSERT OR IGNORE INTO box_meta (key, value) VALUES ('first_start', ?1)",
+        params![now_unix.to_string()],
+    )?;
+    Ok(())
+}
+
+/// The database file inside a data directory.
+pub fn database_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("identity-box.sqlite3")
+}
+
+/// Reads a pragma's current value (tests use it to prove the settings hold).
+#[cfg(test)]
+use rusqlite::OptionalExtension;
+
+#[cfg(test)]
+async fn pragma(store: &Store, name: &'static str) -> Result<String, StoreError> {
+    store
+        .call(move |conn| {
+            let value: Option<rusqlite::types::Value> = conn
+                .query_row(&format!("PRAGMA {name}"), [], |row| row.get(0))
+                .optional()?;
+            Ok(match value {
+                Some(rusqlite::types::Value::Integer(i)) => i.to_string(),
+                Some(rusqlite::types::Value::Text(t)) => t,
+                other => format!("{other:?}"),
+            })
+        })
+        .await
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    #[test]
+    fn migrations_are_valid() {
+        Migrations::from_slice(MIGRATIONS).validate().unwrap();
+    }
+
+    #[tokio::test]
+    async fn pragmas_are_set() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&database_path(dir.path()), 1).await.unwrap();
+        assert_eq!(pragma(&store, "journal_mode").await.unwrap(), "wal");
+        assert_eq!(pragma(&store, "synchronous").await.unwrap(), "2"); // FULL
+        assert_eq!(pragma(&store, "secure_delete").await.unwrap(), "1");
+        assert_eq!(pragma(&store, "foreign_keys").await.unwrap(), "1");
+        store.close().await;
+    }
+
+    #[tokio::test]
+    async fn migrations_run_once_and_first_start_is_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = database_path(dir.path());
+        let store = Store::open(&path, 1000).await.unwrap();
+        assert_eq!(store.schema_version().await.unwrap(), Store::latest_schema_version());
+        store.close().await;
+        // A second start applies nothing and keeps the first start's record.
+        let store = Store::open(&path, 2000).await.unwrap();
+        assert_eq!(store.schema_version().await.unwrap(), Store::latest_schema_version());
+        assert_eq!(store.first_started_at().await.unwrap(), 1000);
+        store.close().await;
+    }
+
+    #[tokio::test]
+    async fn closed_store_answers_closed() {
+        let store = Store::open_in_memory(5).await.unwrap();
+        let clone = store.clone();
+        store.close().await;
+        assert!(matches!(clone.first_started_at().await, Err(StoreError::Closed)));
+    }
+
+    #[tokio::test]
+    async fn a_file_that_is_not_a_database_is_damaged() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = database_path(dir.path());
+        std::fs::write(&path, vec![0x5a; 8192]).unwrap();
+        let err = Store::open(&path, 1).await.unwrap_err();
+        assert!(matches!(err, StoreError::Damaged { .. }), "{err:?}");
+        assert!(err.to_string().contains("identity-box.sqlite3"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_corrupted_page_is_damaged() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = database_path(dir.path());
+        {
+            // A database of several pages, checkpointed into the main file.
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(
+                "CREATE TABLE t (x TEXT);
+                 WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000)
+                 INSERT INTO t SELECT printf('%0100d', i) FROM n;",
+            )
+            .unwrap();
+        }
+        let mut bytes = std::fs::read(&path).unwrap();
+        let page = 4096;
+        assert!(bytes.len() > 4 * page);
+        // Scribble over the b-tree header of the third page.
+        for b in &mut bytes[2 * page..2 * page + 64] {
+            *b = 0xff;
+        }
+        std::fs::write(&path, bytes).unwrap();
+        let err = Store::open(&path, 1).await.unwrap_err();
+        assert!(matches!(err, StoreError::Damaged { .. }), "{err:?}");
+    }
+}
