@@ -65,7 +65,9 @@ pub enum AdminError {
     )]
     NotRunning(PathBuf),
     /// The socket exists but refused us (permissions) or nobody listens.
-    #[error("cannot reach the Identity Box service at {path}: {source}; run this as root or as the service user")]
+    #[error(
+        "cannot reach the Identity Box service at {path}: {source}; run this as root or as the service user"
+    )]
     Connect {
         path: PathBuf,
         source: std::io::Error,
@@ -110,7 +112,9 @@ pub async fn request(socket: &Path, req: &AdminRequest) -> Result<AdminResponse,
         let answer = read_line(read)
             .await
             .map_err(|e| AdminError::Protocol(e.to_string()))?
-            .ok_or_else(|| AdminError::Protocol("the connection closed without an answer".into()))?;
+            .ok_or_else(|| {
+                AdminError::Protocol("the connection closed without an answer".into())
+            })?;
         serde_json::from_str(&answer).map_err(|e| AdminError::Protocol(e.to_string()))
     };
     tokio::time::timeout(Duration::from_secs(30), exchange)
@@ -153,7 +157,10 @@ mod tests {
             serde_json::to_string(&AdminRequest::Status).unwrap(),
             r#"{"cmd":"status"}"#
         );
-        assert_eq!(parse_request(r#"{"cmd":"status"}"#).unwrap(), AdminRequest::Status);
+        assert_eq!(
+            parse_request(r#"{"cmd":"status"}"#).unwrap(),
+            AdminRequest::Status
+        );
         assert!(parse_request(r#"{"cmd":"format_disk"}"#).is_err());
         assert!(parse_request("not json").is_err());
     }
@@ -170,7 +177,9 @@ mod tests {
     #[test]
     fn missing_socket_says_how_to_start() {
         let dir = tempfile::tempdir().unwrap();
-        let err = find_socket(&[dir.path().to_owned()]).unwrap_err().to_string();
+        let err = find_socket(&[dir.path().to_owned()])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("not running"), "{err}");
         assert!(err.contains("identity-box serve"), "{err}");
     }

@@ -78,7 +78,9 @@ fn fail(code: u8, message: impl std::fmt::Display) -> ExitCode {
 }
 
 fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread().enable_all().build()
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
 }
 
 fn serve(common: &CommonArgs, listen: Option<SocketAddr>) -> ExitCode {

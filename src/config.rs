@@ -139,11 +139,7 @@ impl Config {
             })?;
             figment = figment.merge(Toml::file_exact(path));
         }
-        figment = figment.merge(
-            Env::prefixed(ENV_PREFIX)
-                .ignore(ENV_NOT_KEYS)
-                .split("__"),
-        );
+        figment = figment.merge(Env::prefixed(ENV_PREFIX).ignore(ENV_NOT_KEYS).split("__"));
         if let Some(dir) = &overrides.data_dir {
             figment = figment.merge(Serialized::default("data_dir", dir));
         }
@@ -290,11 +286,16 @@ fn origin_name(metadata: Option<&figment::Metadata>, path: &[String]) -> String 
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    // figment's Jail returns its large error type by design.
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::result_large_err)]
     use super::*;
     use figment::Jail;
 
-    fn load_in_jail(jail: &Jail, file: Option<&str>, overrides: &Overrides) -> Result<Config, ConfigError> {
+    fn load_in_jail(
+        jail: &Jail,
+        file: Option<&str>,
+        overrides: &Overrides,
+    ) -> Result<Config, ConfigError> {
         let path = file.map(|text| {
             jail.create_file("config.toml", text).unwrap();
             jail.directory().join("config.toml")
@@ -343,16 +344,25 @@ mod tests {
     #[test]
     fn wrong_type_names_the_key_and_file_on_one_line() {
         Jail::expect_with(|jail| {
-            let err = load_in_jail(jail, Some("[http]\nmax_connections = \"many\"\n"), &Overrides::default())
-                .unwrap_err()
-                .to_string();
+            let err = load_in_jail(
+                jail,
+                Some("[http]\nmax_connections = \"many\"\n"),
+                &Overrides::default(),
+            )
+            .unwrap_err()
+            .to_string();
             assert!(err.contains("`http.max_connections`"), "{err}");
             assert!(err.contains("config.toml"), "{err}");
             assert!(!err.contains('\n'), "{err}");
             jail.set_env("IDENTITY_BOX_HTTP__IDLE_TIMEOUT_SECS", "soon");
-            let err = load_in_jail(jail, None, &Overrides::default()).unwrap_err().to_string();
+            let err = load_in_jail(jail, None, &Overrides::default())
+                .unwrap_err()
+                .to_string();
             assert!(err.contains("`http.idle_timeout_secs`"), "{err}");
-            assert!(err.contains("IDENTITY_BOX_HTTP__IDLE_TIMEOUT_SECS"), "{err}");
+            assert!(
+                err.contains("IDENTITY_BOX_HTTP__IDLE_TIMEOUT_SECS"),
+                "{err}"
+            );
             Ok(())
         });
     }
@@ -360,9 +370,13 @@ mod tests {
     #[test]
     fn unknown_key_is_refused_by_name() {
         Jail::expect_with(|jail| {
-            let err = load_in_jail(jail, Some("lissen = \"0.0.0.0:80\"\n"), &Overrides::default())
-                .unwrap_err()
-                .to_string();
+            let err = load_in_jail(
+                jail,
+                Some("lissen = \"0.0.0.0:80\"\n"),
+                &Overrides::default(),
+            )
+            .unwrap_err()
+            .to_string();
             assert!(err.contains("lissen"), "{err}");
             Ok(())
         });
@@ -372,7 +386,9 @@ mod tests {
     fn bad_env_value_names_the_key_and_the_variables() {
         Jail::expect_with(|jail| {
             jail.set_env("IDENTITY_BOX_LISTEN", "not-an-address");
-            let err = load_in_jail(jail, None, &Overrides::default()).unwrap_err().to_string();
+            let err = load_in_jail(jail, None, &Overrides::default())
+                .unwrap_err()
+                .to_string();
             assert!(err.contains("`listen`"), "{err}");
             assert!(err.contains("IDENTITY_BOX_LISTEN"), "{err}");
             Ok(())
@@ -382,14 +398,20 @@ mod tests {
     #[test]
     fn invalid_values_name_the_key_and_source() {
         Jail::expect_with(|jail| {
-            let err = load_in_jail(jail, Some("[http]\nmax_connections = 0\n"), &Overrides::default())
-                .unwrap_err()
-                .to_string();
+            let err = load_in_jail(
+                jail,
+                Some("[http]\nmax_connections = 0\n"),
+                &Overrides::default(),
+            )
+            .unwrap_err()
+            .to_string();
             assert!(err.contains("`http.max_connections`"), "{err}");
             assert!(err.contains("config.toml"), "{err}");
 
             jail.set_env("IDENTITY_BOX_LOG_LEVEL", "loud");
-            let err = load_in_jail(jail, None, &Overrides::default()).unwrap_err().to_string();
+            let err = load_in_jail(jail, None, &Overrides::default())
+                .unwrap_err()
+                .to_string();
             assert!(err.contains("`log_level`"), "{err}");
             assert!(err.contains("IDENTITY_BOX_LOG_LEVEL"), "{err}");
             Ok(())
@@ -398,19 +420,34 @@ mod tests {
 
     #[test]
     fn missing_named_file_is_an_error() {
-        let err = Config::load(Some(Path::new("/nonexistent/identity-box.toml")), &Overrides::default())
-            .unwrap_err()
-            .to_string();
+        let err = Config::load(
+            Some(Path::new("/nonexistent/identity-box.toml")),
+            &Overrides::default(),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("/nonexistent/identity-box.toml"), "{err}");
     }
 
     #[test]
     fn data_dir_order() {
         let mut c = Config::default();
-        assert_eq!(c.data_dir(Some("/var/lib/identity-box")).unwrap(), PathBuf::from("/var/lib/identity-box"));
+        assert_eq!(
+            c.data_dir(Some("/var/lib/identity-box")).unwrap(),
+            PathBuf::from("/var/lib/identity-box")
+        );
         c.data_dir = Some("/srv/box".into());
-        assert_eq!(c.data_dir(Some("/var/lib/identity-box")).unwrap(), PathBuf::from("/srv/box"));
-        assert_eq!(c.runtime_dir(Some("/run/identity-box"), Path::new("/srv/box")), PathBuf::from("/run/identity-box"));
-        assert_eq!(c.runtime_dir(None, Path::new("/srv/box")), PathBuf::from("/srv/box"));
+        assert_eq!(
+            c.data_dir(Some("/var/lib/identity-box")).unwrap(),
+            PathBuf::from("/srv/box")
+        );
+        assert_eq!(
+            c.runtime_dir(Some("/run/identity-box"), Path::new("/srv/box")),
+            PathBuf::from("/run/identity-box")
+        );
+        assert_eq!(
+            c.runtime_dir(None, Path::new("/srv/box")),
+            PathBuf::from("/srv/box")
+        );
     }
 }

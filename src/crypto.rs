@@ -86,6 +86,43 @@ pub fn fingerprint(agreement_public: &[u8; 32]) -> String {
     hex::encode(&sha256(agreement_public)[..8])
 }
 
+/// Why a signature or a key agreement was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CryptoError {
+    /// The public key is not a valid encoding of a curve point.
+    #[error("malformed public key")]
+    MalformedKey,
+    /// The signature does not verify (strictly) for this key and message.
+    #[error("the signature does not verify")]
+    BadSignature,
+    /// The peer's X25519 key has small order: the shared secret would not depend on our key.
+    #[error("the other side's key is not acceptable (low order)")]
+    LowOrderKey,
+}
+
+/// Verifies an Ed25519 signature from outside the box with RFC 8032's strict rules
+/// (canonical encodings, no small-order keys, no malleable `s`).
+pub fn verify_ed25519(public: &[u8], message: &[u8], signature: &[u8]) -> Result<(), CryptoError> {
+    let public: [u8; 32] = public.try_into().map_err(|_| CryptoError::MalformedKey)?;
+    let key =
+        ed25519_dalek::VerifyingKey::from_bytes(&public).map_err(|_| CryptoError::MalformedKey)?;
+    let signature =
+        ed25519_dalek::Signature::from_slice(signature).map_err(|_| CryptoError::BadSignature)?;
+    key.verify_strict(message, &signature)
+        .map_err(|_| CryptoError::BadSignature)
+}
+
+/// X25519 with a peer's public key; refuses keys of small order, whose shared secret is all
+/// zeros (Wycheproof's `ZeroSharedSecret` cases).
+pub fn x25519(secret: &Secret32, public: &[u8; 32]) -> Result<Secret32, CryptoError> {
+    let secret = StaticSecret::from(*secret.expose());
+    let shared = secret.diffie_hellman(&X25519Public::from(*public));
+    if !shared.was_contributory() {
+        return Err(CryptoError::LowOrderKey);
+    }
+    Ok(Secret32(*shared.as_bytes()))
+}
+
 /// Why the box's keys could not be loaded or made.
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
@@ -272,7 +309,10 @@ mod tests {
         let path = dir.path().join("box-seed");
         let (first, origin) = BoxSeed::load_or_create(&path).unwrap();
         assert_eq!(origin, SeedOrigin::Created);
-        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
         let (second, origin) = BoxSeed::load_or_create(&path).unwrap();
         assert_eq!(origin, SeedOrigin::Loaded);
         assert_eq!(first, second);
@@ -285,7 +325,10 @@ mod tests {
         BoxSeed::load_or_create(&path).unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
         BoxSeed::load_or_create(&path).unwrap();
-        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
     }
 
     #[test]

@@ -33,7 +33,9 @@ pub enum ApiError {
     #[error("The request is malformed: {0}")]
     BadRequest(String),
     /// Something failed inside the box.
-    #[error("Something went wrong inside the box. Try again; if it keeps happening, restart the box.")]
+    #[error(
+        "Something went wrong inside the box. Try again; if it keeps happening, restart the box."
+    )]
     Internal,
 }
 

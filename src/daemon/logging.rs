@@ -10,10 +10,14 @@ use log::LevelFilter;
 
 /// Installs the logger. `RUST_LOG`, when set, wins over the configured level.
 pub fn init(configured_level: &str) {
-    let rust_log = std::env::var("RUST_LOG").ok().filter(|s| !s.trim().is_empty());
+    let rust_log = std::env::var("RUST_LOG")
+        .ok()
+        .filter(|s| !s.trim().is_empty());
     let configured = LevelFilter::from_str(configured_level).unwrap_or(LevelFilter::Info);
-    if systemd_journal_logger::connected_to_journal() {
-        if let Ok(journal) = systemd_journal_logger::JournalLog::new() {
+    if systemd_journal_logger::connected_to_journal()
+        && let Ok(journal) = systemd_journal_logger::JournalLog::new()
+    {
+        {
             let journal = journal.with_syslog_identifier("identity-box".to_owned());
             if journal.install().is_ok() {
                 // The journal takes plain levels; a RUST_LOG with per-module filters falls back

@@ -138,16 +138,19 @@ pub async fn run(
         SeedOrigin::Loaded => log::info!("loaded box keys (fingerprint {})", public.fingerprint),
     }
 
-    let listener = TcpListener::bind(config.listen)
-        .await
+    let listener =
+        TcpListener::bind(config.listen)
+            .await
+            .map_err(|source| DaemonError::Listen {
+                addr: config.listen,
+                source,
+            })?;
+    let local_addr = listener
+        .local_addr()
         .map_err(|source| DaemonError::Listen {
             addr: config.listen,
             source,
         })?;
-    let local_addr = listener.local_addr().map_err(|source| DaemonError::Listen {
-        addr: config.listen,
-        source,
-    })?;
 
     let state = Arc::new(AppState::new(config.name.clone(), public, clock.clone()));
     let tasks_stop = shutdown.child_token();
@@ -313,7 +316,8 @@ fn page_url(addr: SocketAddr) -> String {
         p => format!(":{p}"),
     };
     if addr.ip().is_unspecified() {
-        let host = system_hostname().map_or_else(|| "localhost".to_owned(), |h| format!("{h}.local"));
+        let host =
+            system_hostname().map_or_else(|| "localhost".to_owned(), |h| format!("{h}.local"));
         format!("http://{host}{port}/")
     } else {
         match addr {
@@ -329,7 +333,13 @@ mod tests {
 
     #[test]
     fn urls_people_can_open() {
-        assert_eq!(page_url("127.0.0.1:8080".parse().unwrap_or_else(|_| unreachable!())), "http://127.0.0.1:8080/");
-        assert_eq!(page_url("[::1]:80".parse().unwrap_or_else(|_| unreachable!())), "http://[::1]/");
+        assert_eq!(
+            page_url("127.0.0.1:8080".parse().unwrap_or_else(|_| unreachable!())),
+            "http://127.0.0.1:8080/"
+        );
+        assert_eq!(
+            page_url("[::1]:80".parse().unwrap_or_else(|_| unreachable!())),
+            "http://[::1]/"
+        );
     }
 }

@@ -292,11 +292,17 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = database_path(dir.path());
         let store = Store::open(&path, 1000).await.unwrap();
-        assert_eq!(store.schema_version().await.unwrap(), Store::latest_schema_version());
+        assert_eq!(
+            store.schema_version().await.unwrap(),
+            Store::latest_schema_version()
+        );
         store.close().await;
         // A second start applies nothing and keeps the first start's record.
         let store = Store::open(&path, 2000).await.unwrap();
-        assert_eq!(store.schema_version().await.unwrap(), Store::latest_schema_version());
+        assert_eq!(
+            store.schema_version().await.unwrap(),
+            Store::latest_schema_version()
+        );
         assert_eq!(store.first_started_at().await.unwrap(), 1000);
         store.close().await;
     }
@@ -306,7 +312,10 @@ mod tests {
         let store = Store::open_in_memory(5).await.unwrap();
         let clone = store.clone();
         store.close().await;
-        assert!(matches!(clone.first_started_at().await, Err(StoreError::Closed)));
+        assert!(matches!(
+            clone.first_started_at().await,
+            Err(StoreError::Closed)
+        ));
     }
 
     #[tokio::test]

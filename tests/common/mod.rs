@@ -1,0 +1,176 @@
+//! Helpers for end-to-end tests: a real daemon process on 127.0.0.1:0, found through the same
+//! `sd_notify` readiness message systemd waits for (no sleeping, no port guessing).
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::os::unix::net::UnixDatagram;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::Duration;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_identity-box");
+
+/// A daemon started by a test; killed when dropped.
+pub struct Daemon {
+    pub child: Child,
+    pub addr: SocketAddr,
+    pub data_dir: PathBuf,
+    _notify_dir: tempfile::TempDir,
+}
+
+/// What a start attempt produced.
+pub enum Started {
+    Ready(Daemon),
+    /// The process exited before it was ready: its status and stderr.
+    Failed(ExitStatus, String),
+}
+
+impl Daemon {
+    /// Starts `identity-box serve --data-dir DIR --listen 127.0.0.1:0 EXTRA…` and waits for
+    /// `READY=1` on a notify socket of the test's own.
+    pub fn start(data_dir: &Path, extra: &[&str]) -> Started {
+        Self::start_with_env(data_dir, extra, &[])
+    }
+
+    pub fn start_with_env(data_dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Started {
+        let notify_dir = tempfile::tempdir().unwrap();
+        let notify_path = notify_dir.path().join("notify.sock");
+        let notify = UnixDatagram::bind(&notify_path).unwrap();
+        notify
+            .set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        let mut cmd = Command::new(BIN);
+        cmd.arg("serve")
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(["--listen", "127.0.0.1:0"])
+            .args(extra)
+            .env("NOTIFY_SOCKET", &notify_path)
+            .env_remove("RUNTIME_DIRECTORY")
+            .env_remove("STATE_DIRECTORY")
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(notify_dir.path().join("stderr.log")).unwrap());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        let mut status_line = None;
+        let mut buf = [0u8; 4096];
+        loop {
+            match notify.recv(&mut buf) {
+                Ok(n) => {
+                    let msg = String::from_utf8_lossy(&buf[..n]).to_string();
+                    for line in msg.lines() {
+                        if let Some(s) = line.strip_prefix("STATUS=") {
+                            status_line = Some(s.to_owned());
+                        }
+                    }
+                    if msg.lines().any(|l| l == "READY=1") {
+                        break;
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    if let Some(status) = child.try_wait().unwrap() {
+                        let err =
+                            std::fs::read_to_string(notify_dir.path().join("stderr.log")).unwrap();
+                        return Started::Failed(status, err);
+                    }
+                    assert!(
+                        std::time::Instant::now() < deadline,
+                        "daemon never became ready"
+                    );
+                }
+                Err(e) => panic!("notify socket: {e}"),
+            }
+        }
+        let status_line = status_line.expect("READY came with a STATUS");
+        let url = status_line
+            .strip_prefix("Serving on http://")
+            .expect(&status_line);
+        let addr = url.trim_end_matches('/').parse().unwrap();
+        Started::Ready(Daemon {
+            child,
+            addr,
+            data_dir: data_dir.to_owned(),
+            _notify_dir: notify_dir,
+        })
+    }
+
+    pub fn ready(data_dir: &Path, extra: &[&str]) -> Daemon {
+        match Self::start(data_dir, extra) {
+            Started::Ready(d) => d,
+            Started::Failed(status, err) => panic!("daemon failed ({status}): {err}"),
+        }
+    }
+
+    /// What the daemon wrote to stderr so far.
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(self._notify_dir.path().join("stderr.log")).unwrap_or_default()
+    }
+
+    pub fn terminate(&mut self) -> ExitStatus {
+        let pid = self.child.id().to_string();
+        let ok = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(ok.success());
+        self.child.wait().unwrap()
+    }
+
+    pub fn get(&self, path: &str) -> Response {
+        http(
+            self.addr,
+            &format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"),
+        )
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A parsed HTTP/1.1 response.
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    pub head: String,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("{e}: {:?}", String::from_utf8_lossy(&self.body)))
+    }
+}
+
+/// Sends raw request bytes and reads the response until the server closes.
+pub fn http(addr: SocketAddr, request: &str) -> Response {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).unwrap();
+    parse_response(&raw)
+}
+
+pub fn parse_response(raw: &[u8]) -> Response {
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or_else(|| panic!("no header end in {:?}", String::from_utf8_lossy(raw)));
+    let head = String::from_utf8_lossy(&raw[..split]).to_string();
+    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    Response {
+        status,
+        head,
+        body: raw[split + 4..].to_vec(),
+    }
+}
