@@ -146,8 +146,20 @@ impl Config {
         if let Some(listen) = &overrides.listen {
             figment = figment.merge(Serialized::default("listen", listen.to_string()));
         }
+        Self::extract(&figment)
+    }
+
+    /// Defaults overlaid with TOML text, validated: what `load` does for a file, without the
+    /// file system, environment or flags (the fuzz target uses it).
+    pub fn parse_toml(text: &str) -> Result<Config, ConfigError> {
+        Self::extract(
+            &Figment::from(Serialized::defaults(Config::default())).merge(Toml::string(text)),
+        )
+    }
+
+    fn extract(figment: &Figment) -> Result<Config, ConfigError> {
         let config: Config = figment.extract().map_err(|e| parse_error(&e))?;
-        config.validate(&figment)?;
+        config.validate(figment)?;
         Ok(config)
     }
 
@@ -427,6 +439,37 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(err.contains("/nonexistent/identity-box.toml"), "{err}");
+    }
+
+    /// The shipped, commented configuration file documents the true defaults: uncommenting
+    /// every setting (but the paths, which have no fixed default) changes nothing.
+    #[test]
+    fn shipped_config_documents_the_defaults() {
+        let shipped = include_str!("../packaging/config.toml");
+        Jail::expect_with(|jail| {
+            let c = load_in_jail(jail, Some(shipped), &Overrides::default()).unwrap();
+            assert_eq!(c, Config::default());
+            let uncommented: String = shipped
+                .lines()
+                .filter(|l| !l.starts_with("##"))
+                .filter(|l| !l.contains("data_dir") && !l.contains("runtime_dir"))
+                .map(|l| l.strip_prefix("# ").unwrap_or(l))
+                .collect::<Vec<_>>()
+                .join("\n");
+            assert!(uncommented.contains("[http]"));
+            let c = load_in_jail(jail, Some(&uncommented), &Overrides::default()).unwrap();
+            assert_eq!(c, Config::default());
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn toml_text_parses_like_a_file() {
+        let c = Config::parse_toml("name = \"Hall\"\n[http]\nmax_connections = 3\n").unwrap();
+        assert_eq!((c.name.as_str(), c.http.max_connections), ("Hall", 3));
+        let err = Config::parse_toml("name = \"\"").unwrap_err().to_string();
+        assert!(err.contains("`name`"), "{err}");
+        assert!(Config::parse_toml("[http").is_err());
     }
 
     #[test]

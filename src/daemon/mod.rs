@@ -301,9 +301,11 @@ fn lock_data_dir(data_dir: &Path) -> Result<File, DaemonError> {
     }
 }
 
-/// The machine's host name (the `.local` name avahi announces), if it can be read.
+/// The machine's host name (the `.local` name avahi announces). From uname(2), not /proc: the
+/// unit's `ProcSubset=pid` hides /proc/sys.
 fn system_hostname() -> Option<String> {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
+    gethostname::gethostname()
+        .into_string()
         .ok()
         .map(|s| s.trim().to_owned())
         .filter(|s| !s.is_empty())

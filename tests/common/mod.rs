@@ -11,6 +11,21 @@ use std::time::Duration;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_identity-box");
 
+/// The command that runs the box: this build's binary, or `IDBOX_TEST_EXEC` (a command
+/// prefix such as `qemu-aarch64-static target/aarch64-unknown-linux-gnu/release/identity-box`),
+/// so the same tests can run a cross-built binary under emulation.
+pub fn box_command() -> Command {
+    match std::env::var("IDBOX_TEST_EXEC") {
+        Ok(exec) if !exec.trim().is_empty() => {
+            let mut parts = exec.split_whitespace();
+            let mut cmd = Command::new(parts.next().unwrap());
+            cmd.args(parts);
+            cmd
+        }
+        _ => Command::new(BIN),
+    }
+}
+
 /// A daemon started by a test; killed when dropped.
 pub struct Daemon {
     pub child: Child,
@@ -40,7 +55,7 @@ impl Daemon {
         notify
             .set_read_timeout(Some(Duration::from_millis(200)))
             .unwrap();
-        let mut cmd = Command::new(BIN);
+        let mut cmd = box_command();
         cmd.arg("serve")
             .arg("--data-dir")
             .arg(data_dir)

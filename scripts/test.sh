@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# The whole test suite, exactly as CI runs it. On a fresh Debian 12 machine with rustup it first
+# installs what it needs (Debian's cross compilers, qemu-user, systemd-analyze; the Rust targets
+# and components), then:
+#   1. cargo fmt --check, cargo clippy --all-targets -D warnings
+#   2. cargo test (unit, end-to-end against real daemons, vectors)
+#   3. the systemd unit: systemd-analyze verify, and security exposure <= 2.0
+#   4. aarch64 and armv7 release builds, and the smoke test against each under qemu-user
+#   5. each fuzz target for a short run (when a nightly toolchain is available)
+# Usage: scripts/test.sh [--no-cross] [--no-fuzz]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+cross=1
+fuzz=1
+for arg in "$@"; do
+    case "$arg" in
+        --no-cross) cross=0 ;;
+        --no-fuzz) fuzz=0 ;;
+        *) echo "usage: scripts/test.sh [--no-cross] [--no-fuzz]" >&2; exit 2 ;;
+    esac
+done
+
+step() { printf '\n==> %s\n' "$*"; }
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+step "Installing what the suite needs"
+need=()
+command -v systemd-analyze >/dev/null || need+=(systemd)
+if [ "$cross" = 1 ]; then
+    command -v aarch64-linux-gnu-gcc >/dev/null || need+=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross)
+    command -v arm-linux-gnueabihf-gcc >/dev/null || need+=(gcc-arm-linux-gnueabihf libc6-dev-armhf-cross)
+    command -v qemu-aarch64-static >/dev/null || need+=(qemu-user-static)
+fi
+if [ "${#need[@]}" -gt 0 ]; then
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}"
+fi
+rustup component add rustfmt clippy >/dev/null 2>&1 || true
+if [ "$cross" = 1 ]; then
+    rustup target add aarch64-unknown-linux-gnu armv7-unknown-linux-gnueabihf
+fi
+
+step "Formatting and lints"
+cargo fmt --all --check
+cargo clippy --all-targets --locked -- -D warnings
+
+step "Tests"
+cargo test --locked
+
+step "systemd unit"
+systemd/check.sh target/debug/identity-box
+
+if [ "$cross" = 1 ]; then
+    for target in aarch64-unknown-linux-gnu armv7-unknown-linux-gnueabihf; do
+        case "$target" in
+            aarch64-*) qemu=qemu-aarch64-static; prefix=/usr/aarch64-linux-gnu ;;
+            armv7-*) qemu=qemu-arm-static; prefix=/usr/arm-linux-gnueabihf ;;
+        esac
+        step "Release build for $target"
+        cargo build --release --locked --target "$target"
+        bin="target/$target/release/identity-box"
+        printf 'binary size: %s bytes\n' "$(stat -c %s "$bin")"
+        step "Smoke test of the $target binary under $qemu"
+        QEMU_LD_PREFIX="$prefix" IDBOX_TEST_EXEC="$qemu $PWD/$bin" \
+            cargo test --locked --test smoke
+    done
+fi
+
+if [ "$fuzz" = 1 ]; then
+    if cargo +nightly --version >/dev/null 2>&1; then
+        step "Fuzz targets (a short run each)"
+        command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+        for target in $(cargo +nightly fuzz list --fuzz-dir fuzz); do
+            cargo +nightly fuzz run --fuzz-dir fuzz "$target" -- -max_total_time="${FUZZ_SECONDS:-15}" -rss_limit_mb=2048
+        done
+    else
+        step "Fuzz targets skipped: no nightly toolchain (rustup toolchain install nightly)"
+    fi
+fi
+
+step "All checks passed"
