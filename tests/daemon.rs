@@ -189,3 +189,23 @@ fn foreign_host_gets_421_and_an_oversized_body_413() {
     assert_eq!(res.status, 413);
     assert_eq!(res.json()["error"], "too_large");
 }
+
+#[test]
+fn sigterm_closes_kept_alive_connections_and_exits_0() {
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let mut daemon = Daemon::ready(dir.path(), &[]);
+    // A browser-like client keeps its connection open after a request.
+    let mut conn = std::net::TcpStream::connect(daemon.addr).unwrap();
+    conn.set_read_timeout(Some(std::time::Duration::from_secs(30))).unwrap();
+    conn.write_all(b"GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n").unwrap();
+    let mut buf = [0u8; 4096];
+    let n = conn.read(&mut buf).unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+
+    let status = daemon.terminate();
+    assert_eq!(status.code(), Some(0), "{}", daemon.stderr());
+    // The drain closed the idle connection instead of waiting for it.
+    assert_eq!(conn.read(&mut buf).unwrap_or(0), 0);
+    assert!(daemon.stderr().contains("every request finished"), "{}", daemon.stderr());
+}
