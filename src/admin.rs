@@ -25,6 +25,8 @@ pub const MAX_LINE: u64 = 64 * 1024;
 pub enum AdminRequest {
     /// Health, version, uptime, data directory and public keys.
     Status,
+    /// Open a pairing window (or keep the open one) and return its URI.
+    Pair,
 }
 
 /// The daemon's answer.
@@ -32,7 +34,17 @@ pub enum AdminRequest {
 #[serde(tag = "result", rename_all = "snake_case")]
 pub enum AdminResponse {
     Status(StatusReport),
-    Error { message: String },
+    Pairing {
+        /// The QR payload.
+        uri: String,
+        /// When the window closes (Unix seconds, box clock); `None` while it lasts until a pairing.
+        expires: Option<i64>,
+        /// The box's clock when it answered.
+        now: i64,
+    },
+    Error {
+        message: String,
+    },
 }
 
 /// What `identity-box status` shows.

@@ -37,6 +37,30 @@ pub struct Config {
     pub host_names: Vec<String>,
     /// Limits of the HTTP server.
     pub http: HttpConfig,
+    /// Pairing windows (SPEC §2).
+    pub pairing: PairingSettings,
+}
+
+/// When phones may pair (SPEC §2).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PairingSettings {
+    /// Seconds a pairing window stays open after the service starts; 0 turns it off.
+    pub startup_window_secs: u64,
+    /// Seconds a window opened by a phone or `identity-box pair` stays open.
+    pub window_secs: u64,
+    /// Wrong pairing codes that close a window.
+    pub max_failures: u32,
+}
+
+impl Default for PairingSettings {
+    fn default() -> Self {
+        Self {
+            startup_window_secs: 600,
+            window_secs: 600,
+            max_failures: 20,
+        }
+    }
 }
 
 /// Limits of the HTTP server (SPEC §9).
@@ -53,6 +77,10 @@ pub struct HttpConfig {
     pub max_body_bytes: u64,
     /// On shutdown, requests in flight get this many seconds to finish.
     pub shutdown_grace_secs: u64,
+    /// Pairing attempts per minute from one address (`429` above it).
+    pub pair_per_minute: u32,
+    /// Channel requests that do not open, per minute from one address (`429` above it).
+    pub bad_rpc_per_minute: u32,
 }
 
 impl Default for Config {
@@ -65,6 +93,7 @@ impl Default for Config {
             log_level: "info".to_owned(),
             host_names: vec!["identity-box.local".to_owned(), "identity-box".to_owned()],
             http: HttpConfig::default(),
+            pairing: PairingSettings::default(),
         }
     }
 }
@@ -77,6 +106,8 @@ impl Default for HttpConfig {
             max_connections: 256,
             max_body_bytes: 16 * 1024 * 1024,
             shutdown_grace_secs: 10,
+            pair_per_minute: 30,
+            bad_rpc_per_minute: 30,
         }
     }
 }
@@ -217,6 +248,31 @@ impl Config {
             return Err(invalid(
                 "http.max_body_bytes",
                 "must be at least 1024 bytes",
+            ));
+        }
+        if http.pair_per_minute == 0 {
+            return Err(invalid("http.pair_per_minute", "must be at least 1"));
+        }
+        if http.bad_rpc_per_minute == 0 {
+            return Err(invalid("http.bad_rpc_per_minute", "must be at least 1"));
+        }
+        let pairing = &self.pairing;
+        if pairing.startup_window_secs > 86_400 {
+            return Err(invalid(
+                "pairing.startup_window_secs",
+                "must be at most 86400 seconds (0 turns it off)",
+            ));
+        }
+        if pairing.window_secs == 0 || pairing.window_secs > 86_400 {
+            return Err(invalid(
+                "pairing.window_secs",
+                "must be between 1 and 86400 seconds",
+            ));
+        }
+        if pairing.max_failures == 0 || pairing.max_failures > 1000 {
+            return Err(invalid(
+                "pairing.max_failures",
+                "must be between 1 and 1000",
             ));
         }
         if http.shutdown_grace_secs > 600 {

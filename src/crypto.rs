@@ -123,6 +123,59 @@ pub fn x25519(secret: &Secret32, public: &[u8; 32]) -> Result<Secret32, CryptoEr
     Ok(Secret32(*shared.as_bytes()))
 }
 
+/// Length of a NaCl nonce.
+pub const NONCE_LEN: usize = 24;
+
+/// A fresh random NaCl nonce.
+pub fn random_nonce() -> [u8; NONCE_LEN] {
+    let mut nonce = [0u8; NONCE_LEN];
+    // The OS generator failing is not recoverable for a box that must make nonces.
+    getrandom::getrandom(&mut nonce).unwrap_or_else(|e| panic!("no random numbers: {e}"));
+    nonce
+}
+
+/// NaCl `crypto_box` (libsodium `_easy`): X25519(`secret`, `their_public`) + XSalsa20-Poly1305;
+/// output is the 16-byte tag then the ciphertext.
+pub fn nacl_box(
+    secret: &Secret32,
+    their_public: &[u8; 32],
+    nonce: &[u8; NONCE_LEN],
+    plaintext: &[u8],
+) -> Vec<u8> {
+    use crypto_box::aead::Aead;
+    let b = salsa_box(secret, their_public);
+    b.encrypt(nonce.into(), plaintext)
+        .unwrap_or_else(|_| unreachable!("XSalsa20-Poly1305 encryption of an in-memory buffer"))
+}
+
+/// Opens a NaCl `crypto_box`; `None` when the tag does not verify (wrong key, altered bytes).
+pub fn nacl_box_open(
+    secret: &Secret32,
+    their_public: &[u8; 32],
+    nonce: &[u8; NONCE_LEN],
+    boxed: &[u8],
+) -> Option<Vec<u8>> {
+    use crypto_box::aead::Aead;
+    salsa_box(secret, their_public)
+        .decrypt(nonce.into(), boxed)
+        .ok()
+}
+
+fn salsa_box(secret: &Secret32, their_public: &[u8; 32]) -> crypto_box::SalsaBox {
+    let secret = crypto_box::SecretKey::from_bytes(*secret.expose());
+    crypto_box::SalsaBox::new(&crypto_box::PublicKey::from_bytes(*their_public), &secret)
+}
+
+/// The X25519 public key of a secret.
+pub fn x25519_public(secret: &Secret32) -> [u8; 32] {
+    X25519Public::from(&StaticSecret::from(*secret.expose())).to_bytes()
+}
+
+/// `device_id` of SPEC §2: hex of the first 16 bytes of `H(device_key)`.
+pub fn device_id(device_key: &[u8; 32]) -> String {
+    hex::encode(&sha256(device_key)[..16])
+}
+
 /// Why the box's keys could not be loaded or made.
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
@@ -203,15 +256,15 @@ impl BoxSeed {
 
 /// The two keys the box derives from its seed: X25519 agreement and Ed25519 signing (SPEC §1).
 pub struct BoxKeys {
-    agreement: StaticSecret,
+    agreement: Secret32,
     agreement_public: X25519Public,
     signing: SigningKey,
 }
 
 impl BoxKeys {
     pub fn from_seed(seed: &BoxSeed) -> Self {
-        let agreement = StaticSecret::from(*hkdf32(seed.0.expose(), "box-agreement").expose());
-        let agreement_public = X25519Public::from(&agreement);
+        let agreement = hkdf32(seed.0.expose(), "box-agreement");
+        let agreement_public = X25519Public::from(x25519_public(&agreement));
         let signing = SigningKey::from_bytes(hkdf32(seed.0.expose(), "box-signing").expose());
         Self {
             agreement,
@@ -229,7 +282,7 @@ impl BoxKeys {
     }
 
     /// The secret half of the agreement key, for the channel and pairing (SPEC §2, §3).
-    pub fn agreement_secret(&self) -> &StaticSecret {
+    pub fn agreement_secret(&self) -> &Secret32 {
         &self.agreement
     }
 

@@ -14,11 +14,13 @@
 pub mod admin;
 pub mod api;
 pub mod cli;
+pub mod client;
 pub mod clock;
 pub mod config;
 pub mod crypto;
 pub mod daemon;
 pub mod fsutil;
+pub mod pairing;
 pub mod store;
 
 /// The version of this build, as `--version` and `/health` report it.

@@ -17,7 +17,8 @@ fn serves_health_and_info_then_exits_0_on_sigterm() {
     assert_eq!(health.json()["status"], "ok");
     let info = daemon.get("/v1/info");
     assert_eq!(info.status, 200);
-    assert_eq!(info.json()["pairing_open"], false);
+    // A box nobody has paired with is open for pairing.
+    assert_eq!(info.json()["pairing_open"], true);
     let status = daemon.terminate();
     assert!(status.success(), "{status}");
     // The admin socket is removed on a clean stop.
@@ -197,8 +198,10 @@ fn sigterm_closes_kept_alive_connections_and_exits_0() {
     let mut daemon = Daemon::ready(dir.path(), &[]);
     // A browser-like client keeps its connection open after a request.
     let mut conn = std::net::TcpStream::connect(daemon.addr).unwrap();
-    conn.set_read_timeout(Some(std::time::Duration::from_secs(30))).unwrap();
-    conn.write_all(b"GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n").unwrap();
+    conn.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
+    conn.write_all(b"GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .unwrap();
     let mut buf = [0u8; 4096];
     let n = conn.read(&mut buf).unwrap();
     assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
@@ -207,5 +210,9 @@ fn sigterm_closes_kept_alive_connections_and_exits_0() {
     assert_eq!(status.code(), Some(0), "{}", daemon.stderr());
     // The drain closed the idle connection instead of waiting for it.
     assert_eq!(conn.read(&mut buf).unwrap_or(0), 0);
-    assert!(daemon.stderr().contains("every request finished"), "{}", daemon.stderr());
+    assert!(
+        daemon.stderr().contains("every request finished"),
+        "{}",
+        daemon.stderr()
+    );
 }

@@ -136,3 +136,53 @@ fn wycheproof_x25519() {
     assert_eq!(counted, v["numberOfTests"].as_u64().unwrap());
     assert!(refused > 0);
 }
+
+#[test]
+fn nacl_box_matches_libsodium_byte_for_byte() {
+    let v = load("identity-box-v1.json");
+    let cases = v["box"].as_array().unwrap();
+    assert!(!cases.is_empty());
+    for case in cases {
+        let sender = Secret32::new(hex32(&case["sender_secret"]));
+        let recipient = Secret32::new(hex32(&case["recipient_secret"]));
+        let nonce: [u8; 24] = hex::decode(case["nonce"].as_str().unwrap())
+            .unwrap()
+            .try_into()
+            .unwrap();
+        let plaintext = hex::decode(case["plaintext"].as_str().unwrap()).unwrap();
+        let expected = hex::decode(case["box"].as_str().unwrap()).unwrap();
+        let boxed = crypto::nacl_box(
+            &sender,
+            &hex32(&case["recipient_public"]),
+            &nonce,
+            &plaintext,
+        );
+        assert_eq!(boxed, expected);
+        let opened = crypto::nacl_box_open(
+            &recipient,
+            &hex32(&case["sender_public"]),
+            &nonce,
+            &expected,
+        )
+        .unwrap();
+        assert_eq!(opened, plaintext);
+        let mut flipped = expected.clone();
+        flipped[0] ^= 1;
+        assert!(
+            crypto::nacl_box_open(&recipient, &hex32(&case["sender_public"]), &nonce, &flipped)
+                .is_none()
+        );
+    }
+}
+
+#[test]
+fn device_ids_match() {
+    let v = load("identity-box-v1.json");
+    for case in v["device_id"].as_array().unwrap() {
+        let key: [u8; 32] = crypto::b64u_decode(case["device_key_b64u"].as_str().unwrap())
+            .unwrap()
+            .try_into()
+            .unwrap();
+        assert_eq!(crypto::device_id(&key), case["device_id"].as_str().unwrap());
+    }
+}

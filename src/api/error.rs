@@ -33,6 +33,35 @@ pub enum ApiError {
     #[error("The request is malformed: {0}")]
     BadRequest(String),
     /// Something failed inside the box.
+    /// No pairing window is open (SPEC §2).
+    #[error(
+        "Pairing is closed. Open it from a paired phone, or restart the box and pair within 10 minutes."
+    )]
+    PairingClosed,
+    /// The pairing code is wrong or was used already.
+    #[error(
+        "This pairing code is not valid any more. Show the QR code again and scan the new one."
+    )]
+    BadToken,
+    /// Too many attempts from this address, or too many wrong codes.
+    #[error("Too many attempts. Wait a minute, then open pairing again and scan the new code.")]
+    TooManyAttempts,
+    /// The device is not paired (never, or revoked).
+    #[error("This device is not paired with the box (or was removed). Pair it again.")]
+    UnknownDevice,
+    /// The request does not open with the device's key.
+    #[error("The request could not be opened. Pair this device again.")]
+    BadBox,
+    /// The request's time is too far from the box's clock.
+    #[error("The request's time does not match the box's clock. Retry with the box's time.")]
+    Stale { box_time: i64 },
+    /// The request was sent before.
+    #[error("This request was already received once.")]
+    Replay,
+    /// Too many requests from this address.
+    #[error("Too many requests. Wait a minute and try again.")]
+    RateLimited,
+    /// Something failed inside the box.
     #[error(
         "Something went wrong inside the box. Try again; if it keeps happening, restart the box."
     )]
@@ -48,6 +77,13 @@ impl ApiError {
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::PairingClosed => StatusCode::FORBIDDEN,
+            ApiError::BadToken
+            | ApiError::UnknownDevice
+            | ApiError::BadBox
+            | ApiError::Stale { .. }
+            | ApiError::Replay => StatusCode::UNAUTHORIZED,
+            ApiError::TooManyAttempts | ApiError::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -60,6 +96,14 @@ impl ApiError {
             ApiError::NotFound => "not_found",
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::BadRequest(_) => "bad_request",
+            ApiError::PairingClosed => "pairing_closed",
+            ApiError::BadToken => "bad_token",
+            ApiError::TooManyAttempts => "too_many_attempts",
+            ApiError::UnknownDevice => "unknown_device",
+            ApiError::BadBox => "bad_box",
+            ApiError::Stale { .. } => "stale",
+            ApiError::Replay => "replay",
+            ApiError::RateLimited => "too_many_requests",
             ApiError::Internal => "internal",
         }
     }
@@ -69,6 +113,10 @@ impl ApiError {
         let body = ErrorBody {
             error: self.kind(),
             message: self.to_string(),
+            box_time: match self {
+                ApiError::Stale { box_time } => Some(*box_time),
+                _ => None,
+            },
         };
         warp::reply::with_status(warp::reply::json(&body), self.status()).into_response()
     }
@@ -80,6 +128,9 @@ impl warp::reject::Reject for ApiError {}
 struct ErrorBody {
     error: &'static str,
     message: String,
+    /// With `stale`: the box's clock, so the client can correct its offset (SPEC §3).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    box_time: Option<i64>,
 }
 
 /// Turns every rejection into `{error, message}`.
@@ -105,6 +156,15 @@ fn classify(rejection: &Rejection) -> ApiError {
     }
     if let Some(e) = rejection.find::<warp::reject::InvalidQuery>() {
         return ApiError::BadRequest(e.to_string());
+    }
+    if rejection.find::<warp::reject::LengthRequired>().is_some() {
+        return ApiError::BadRequest("send the body with a Content-Length header".into());
+    }
+    if rejection
+        .find::<warp::reject::UnsupportedMediaType>()
+        .is_some()
+    {
+        return ApiError::BadRequest("send the body as application/json".into());
     }
     if rejection.find::<warp::reject::PayloadTooLarge>().is_some() {
         return ApiError::BodyTooLarge { limit: None };

@@ -4,6 +4,8 @@
 
 pub mod error;
 pub mod host;
+pub mod ratelimit;
+pub mod rpc;
 pub mod server;
 
 use std::convert::Infallible;
@@ -17,9 +19,22 @@ use warp::{Filter, Rejection, Reply};
 
 use crate::clock::Clock;
 use crate::crypto::BoxPublicKeys;
+use crate::pairing::wire::{Envelope, PairRequest};
+use crate::pairing::{ChannelError, PairError, Pairing};
 use crate::store::Store;
 pub use error::ApiError;
 pub use host::AllowedHosts;
+use ratelimit::RateLimiter;
+use server::PeerAddr;
+
+/// Per-address limits on unauthenticated work (SPEC §9).
+#[derive(Debug, Clone, Copy)]
+pub struct RateLimits {
+    /// `POST /v1/pair` attempts per minute and address.
+    pub pair_per_minute: u32,
+    /// `/v1/rpc` requests that do not open, per minute and address.
+    pub bad_rpc_per_minute: u32,
+}
 
 /// What the handlers share: the box's identity, its clock, and the store once it is open.
 #[derive(Debug)]
@@ -29,17 +44,33 @@ pub struct AppState {
     clock: Arc<dyn Clock>,
     started: Instant,
     store: OnceLock<Store>,
+    pairing: Pairing,
+    pair_limit: RateLimiter,
+    bad_rpc_limit: RateLimiter,
 }
 
 impl AppState {
-    pub fn new(name: String, keys: BoxPublicKeys, clock: Arc<dyn Clock>) -> Self {
+    pub fn new(
+        name: String,
+        keys: BoxPublicKeys,
+        clock: Arc<dyn Clock>,
+        pairing: Pairing,
+        limits: RateLimits,
+    ) -> Self {
         Self {
             name,
             keys,
             clock,
             started: Instant::now(),
             store: OnceLock::new(),
+            pairing,
+            pair_limit: RateLimiter::new(limits.pair_per_minute),
+            bad_rpc_limit: RateLimiter::new(limits.bad_rpc_per_minute),
         }
+    }
+
+    pub fn pairing(&self) -> &Pairing {
+        &self.pairing
     }
 
     /// Marks the box ready: from now on `/health` answers 200.
@@ -87,15 +118,57 @@ pub fn routes(
         .map(|s: Arc<AppState>| health(&s));
     let info = warp::path!("v1" / "info")
         .and(warp::get())
-        .and(with_state(state))
+        .and(with_state(state.clone()))
         .map(|s: Arc<AppState>| info(&s));
+    let qr = warp::path!("v1" / "pairing" / "qr.svg")
+        .and(warp::get())
+        .and(with_state(state.clone()))
+        .map(|s: Arc<AppState>| pairing_qr_svg(&s));
+    let pair = warp::path!("v1" / "pair")
+        .and(warp::post())
+        .and(with_state(state.clone()))
+        .and(peer_ip())
+        .and(json_body::<PairRequest>(PAIR_BODY_LIMIT))
+        .then(pair);
+    let rpc = warp::path!("v1" / "rpc")
+        .and(warp::post())
+        .and(with_state(state))
+        .and(peer_ip())
+        .and(json_body::<Envelope>(limits.max_body_bytes))
+        .then(rpc);
 
     host_guard(limits.allowed_hosts)
         .and(body_guard(limits.max_body_bytes))
-        .and(health.or(info).unify())
+        .and(
+            health
+                .or(info)
+                .unify()
+                .or(qr)
+                .unify()
+                .or(pair)
+                .unify()
+                .or(rpc)
+                .unify(),
+        )
         .recover(error::recover)
         .unify()
         .with(warp::reply::with::headers(security_headers()))
+}
+
+/// A pairing request is small; anything bigger is not one.
+const PAIR_BODY_LIMIT: u64 = 8 * 1024;
+
+/// The client's IP address (unspecified when unknown, as in `warp::test`).
+fn peer_ip() -> impl Filter<Extract = (std::net::IpAddr,), Error = Infallible> + Clone {
+    warp::ext::optional::<PeerAddr>().map(|p: Option<PeerAddr>| {
+        p.map_or(std::net::IpAddr::from([0, 0, 0, 0]), |PeerAddr(a)| a.ip())
+    })
+}
+
+fn json_body<T: serde::de::DeserializeOwned + Send>(
+    limit: u64,
+) -> impl Filter<Extract = (T,), Error = Rejection> + Clone {
+    warp::body::content_length_limit(limit).and(warp::body::json())
 }
 
 fn with_state(
@@ -190,9 +263,100 @@ fn info(state: &AppState) -> Response {
         signing_key: state.keys.signing_b64u.clone(),
         fingerprint: state.keys.fingerprint.clone(),
         time: state.clock.now_unix(),
-        pairing_open: false,
+        pairing_open: state.pairing.is_open(),
     })
     .into_response()
+}
+
+/// `GET /v1/pairing/qr.svg`: the open window's QR code; `404` while pairing is closed.
+fn pairing_qr_svg(state: &AppState) -> Response {
+    let Some((uri, _)) = state.pairing.current_window() else {
+        return ApiError::NotFound.reply();
+    };
+    match qrcode::QrCode::new(uri.encode().as_bytes()) {
+        Ok(code) => {
+            let svg = code
+                .render::<qrcode::render::svg::Color<'_>>()
+                .min_dimensions(256, 256)
+                .quiet_zone(true)
+                .build();
+            warp::reply::with_header(svg, header::CONTENT_TYPE, "image/svg+xml").into_response()
+        }
+        Err(e) => {
+            log::error!("cannot draw the pairing QR code: {e}");
+            ApiError::Internal.reply()
+        }
+    }
+}
+
+/// `POST /v1/pair` (SPEC §2).
+async fn pair(state: Arc<AppState>, ip: std::net::IpAddr, req: PairRequest) -> Response {
+    if !state.pair_limit.hit(ip) {
+        return ApiError::TooManyAttempts.reply();
+    }
+    let Some(store) = state.store() else {
+        return ApiError::NotReady.reply();
+    };
+    match state.pairing.pair(store, &req).await {
+        Ok(sealed) => warp::reply::json(&sealed).into_response(),
+        Err(e) => match e {
+            PairError::Malformed(m) => ApiError::BadRequest(m.to_owned()),
+            PairError::Closed => ApiError::PairingClosed,
+            PairError::BadToken => ApiError::BadToken,
+            PairError::LockedOut => ApiError::TooManyAttempts,
+            PairError::Stale { box_time } => ApiError::Stale { box_time },
+            PairError::Store(e) => {
+                log::error!("pairing: {e}");
+                ApiError::Internal
+            }
+        }
+        .reply(),
+    }
+}
+
+/// `POST /v1/rpc` (SPEC §3): open, dispatch, seal.
+async fn rpc(state: Arc<AppState>, ip: std::net::IpAddr, env: Envelope) -> Response {
+    if !state.bad_rpc_limit.allows(ip) {
+        return ApiError::RateLimited.reply();
+    }
+    let Some(store) = state.store() else {
+        return ApiError::NotReady.reply();
+    };
+    let opened = match state.pairing.open_request(store, &env).await {
+        Ok(opened) => opened,
+        Err(e) => {
+            let error = match e {
+                ChannelError::Malformed(m) => ApiError::BadRequest(m.to_owned()),
+                ChannelError::UnknownDevice => ApiError::UnknownDevice,
+                ChannelError::BadBox => ApiError::BadBox,
+                ChannelError::Stale { box_time } => ApiError::Stale { box_time },
+                ChannelError::Replay => ApiError::Replay,
+                ChannelError::Store(e) => {
+                    log::error!("channel: {e}");
+                    return ApiError::Internal.reply();
+                }
+            };
+            if matches!(
+                error,
+                ApiError::BadRequest(_) | ApiError::UnknownDevice | ApiError::BadBox
+            ) {
+                state.bad_rpc_limit.hit(ip);
+            }
+            return error.reply();
+        }
+    };
+    let response = match opened.request {
+        Ok(req) => {
+            let call = rpc::Call {
+                state: &state,
+                store,
+                device: &opened.device,
+            };
+            rpc::dispatch(&call, req, opened.nonce).await
+        }
+        Err(message) => rpc::parse_error(message, opened.nonce),
+    };
+    warp::reply::json(&state.pairing.seal_response(&opened.device, &response)).into_response()
 }
 
 #[cfg(test)]
@@ -210,11 +374,31 @@ mod tests {
     }
 
     fn state() -> Arc<AppState> {
-        let keys = BoxKeys::from_seed(&BoxSeed::from_bytes([3; 32])).public();
+        let keys = Arc::new(BoxKeys::from_seed(&BoxSeed::from_bytes([3; 32])));
+        let clock: Arc<dyn Clock> = Arc::new(FixedClock(1_700_000_000));
+        let pairing = Pairing::new(
+            keys.clone(),
+            "Test box".into(),
+            vec!["127.0.0.1:8080".into()],
+            clock.clone(),
+            crate::pairing::PairingConfig {
+                window: crate::pairing::window::WindowConfig {
+                    duration_secs: 600,
+                    max_failures: 20,
+                },
+                startup_window_secs: 0,
+                replay_capacity: 100,
+            },
+        );
         Arc::new(AppState::new(
             "Test box".into(),
-            keys,
-            Arc::new(FixedClock(1_700_000_000)),
+            keys.public(),
+            clock,
+            pairing,
+            RateLimits {
+                pair_per_minute: 30,
+                bad_rpc_per_minute: 30,
+            },
         ))
     }
 
@@ -267,6 +451,29 @@ mod tests {
         assert_eq!(info.agreement_key, state.keys().agreement_b64u);
         assert_eq!(info.time, 1_700_000_000);
         assert!(!info.pairing_open);
+    }
+
+    #[tokio::test]
+    async fn the_qr_code_is_served_only_while_pairing_is_open() {
+        let state = state();
+        let api = routes(state.clone(), limits());
+        let get = || {
+            warp::test::request()
+                .path("/v1/pairing/qr.svg")
+                .header("host", "localhost")
+        };
+        assert_eq!(get().reply(&api).await.status(), 404);
+        state.pairing().open_window();
+        let res = get().reply(&api).await;
+        assert_eq!(res.status(), 200);
+        assert_eq!(res.headers()["content-type"], "image/svg+xml");
+        assert!(String::from_utf8_lossy(res.body()).contains("<svg"));
+        let info = warp::test::request()
+            .path("/v1/info")
+            .header("host", "localhost")
+            .reply(&api)
+            .await;
+        assert_eq!(json(info.body())["pairing_open"], true);
     }
 
     #[tokio::test]

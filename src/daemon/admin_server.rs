@@ -98,6 +98,16 @@ async fn answer(stream: UnixStream, ctx: &Context) {
 
 async fn handle(req: AdminRequest, ctx: &Context) -> AdminResponse {
     match req {
+        AdminRequest::Pair => {
+            let pairing = ctx.state.pairing();
+            let (uri, expires) = pairing.open_window();
+            log::info!("pairing window opened from the console");
+            AdminResponse::Pairing {
+                uri: uri.encode(),
+                expires,
+                now: pairing.now(),
+            }
+        }
         AdminRequest::Status => {
             let state = &ctx.state;
             let first_started_at = match state.store() {

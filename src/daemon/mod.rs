@@ -18,16 +18,21 @@ use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::api::{self, AllowedHosts, AppState, RouteLimits, server::ServerLimits};
+use crate::api::{self, AllowedHosts, AppState, RateLimits, RouteLimits, server::ServerLimits};
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, ConfigError};
 use crate::crypto::{BoxKeys, BoxSeed, KeyError, SeedOrigin};
 use crate::fsutil;
+use crate::pairing::window::WindowConfig;
+use crate::pairing::{Pairing, PairingConfig};
 use crate::store::{self, Store, StoreError};
 
 /// The seed file inside the data directory.
 pub const SEED_FILE: &str = "box-seed";
 const LOCK_FILE: &str = "lock";
+
+/// Nonces the channel's replay cache holds (about 60 bytes each).
+const REPLAY_CAPACITY: usize = 100_000;
 
 /// Exit status for a problem a restart cannot fix (bad configuration, damaged data); the unit
 /// lists it in `RestartPreventExitStatus=` so the box does not loop.
@@ -130,7 +135,7 @@ pub async fn run(
     let _lock = lock_data_dir(&data_dir)?;
 
     let (seed, origin) = BoxSeed::load_or_create(&data_dir.join(SEED_FILE))?;
-    let keys = BoxKeys::from_seed(&seed);
+    let keys = Arc::new(BoxKeys::from_seed(&seed));
     drop(seed);
     let public = keys.public();
     match origin {
@@ -152,7 +157,30 @@ pub async fn run(
             source,
         })?;
 
-    let state = Arc::new(AppState::new(config.name.clone(), public, clock.clone()));
+    let pairing = Pairing::new(
+        keys.clone(),
+        config.name.clone(),
+        qr_addresses(local_addr),
+        clock.clone(),
+        PairingConfig {
+            window: WindowConfig {
+                duration_secs: i64::try_from(config.pairing.window_secs).unwrap_or(600),
+                max_failures: config.pairing.max_failures,
+            },
+            startup_window_secs: i64::try_from(config.pairing.startup_window_secs).unwrap_or(0),
+            replay_capacity: REPLAY_CAPACITY,
+        },
+    );
+    let state = Arc::new(AppState::new(
+        config.name.clone(),
+        public,
+        clock.clone(),
+        pairing,
+        RateLimits {
+            pair_per_minute: config.http.pair_per_minute,
+            bad_rpc_per_minute: config.http.bad_rpc_per_minute,
+        },
+    ));
     let tasks_stop = shutdown.child_token();
     let mut tasks = JoinSet::new();
     spawn_signal_watch(&mut tasks, shutdown.clone())?;
@@ -210,6 +238,12 @@ pub async fn run(
             return Ok(());
         }
     };
+    match store.device_count().await {
+        // A box nobody has paired with stays pairable until someone does.
+        Ok(0) => state.pairing().open_until_paired(),
+        Ok(_) => {}
+        Err(e) => log::error!("cannot count paired devices: {e}"),
+    }
     state.set_store(store.clone());
 
     let url = page_url(local_addr);
@@ -217,6 +251,13 @@ pub async fn run(
     log::info!("Identity Box {} is ready on {url}", crate::VERSION);
     println!("Identity Box \"{}\" is running.", config.name);
     println!("Open {url} in a browser on this network.");
+    if let Some((uri, _)) = state.pairing().current_window() {
+        let uri = uri.encode();
+        if let Some(qr) = crate::pairing::uri::terminal_qr(&uri) {
+            println!("\nTo pair your phone, scan this code with the Identity Box app:\n{qr}");
+        }
+        println!("Pairing code: {uri}");
+    }
 
     if let Some(interval) = systemd::watchdog_interval() {
         tasks.spawn(watchdog(store.clone(), interval, tasks_stop.clone()));
@@ -309,6 +350,31 @@ fn system_hostname() -> Option<String> {
         .ok()
         .map(|s| s.trim().to_owned())
         .filter(|s| !s.is_empty())
+}
+
+/// The `host:port` addresses the pairing QR code lists: the listening address, or for a wildcard
+/// the machine's LAN addresses and its `.local` name.
+fn qr_addresses(addr: SocketAddr) -> Vec<String> {
+    let port = addr.port();
+    if !addr.ip().is_unspecified() {
+        return vec![addr.to_string()];
+    }
+    let mut out: Vec<String> = if_addrs::get_if_addrs()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|i| !i.is_loopback())
+        .filter_map(|i| match i.ip() {
+            std::net::IpAddr::V4(v4) if !v4.is_link_local() => Some(format!("{v4}:{port}")),
+            _ => None,
+        })
+        .collect();
+    if let Some(host) = system_hostname() {
+        out.push(format!("{host}.local:{port}"));
+    }
+    if out.is_empty() {
+        out.push(format!("127.0.0.1:{port}"));
+    }
+    out
 }
 
 /// The address a person should open: `localhost` or the host's `.local` name for a wildcard.

@@ -5,6 +5,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, UNIX_EPOCH};
 
+mod client;
+
 use clap::{Args, Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
@@ -29,6 +31,25 @@ pub enum Command {
         /// Address and port to listen on (default 127.0.0.1:8080).
         #[arg(long, value_name = "ADDR")]
         listen: Option<SocketAddr>,
+    },
+    /// Open a pairing window on the running box and show its QR code.
+    Pair {
+        #[command(flatten)]
+        common: CommonArgs,
+        /// Print only the pairing URI (the QR code's text).
+        #[arg(long)]
+        uri: bool,
+    },
+    /// The reference phone: pair with a box and use its encrypted channel (for tests and trials).
+    Client {
+        /// The client's state file (made by `pair`, mode 0600).
+        #[arg(long, value_name = "FILE")]
+        state: PathBuf,
+        /// Print machine-readable JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(subcommand)]
+        command: client::ClientCommand,
     },
     /// Show whether the running box is healthy, its version, uptime, data directory and keys.
     Status {
@@ -69,6 +90,15 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::Serve { common, listen } => serve(&common, listen),
         Command::Status { common, json } => status(&common, json),
+        Command::Pair { common, uri } => pair(&common, uri),
+        Command::Client {
+            state,
+            json,
+            command,
+        } => match client::run(&state, json, command) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => fail(1, e),
+        },
     }
 }
 
@@ -107,30 +137,61 @@ fn serve(common: &CommonArgs, listen: Option<SocketAddr>) -> ExitCode {
     }
 }
 
-fn status(common: &CommonArgs, json: bool) -> ExitCode {
-    let config = match common.load(None) {
-        Ok(c) => c,
-        Err(e) => return fail(EXIT_NEEDS_ATTENTION, e),
-    };
+/// Sends one request to the running daemon's admin socket.
+fn admin_request(common: &CommonArgs, req: AdminRequest) -> Result<AdminResponse, (u8, String)> {
+    let config = common
+        .load(None)
+        .map_err(|e| (EXIT_NEEDS_ATTENTION, e.to_string()))?;
     let env = DaemonEnv::from_process();
-    let data_dir = match config.data_dir(env.state_directory.as_deref()) {
-        Ok(d) => d,
-        Err(e) => return fail(EXIT_NEEDS_ATTENTION, e),
-    };
+    let data_dir = config
+        .data_dir(env.state_directory.as_deref())
+        .map_err(|e| (EXIT_NEEDS_ATTENTION, e.to_string()))?;
     let candidates = [
         config.runtime_dir(env.runtime_directory.as_deref(), &data_dir),
         PathBuf::from(admin::SYSTEM_RUNTIME_DIR),
     ];
-    let rt = match runtime() {
-        Ok(rt) => rt,
-        Err(e) => return fail(1, format!("cannot start the async runtime: {e}")),
-    };
-    let answer = rt.block_on(async {
+    let rt = runtime().map_err(|e| (1, format!("cannot start the async runtime: {e}")))?;
+    rt.block_on(async {
         let socket = admin::find_socket(&candidates)?;
-        admin::request(&socket, &AdminRequest::Status).await
-    });
+        admin::request(&socket, &req).await
+    })
+    .map_err(|e| (1, e.to_string()))
+}
+
+fn pair(common: &CommonArgs, uri_only: bool) -> ExitCode {
+    match admin_request(common, AdminRequest::Pair) {
+        Ok(AdminResponse::Pairing { uri, expires, now }) => {
+            if uri_only {
+                println!("{uri}");
+                return ExitCode::SUCCESS;
+            }
+            if let Some(qr) = crate::pairing::uri::terminal_qr(&uri) {
+                println!("{qr}");
+            }
+            println!("Scan this code with the Identity Box app on your phone.");
+            match expires {
+                Some(t) => println!(
+                    "Pairing is open for {} more minute(s).",
+                    ((t - now).max(0) + 59) / 60
+                ),
+                None => println!("Pairing stays open until a phone pairs."),
+            }
+            println!("Pairing code: {uri}");
+            ExitCode::SUCCESS
+        }
+        Ok(AdminResponse::Error { message }) => fail(1, message),
+        Ok(other) => fail(1, format!("unexpected answer from the box: {other:?}")),
+        Err((code, message)) => fail(code, message),
+    }
+}
+
+fn status(common: &CommonArgs, json: bool) -> ExitCode {
+    let answer = match admin_request(common, AdminRequest::Status) {
+        Ok(a) => a,
+        Err((code, message)) => return fail(code, message),
+    };
     match answer {
-        Ok(AdminResponse::Status(report)) => {
+        AdminResponse::Status(report) => {
             if json {
                 match serde_json::to_string_pretty(&report) {
                     Ok(text) => println!("{text}"),
@@ -145,8 +206,8 @@ fn status(common: &CommonArgs, json: bool) -> ExitCode {
                 ExitCode::from(1)
             }
         }
-        Ok(AdminResponse::Error { message }) => fail(1, message),
-        Err(e) => fail(1, e),
+        AdminResponse::Error { message } => fail(1, message),
+        other => fail(1, format!("unexpected answer from the box: {other:?}")),
     }
 }
 

@@ -1,0 +1,304 @@
+//! JSON-RPC 2.0 dispatch inside the channel (SPEC §3). Adding a method is one function below and
+//! one line in [`dispatch`]: params and results are typed, errors carry SPEC §3's kinds.
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::AppState;
+use crate::pairing::valid_device_name;
+use crate::pairing::wire::{RpcErrorBody, RpcErrorData, RpcRequest, RpcResponse};
+use crate::store::{Device, Role, Store, StoreError};
+
+/// A method's failure, answered inside the channel.
+#[derive(Debug, thiserror::Error)]
+pub enum RpcError {
+    /// The request is not JSON-RPC 2.0.
+    #[error("{0}")]
+    InvalidRequest(String),
+    /// No such method.
+    #[error("there is no method {0:?}")]
+    MethodNotFound(String),
+    /// The params do not fit the method.
+    #[error("{0}")]
+    InvalidParams(String),
+    /// The thing named does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// This device may not do that.
+    #[error("{0}")]
+    Forbidden(String),
+    /// The box cannot do it right now.
+    #[error("{0}")]
+    Unavailable(String),
+    /// Something failed inside the box.
+    #[error("something went wrong inside the box")]
+    Internal,
+}
+
+impl RpcError {
+    /// JSON-RPC code and SPEC §3 kind.
+    fn code_and_kind(&self) -> (i64, &'static str) {
+        match self {
+            RpcError::InvalidRequest(_) => (-32600, "invalid_params"),
+            RpcError::MethodNotFound(_) => (-32601, "not_found"),
+            RpcError::InvalidParams(_) => (-32602, "invalid_params"),
+            RpcError::NotFound(_) => (-32001, "not_found"),
+            RpcError::Forbidden(_) => (-32003, "forbidden"),
+            RpcError::Unavailable(_) => (-32006, "unavailable"),
+            RpcError::Internal => (-32603, "internal"),
+        }
+    }
+
+    pub fn body(&self) -> RpcErrorBody {
+        let (code, kind) = self.code_and_kind();
+        RpcErrorBody {
+            code,
+            message: self.to_string(),
+            data: RpcErrorData { kind: kind.into() },
+        }
+    }
+}
+
+impl From<StoreError> for RpcError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Closed => RpcError::Unavailable("the box is shutting down".into()),
+            other => {
+                log::error!("database: {other}");
+                RpcError::Internal
+            }
+        }
+    }
+}
+
+type RpcResult<T> = Result<T, RpcError>;
+
+/// What a method sees: the box, its store, and the calling device.
+#[derive(Debug)]
+pub struct Call<'a> {
+    pub state: &'a AppState,
+    pub store: &'a Store,
+    pub device: &'a Device,
+}
+
+/// Runs one request and builds its response (errors included).
+pub async fn dispatch(call: &Call<'_>, req: RpcRequest, request_nonce: String) -> RpcResponse {
+    let id = req.id.clone();
+    let result = if req.jsonrpc == "2.0" {
+        route(call, &req.method, req.params.unwrap_or(Value::Null)).await
+    } else {
+        Err(RpcError::InvalidRequest("jsonrpc must be \"2.0\"".into()))
+    };
+    response(id, result, request_nonce)
+}
+
+/// The method table: one line per method.
+async fn route(call: &Call<'_>, method: &str, params: Value) -> RpcResult<Value> {
+    match method {
+        "box.info" => reply(box_info(call, parse(params)?).await),
+        "pairing.open" => reply(pairing_open(call, parse(params)?).await),
+        "devices.list" => reply(devices_list(call, parse(params)?).await),
+        "devices.revoke" => reply(devices_revoke(call, parse(params)?).await),
+        "devices.rename" => reply(devices_rename(call, parse(params)?).await),
+        other => Err(RpcError::MethodNotFound(other.to_owned())),
+    }
+}
+
+/// The response for a request whose JSON did not parse.
+pub fn parse_error(message: String, request_nonce: String) -> RpcResponse {
+    let mut r = response(
+        Value::Null,
+        Err(RpcError::InvalidRequest(message)),
+        request_nonce,
+    );
+    if let Some(e) = &mut r.error {
+        e.code = -32700;
+    }
+    r
+}
+
+fn response(id: Value, result: RpcResult<Value>, request_nonce: String) -> RpcResponse {
+    let (result, error) = match result {
+        Ok(v) => (Some(v), None),
+        Err(e) => (None, Some(e.body())),
+    };
+    RpcResponse {
+        jsonrpc: "2.0".into(),
+        id,
+        result,
+        error,
+        request_nonce,
+    }
+}
+
+fn parse<P: DeserializeOwned>(params: Value) -> RpcResult<P> {
+    let params = if params.is_null() {
+        Value::Object(Default::default())
+    } else {
+        params
+    };
+    serde_json::from_value(params)
+        .map_err(|e| RpcError::InvalidParams(format!("invalid params: {e}")))
+}
+
+fn reply<R: Serialize>(result: RpcResult<R>) -> RpcResult<Value> {
+    result.and_then(|r| serde_json::to_value(r).map_err(|_| RpcError::Internal))
+}
+
+/// Methods without params accept `{}` or nothing.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoParams {}
+
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct BoxInfo {
+    pub name: String,
+    pub version: String,
+    pub agreement_key: String,
+    pub signing_key: String,
+    pub fingerprint: String,
+    pub uptime_s: u64,
+    pub time: i64,
+    pub pairing_open: bool,
+    pub ipfs_peers: u64,
+    pub devices: u64,
+    pub identities: u64,
+}
+
+async fn box_info(call: &Call<'_>, _: NoParams) -> RpcResult<BoxInfo> {
+    let keys = call.state.keys();
+    Ok(BoxInfo {
+        name: call.state.name().to_owned(),
+        version: crate::VERSION.to_owned(),
+        agreement_key: keys.agreement_b64u.clone(),
+        signing_key: keys.signing_b64u.clone(),
+        fingerprint: keys.fingerprint.clone(),
+        uptime_s: call.state.uptime_secs(),
+        time: call.state.pairing().now(),
+        pairing_open: call.state.pairing().is_open(),
+        ipfs_peers: 0,
+        devices: call.store.device_count().await?,
+        identities: 0,
+    })
+}
+
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PairingOpened {
+    pub uri: String,
+    /// When the window closes (Unix seconds, box clock); null while it lasts until a pairing.
+    pub expires: Option<i64>,
+}
+
+async fn pairing_open(call: &Call<'_>, _: NoParams) -> RpcResult<PairingOpened> {
+    let (uri, expires) = call.state.pairing().open_window();
+    log::info!("pairing window opened by device {}", call.device.device_id);
+    Ok(PairingOpened {
+        uri: uri.encode(),
+        expires,
+    })
+}
+
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct DeviceInfo {
+    pub device_id: String,
+    pub name: String,
+    pub role: Role,
+    pub paired_at: i64,
+    pub last_seen: Option<i64>,
+}
+
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct DeviceList {
+    pub devices: Vec<DeviceInfo>,
+}
+
+async fn devices_list(call: &Call<'_>, _: NoParams) -> RpcResult<DeviceList> {
+    let devices = call.store.devices().await?;
+    Ok(DeviceList {
+        devices: devices
+            .into_iter()
+            .map(|d| DeviceInfo {
+                device_id: d.device_id,
+                name: d.name,
+                role: d.role,
+                paired_at: d.paired_at,
+                last_seen: d.last_seen,
+            })
+            .collect(),
+    })
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceIdParams {
+    pub device_id: String,
+}
+
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Revoked {
+    pub revoked: bool,
+}
+
+/// The owner may revoke anyone; any device may revoke itself.
+async fn devices_revoke(call: &Call<'_>, p: DeviceIdParams) -> RpcResult<Revoked> {
+    authorize_on(call, &p.device_id, "revoke")?;
+    let now = call.state.pairing().now();
+    if !call
+        .store
+        .revoke_device(&p.device_id, &call.device.device_id, now)
+        .await?
+    {
+        return Err(RpcError::NotFound(format!(
+            "no device {} is paired",
+            p.device_id
+        )));
+    }
+    log::info!(
+        "device {} revoked by {}",
+        p.device_id,
+        call.device.device_id
+    );
+    Ok(Revoked { revoked: true })
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RenameParams {
+    pub device_id: String,
+    pub name: String,
+}
+
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Renamed {
+    pub device_id: String,
+    pub name: String,
+}
+
+/// The owner may rename anyone; any device may rename itself.
+async fn devices_rename(call: &Call<'_>, p: RenameParams) -> RpcResult<Renamed> {
+    let name = valid_device_name(&p.name).ok_or_else(|| {
+        RpcError::InvalidParams("name must be 1 to 64 printable characters".into())
+    })?;
+    authorize_on(call, &p.device_id, "rename")?;
+    if !call.store.rename_device(&p.device_id, &name).await? {
+        return Err(RpcError::NotFound(format!(
+            "no device {} is paired",
+            p.device_id
+        )));
+    }
+    Ok(Renamed {
+        device_id: p.device_id,
+        name,
+    })
+}
+
+fn authorize_on(call: &Call<'_>, target: &str, verb: &str) -> RpcResult<()> {
+    if call.device.role == Role::Owner || call.device.device_id == target {
+        Ok(())
+    } else {
+        Err(RpcError::Forbidden(format!(
+            "only the owner's phone can {verb} another device"
+        )))
+    }
+}

@@ -1,0 +1,158 @@
+//! `identity-box client --state FILE …`: the reference phone on the command line.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use clap::Subcommand;
+use serde_json::{Value, json};
+
+use crate::client::{Client, ClientError};
+use crate::clock::SystemClock;
+
+#[derive(Debug, Subcommand)]
+pub enum ClientCommand {
+    /// Pair with the box of a QR code (its `idbox://pair?…` text).
+    Pair {
+        uri: String,
+        /// The name the box shows for this device.
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Show the box's information through the encrypted channel.
+    Info,
+    /// The devices paired with the box.
+    Devices {
+        #[command(subcommand)]
+        command: DevicesCommand,
+    },
+    /// Pairing windows.
+    Pairing {
+        #[command(subcommand)]
+        command: PairingCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DevicesCommand {
+    /// List the paired devices.
+    List,
+    /// Remove a device (the owner may remove any; any device may remove itself).
+    Revoke { device_id: String },
+    /// Rename a device.
+    Rename { device_id: String, name: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PairingCommand {
+    /// Open a pairing window so that another phone can pair; prints its QR code.
+    Open,
+}
+
+/// Runs one client command; prints JSON with `json`, else text for a person.
+pub fn run(state: &Path, json_out: bool, command: ClientCommand) -> Result<(), ClientError> {
+    let clock = Arc::new(SystemClock);
+    if let ClientCommand::Pair { uri, name } = command {
+        let name = name.unwrap_or_else(default_device_name);
+        let client = Client::pair(&uri, &name, clock)?;
+        client.save(state)?;
+        let s = client.state();
+        if json_out {
+            print_json(&json!({
+                "box": s.box_pin.name, "device_id": s.device.device_id, "role": s.device.role,
+            }));
+        } else {
+            println!(
+                "Paired with \"{}\" as {} (device {}).",
+                s.box_pin.name,
+                match s.device.role {
+                    crate::store::Role::Owner => "its owner",
+                    crate::store::Role::Member => "a member",
+                },
+                s.device.device_id
+            );
+        }
+        return Ok(());
+    }
+
+    let mut client = Client::load(state, clock)?;
+    let (method, params) = match &command {
+        ClientCommand::Pair { .. } => unreachable!("handled above"),
+        ClientCommand::Info => ("box.info", json!({})),
+        ClientCommand::Devices { command } => match command {
+            DevicesCommand::List => ("devices.list", json!({})),
+            DevicesCommand::Revoke { device_id } => {
+                ("devices.revoke", json!({ "device_id": device_id }))
+            }
+            DevicesCommand::Rename { device_id, name } => (
+                "devices.rename",
+                json!({ "device_id": device_id, "name": name }),
+            ),
+        },
+        ClientCommand::Pairing {
+            command: PairingCommand::Open,
+        } => ("pairing.open", json!({})),
+    };
+    let result = client.call(method, params);
+    // The clock offset may have been corrected even when the call failed.
+    client.save(state)?;
+    let result = result?;
+    if json_out {
+        print_json(&result);
+    } else {
+        print_human(&command, &result);
+    }
+    Ok(())
+}
+
+fn default_device_name() -> String {
+    let host = gethostname::gethostname().to_string_lossy().into_owned();
+    format!("Reference client on {host}")
+}
+
+fn print_json(v: &Value) {
+    println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
+}
+
+fn print_human(command: &ClientCommand, r: &Value) {
+    let s = |v: &Value| {
+        v.as_str()
+            .map(str::to_owned)
+            .unwrap_or_else(|| v.to_string())
+    };
+    match command {
+        ClientCommand::Info => {
+            println!("Box \"{}\" (version {})", s(&r["name"]), s(&r["version"]));
+            println!("  box key       {}", s(&r["agreement_key"]));
+            println!("  fingerprint   {}", s(&r["fingerprint"]));
+            println!("  uptime        {} s", r["uptime_s"]);
+            println!("  devices       {}", r["devices"]);
+            println!("  pairing open  {}", r["pairing_open"]);
+        }
+        ClientCommand::Devices {
+            command: DevicesCommand::List,
+        } => {
+            for d in r["devices"].as_array().into_iter().flatten() {
+                println!(
+                    "{}  {:<6}  {}",
+                    s(&d["device_id"]),
+                    s(&d["role"]),
+                    s(&d["name"])
+                );
+            }
+        }
+        ClientCommand::Devices {
+            command: DevicesCommand::Revoke { device_id },
+        } => println!("Removed device {device_id}."),
+        ClientCommand::Devices {
+            command: DevicesCommand::Rename { device_id, .. },
+        } => println!("Device {device_id} is now called \"{}\".", s(&r["name"])),
+        ClientCommand::Pairing { .. } => {
+            let uri = s(&r["uri"]);
+            if let Some(qr) = crate::pairing::uri::terminal_qr(&uri) {
+                println!("{qr}");
+            }
+            println!("Pairing code: {uri}");
+        }
+        ClientCommand::Pair { .. } => {}
+    }
+}

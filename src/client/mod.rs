@@ -1,0 +1,461 @@
+//! The reference client: plays the phone (SPEC §2, §3) for tests, trials and `identity-box client`.
+//!
+//! It pins the box key from the QR code and refuses any answer that does not open with it. Its
+//! state (box pin, device key, clock offset) lives in one JSON file written atomically, mode 0600.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::clock::Clock;
+use crate::crypto::{self, Secret32, b64u, b64u_decode};
+use crate::fsutil;
+use crate::pairing::uri::{PairingUri, UriError};
+use crate::pairing::wire::{Envelope, PairAnswer, PairPayload, PairRequest, RpcResponse, Sealed};
+use crate::store::Role;
+
+/// Why a client operation failed; each message tells a person what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error(transparent)]
+    Uri(#[from] UriError),
+    /// No address of the box answered.
+    #[error("cannot reach the box at {addrs}: {detail}. Is it switched on and on this network?")]
+    Unreachable { addrs: String, detail: String },
+    /// The answer did not come from the box whose key was pinned (possible impostor).
+    #[error(
+        "the device that answered is not the box from the QR code ({0}); nothing was sent to it. \
+         Check that you are on your home network and scan the code on the box's own screen"
+    )]
+    WrongBox(&'static str),
+    /// The box refused the request outside the channel (HTTP error with `{error, message}`).
+    #[error("the box refused: {message} ({kind})")]
+    Refused {
+        status: u16,
+        kind: String,
+        message: String,
+    },
+    /// A method failed inside the channel.
+    #[error("{message} ({kind})")]
+    Rpc { kind: String, message: String },
+    /// The state file cannot be read or written.
+    #[error("client state {path}: {detail}")]
+    State { path: String, detail: String },
+    /// The box answered something that is not the protocol.
+    #[error("unexpected answer from the box: {0}")]
+    Protocol(String),
+}
+
+impl ClientError {
+    /// The machine-readable kind of a refusal or method error.
+    pub fn kind(&self) -> Option<&str> {
+        match self {
+            ClientError::Refused { kind, .. } | ClientError::Rpc { kind, .. } => Some(kind),
+            _ => None,
+        }
+    }
+}
+
+/// The pinned box.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct BoxPin {
+    pub name: String,
+    /// The agreement key from the QR code, b64u.
+    pub agreement_key: String,
+    pub signing_key: String,
+    pub fingerprint: String,
+    /// `host:port`, the last one that answered first.
+    pub addrs: Vec<String>,
+}
+
+/// This device's identity towards the box.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeviceCreds {
+    pub device_id: String,
+    /// The device's X25519 secret, b64u in the file.
+    #[serde(with = "secret_b64u")]
+    pub secret: Secret32,
+    pub name: String,
+    pub role: Role,
+}
+
+/// Everything the client keeps between runs.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ClientState {
+    pub v: u32,
+    #[serde(rename = "box")]
+    pub box_pin: BoxPin,
+    pub device: DeviceCreds,
+    /// Box clock minus this machine's clock, seconds.
+    pub clock_offset: i64,
+}
+
+mod secret_b64u {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use crate::crypto::{Secret32, b64u, b64u_decode};
+
+    pub fn serialize<S: Serializer>(s: &Secret32, ser: S) -> Result<S::Ok, S::Error> {
+        ser.serialize_str(&b64u(s.expose()))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(de: D) -> Result<Secret32, D::Error> {
+        let text = zeroize::Zeroizing::new(String::deserialize(de)?);
+        let bytes = zeroize::Zeroizing::new(
+            b64u_decode(&text).map_err(|_| serde::de::Error::custom("secret is not b64u"))?,
+        );
+        let array: [u8; 32] = bytes
+            .as_slice()
+            .try_into()
+            .map_err(|_| serde::de::Error::custom("secret must be 32 bytes"))?;
+        Ok(Secret32::new(array))
+    }
+}
+
+/// A paired reference client.
+#[derive(Debug)]
+pub struct Client {
+    state: ClientState,
+    clock: Arc<dyn Clock>,
+    agent: ureq::Agent,
+    next_id: u64,
+}
+
+fn agent() -> ureq::Agent {
+    ureq::AgentBuilder::new()
+        .timeout_connect(Duration::from_secs(5))
+        .timeout(Duration::from_secs(60))
+        .build()
+}
+
+/// The result of one HTTP exchange: status and JSON body.
+struct Answer {
+    status: u16,
+    body: Value,
+}
+
+impl Client {
+    /// Pairs with the box of a QR code: pins its key, registers this device as `device_name`.
+    pub fn pair(
+        uri: &str,
+        device_name: &str,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Client, ClientError> {
+        let uri = PairingUri::parse(uri)?;
+        let agent = agent();
+        let pinned = b64u(&uri.key);
+        let secret = Secret32::random().map_err(|e| ClientError::Protocol(e.to_string()))?;
+        let device_key = crypto::x25519_public(&secret);
+
+        // Find an address that answers, and learn the box's clock from it.
+        let mut last_error = String::new();
+        let mut found = None;
+        for (i, addr) in uri.addrs.iter().enumerate() {
+            match get_json(&agent, &format!("http://{addr}/v1/info")) {
+                Ok(info) => {
+                    if info.body["agreement_key"].as_str() != Some(pinned.as_str()) {
+                        return Err(ClientError::WrongBox("it announces another key"));
+                    }
+                    let time = info.body["time"]
+                        .as_i64()
+                        .unwrap_or_else(|| clock.now_unix());
+                    found = Some((i, time - clock.now_unix()));
+                    break;
+                }
+                Err(e) => last_error = e,
+            }
+        }
+        let Some((addr_index, mut offset)) = found else {
+            return Err(ClientError::Unreachable {
+                addrs: uri.addrs.join(", "),
+                detail: last_error,
+            });
+        };
+        let addr = &uri.addrs[addr_index];
+
+        let mut retried = false;
+        let (answer, nonce) = loop {
+            let payload = PairPayload {
+                token: b64u(&uri.token),
+                device_name: device_name.to_owned(),
+                ts: clock.now_unix() + offset,
+            };
+            let plain = zeroize::Zeroizing::new(
+                serde_json::to_vec(&payload).map_err(|e| ClientError::Protocol(e.to_string()))?,
+            );
+            let nonce = crypto::random_nonce();
+            let request = PairRequest {
+                v: 1,
+                device_key: b64u(&device_key),
+                nonce: b64u(&nonce),
+                boxed: b64u(&crypto::nacl_box(&secret, &uri.key, &nonce, &plain)),
+            };
+            let answer = post_json(&agent, &format!("http://{addr}/v1/pair"), &request).map_err(
+                |detail| ClientError::Unreachable {
+                    addrs: addr.clone(),
+                    detail,
+                },
+            )?;
+            match stale_box_time(&answer) {
+                Some(box_time) if !retried => {
+                    offset = box_time - clock.now_unix();
+                    retried = true;
+                }
+                _ => break (answer, nonce),
+            }
+        };
+        let sealed = expect_sealed(answer)?;
+        let plain = open_sealed(&secret, &uri.key, &sealed)?;
+        let answer: PairAnswer = serde_json::from_slice(&plain).map_err(|_| {
+            ClientError::Protocol("the pairing answer is not {device_id, …}".into())
+        })?;
+        if answer.request_nonce != b64u(&nonce) {
+            return Err(ClientError::WrongBox(
+                "the answer belongs to another request",
+            ));
+        }
+        if answer.device_id != crypto::device_id(&device_key) {
+            return Err(ClientError::Protocol(
+                "the box named another device id".into(),
+            ));
+        }
+        let mut addrs = uri.addrs.clone();
+        addrs.rotate_left(addr_index);
+        Ok(Client {
+            state: ClientState {
+                v: 1,
+                box_pin: BoxPin {
+                    name: answer.box_name,
+                    agreement_key: pinned,
+                    signing_key: answer.box_signing_key,
+                    fingerprint: crypto::fingerprint(&uri.key),
+                    addrs,
+                },
+                device: DeviceCreds {
+                    device_id: answer.device_id,
+                    secret,
+                    name: device_name.to_owned(),
+                    role: answer.role,
+                },
+                clock_offset: offset,
+            },
+            clock,
+            agent,
+            next_id: 1,
+        })
+    }
+
+    /// Loads a client from its state file.
+    pub fn load(path: &Path, clock: Arc<dyn Clock>) -> Result<Client, ClientError> {
+        let state_err = |detail: String| ClientError::State {
+            path: path.display().to_string(),
+            detail,
+        };
+        let text = zeroize::Zeroizing::new(std::fs::read_to_string(path).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                state_err(
+                    "not paired yet: run `identity-box client --state FILE pair URI` first".into(),
+                )
+            } else {
+                state_err(e.to_string())
+            }
+        })?);
+        let state: ClientState =
+            serde_json::from_str(&text).map_err(|e| state_err(e.to_string()))?;
+        Ok(Client {
+            state,
+            clock,
+            agent: agent(),
+            next_id: 1,
+        })
+    }
+
+    /// Writes the state file atomically, readable only by its owner.
+    pub fn save(&self, path: &Path) -> Result<(), ClientError> {
+        let text = zeroize::Zeroizing::new(
+            serde_json::to_vec_pretty(&self.state)
+                .map_err(|e| ClientError::Protocol(e.to_string()))?,
+        );
+        fsutil::write_atomic(path, &text, 0o600).map_err(|e| ClientError::State {
+            path: path.display().to_string(),
+            detail: e.to_string(),
+        })
+    }
+
+    pub fn state(&self) -> &ClientState {
+        &self.state
+    }
+
+    /// Calls a method through the channel; retries once with the box's clock on `401 stale`.
+    pub fn call(&mut self, method: &str, params: Value) -> Result<Value, ClientError> {
+        let box_key = self.box_key()?;
+        let mut retried = false;
+        loop {
+            let (envelope, nonce) = self.envelope(method, &params, &box_key)?;
+            let answer = self.post_rpc(&envelope)?;
+            if let Some(box_time) = stale_box_time(&answer)
+                && !retried
+            {
+                self.state.clock_offset = box_time - self.clock.now_unix();
+                retried = true;
+                continue;
+            }
+            let sealed = expect_sealed(answer)?;
+            let plain = open_sealed(&self.state.device.secret, &box_key, &sealed)?;
+            let response: RpcResponse = serde_json::from_slice(&plain).map_err(|_| {
+                ClientError::Protocol("the answer is not a JSON-RPC response".into())
+            })?;
+            if response.request_nonce != b64u(&nonce) {
+                return Err(ClientError::WrongBox(
+                    "the answer belongs to another request",
+                ));
+            }
+            if let Some(error) = response.error {
+                return Err(ClientError::Rpc {
+                    kind: error.data.kind,
+                    message: error.message,
+                });
+            }
+            return Ok(response.result.unwrap_or(Value::Null));
+        }
+    }
+
+    /// The sealed envelope of one request, and its nonce.
+    pub fn envelope(
+        &mut self,
+        method: &str,
+        params: &Value,
+        box_key: &[u8; 32],
+    ) -> Result<(Envelope, [u8; 24]), ClientError> {
+        let id = self.next_id;
+        self.next_id += 1;
+        let request = json!({
+            "jsonrpc": "2.0",
+            "id": id,
+            "method": method,
+            "params": params,
+            "ts": self.clock.now_unix() + self.state.clock_offset,
+        });
+        let plain =
+            serde_json::to_vec(&request).map_err(|e| ClientError::Protocol(e.to_string()))?;
+        let nonce = crypto::random_nonce();
+        Ok((
+            Envelope {
+                device: self.state.device.device_id.clone(),
+                nonce: b64u(&nonce),
+                boxed: b64u(&crypto::nacl_box(
+                    &self.state.device.secret,
+                    box_key,
+                    &nonce,
+                    &plain,
+                )),
+            },
+            nonce,
+        ))
+    }
+
+    /// Sends an envelope as it is (tests use it to replay or alter requests); tries each known
+    /// address in turn and keeps the one that answered first.
+    pub fn post_rpc_raw(&mut self, envelope: &Value) -> Result<(u16, Value), ClientError> {
+        let answer = self.post_any("/v1/rpc", envelope)?;
+        Ok((answer.status, answer.body))
+    }
+
+    fn post_rpc(&mut self, envelope: &Envelope) -> Result<Answer, ClientError> {
+        let body =
+            serde_json::to_value(envelope).map_err(|e| ClientError::Protocol(e.to_string()))?;
+        self.post_any("/v1/rpc", &body)
+    }
+
+    fn post_any(&mut self, path: &str, body: &Value) -> Result<Answer, ClientError> {
+        let mut last_error = String::new();
+        for i in 0..self.state.box_pin.addrs.len() {
+            let addr = &self.state.box_pin.addrs[i];
+            match post_json(&self.agent, &format!("http://{addr}{path}"), body) {
+                Ok(answer) => {
+                    self.state.box_pin.addrs.rotate_left(i);
+                    return Ok(answer);
+                }
+                Err(e) => last_error = e,
+            }
+        }
+        Err(ClientError::Unreachable {
+            addrs: self.state.box_pin.addrs.join(", "),
+            detail: last_error,
+        })
+    }
+
+    /// The pinned box agreement key.
+    pub fn box_key(&self) -> Result<[u8; 32], ClientError> {
+        b64u_decode(&self.state.box_pin.agreement_key)
+            .ok()
+            .and_then(|k| k.try_into().ok())
+            .ok_or_else(|| ClientError::State {
+                path: String::new(),
+                detail: "the pinned box key is damaged; pair again".into(),
+            })
+    }
+}
+
+fn get_json(agent: &ureq::Agent, url: &str) -> Result<Answer, String> {
+    into_answer(agent.get(url).call())
+}
+
+fn post_json<T: Serialize>(agent: &ureq::Agent, url: &str, body: &T) -> Result<Answer, String> {
+    into_answer(agent.post(url).send_json(body))
+}
+
+/// HTTP statuses are answers; only transport failures are errors.
+fn into_answer(result: Result<ureq::Response, ureq::Error>) -> Result<Answer, String> {
+    let response = match result {
+        Ok(r) => r,
+        Err(ureq::Error::Status(_, r)) => r,
+        Err(ureq::Error::Transport(t)) => return Err(t.to_string()),
+    };
+    let status = response.status();
+    let body = response.into_json().unwrap_or(Value::Null);
+    Ok(Answer { status, body })
+}
+
+fn stale_box_time(answer: &Answer) -> Option<i64> {
+    (answer.status == 401 && answer.body["error"] == "stale")
+        .then(|| answer.body["box_time"].as_i64())
+        .flatten()
+}
+
+fn expect_sealed(answer: Answer) -> Result<Sealed, ClientError> {
+    if answer.status != 200 {
+        return Err(ClientError::Refused {
+            status: answer.status,
+            kind: answer.body["error"]
+                .as_str()
+                .unwrap_or("unknown")
+                .to_owned(),
+            message: answer.body["message"]
+                .as_str()
+                .unwrap_or("no message")
+                .to_owned(),
+        });
+    }
+    serde_json::from_value(answer.body)
+        .map_err(|_| ClientError::Protocol("the answer is not {nonce, box}".into()))
+}
+
+fn open_sealed(
+    secret: &Secret32,
+    box_key: &[u8; 32],
+    sealed: &Sealed,
+) -> Result<Vec<u8>, ClientError> {
+    let nonce: [u8; 24] = b64u_decode(&sealed.nonce)
+        .ok()
+        .and_then(|n| n.try_into().ok())
+        .ok_or(ClientError::WrongBox("the answer's nonce is malformed"))?;
+    let boxed =
+        b64u_decode(&sealed.boxed).map_err(|_| ClientError::WrongBox("the answer is not b64u"))?;
+    crypto::nacl_box_open(secret, box_key, &nonce, &boxed).ok_or(ClientError::WrongBox(
+        "the answer does not open with the pinned key",
+    ))
+}

@@ -1,0 +1,343 @@
+//! Pairing (SPEC §2) and the request channel (SPEC §3): windows and tokens, the handshake that
+//! registers a device, and opening and sealing every request of a paired device.
+
+pub mod replay;
+pub mod uri;
+pub mod window;
+pub mod wire;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::clock::Clock;
+use crate::crypto::{self, BoxKeys, NONCE_LEN, b64u, b64u_decode};
+use crate::store::{Device, Store, StoreError};
+use replay::{ReplayCache, ReplayVerdict};
+use uri::PairingUri;
+use window::{Refusal, WindowConfig, Windows};
+use wire::{Envelope, PairAnswer, PairPayload, PairRequest, RpcRequest, RpcResponse, Sealed};
+
+/// How far a request's `ts` may be from the box's clock (SPEC §2, §3).
+pub const MAX_SKEW_SECS: i64 = 300;
+
+/// `last_seen` is written at most this often per device, to spare the SD card.
+const LAST_SEEN_EVERY_SECS: i64 = 60;
+
+/// The longest device name accepted, in characters.
+pub const MAX_DEVICE_NAME: usize = 64;
+
+/// Why a pairing attempt failed (SPEC §2's failure statuses).
+#[derive(Debug, thiserror::Error)]
+pub enum PairError {
+    /// The request is not a pairing request, or its box does not open.
+    #[error("{0}")]
+    Malformed(&'static str),
+    /// No pairing window is open.
+    #[error("pairing is closed")]
+    Closed,
+    /// The token is wrong (or was used already).
+    #[error("wrong pairing code")]
+    BadToken,
+    /// That was one wrong token too many: the window is now closed.
+    #[error("too many wrong pairing codes")]
+    LockedOut,
+    /// `ts` is too far from the box's clock.
+    #[error("timestamp out of range")]
+    Stale { box_time: i64 },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Why a channel request was refused before dispatch (SPEC §3).
+#[derive(Debug, thiserror::Error)]
+pub enum ChannelError {
+    /// The envelope is not valid JSON of the right shape.
+    #[error("{0}")]
+    Malformed(&'static str),
+    /// No paired device has this id (never paired, or revoked).
+    #[error("unknown device")]
+    UnknownDevice,
+    /// The box does not open with the device's key.
+    #[error("the request does not open")]
+    BadBox,
+    /// `ts` is outside the window, or from before the box started.
+    #[error("timestamp out of range")]
+    Stale { box_time: i64 },
+    /// The nonce was used already.
+    #[error("replayed request")]
+    Replay,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// An authenticated request, ready for dispatch.
+#[derive(Debug)]
+pub struct OpenedRequest {
+    pub device: Device,
+    /// The request, or why its JSON is not a JSON-RPC request (answered inside the channel).
+    pub request: Result<RpcRequest, String>,
+    /// The request's nonce, b64u (echoed in the answer).
+    pub nonce: String,
+}
+
+/// Settings of pairing.
+#[derive(Debug, Clone, Copy)]
+pub struct PairingConfig {
+    pub window: WindowConfig,
+    /// Seconds a window stays open after the service starts (0: none).
+    pub startup_window_secs: i64,
+    /// Nonces the replay cache holds at most.
+    pub replay_capacity: usize,
+}
+
+/// The box's pairing and channel state.
+#[derive(Debug)]
+pub struct Pairing {
+    keys: Arc<BoxKeys>,
+    name: String,
+    addrs: Vec<String>,
+    clock: Arc<dyn Clock>,
+    started_at: i64,
+    windows: Mutex<Windows>,
+    replay: Mutex<ReplayCache>,
+    last_seen_written: Mutex<HashMap<String, i64>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Pairing {
+    /// `addrs` are the `host:port` addresses the QR code lists.
+    pub fn new(
+        keys: Arc<BoxKeys>,
+        name: String,
+        addrs: Vec<String>,
+        clock: Arc<dyn Clock>,
+        config: PairingConfig,
+    ) -> Self {
+        let started_at = clock.now_unix();
+        let mut windows = Windows::new(config.window);
+        if config.startup_window_secs > 0 {
+            windows.open_for(started_at, config.startup_window_secs);
+        }
+        Self {
+            keys,
+            name,
+            addrs,
+            clock,
+            started_at,
+            windows: Mutex::new(windows),
+            replay: Mutex::new(ReplayCache::new(config.replay_capacity)),
+            last_seen_written: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Keeps a window open until the first device pairs (called while the box has none).
+    pub fn open_until_paired(&self) {
+        lock(&self.windows).open_until_paired(self.clock.now_unix());
+    }
+
+    /// Opens a window of the configured length (a device's `pairing.open`, or the console) and
+    /// returns its URI and closing time.
+    pub fn open_window(&self) -> (PairingUri, Option<i64>) {
+        let open = lock(&self.windows).open(self.clock.now_unix());
+        (self.uri(open.token.as_bytes()), open.expires_at)
+    }
+
+    /// The open window's URI and closing time, if a window is open.
+    pub fn current_window(&self) -> Option<(PairingUri, Option<i64>)> {
+        let open = lock(&self.windows).current(self.clock.now_unix())?;
+        Some((self.uri(open.token.as_bytes()), open.expires_at))
+    }
+
+    pub fn is_open(&self) -> bool {
+        lock(&self.windows).is_open(self.clock.now_unix())
+    }
+
+    pub fn now(&self) -> i64 {
+        self.clock.now_unix()
+    }
+
+    fn uri(&self, token: &[u8; 16]) -> PairingUri {
+        PairingUri {
+            name: self.name.clone(),
+            key: self.keys.agreement_public(),
+            token: *token,
+            addrs: self.addrs.clone(),
+        }
+    }
+
+    /// The pairing handshake (SPEC §2): opens the request, checks window, time and token,
+    /// registers the device and seals the answer to it.
+    pub async fn pair(&self, store: &Store, req: &PairRequest) -> Result<Sealed, PairError> {
+        if req.v != 1 {
+            return Err(PairError::Malformed("unsupported pairing version"));
+        }
+        let device_key = decode_array::<32>(&req.device_key)
+            .ok_or(PairError::Malformed("device_key must be 32 bytes, b64u"))?;
+        let nonce = decode_array::<NONCE_LEN>(&req.nonce)
+            .ok_or(PairError::Malformed("nonce must be 24 bytes, b64u"))?;
+        let boxed =
+            b64u_decode(&req.boxed).map_err(|_| PairError::Malformed("box must be b64u"))?;
+        let plain =
+            crypto::nacl_box_open(self.keys.agreement_secret(), &device_key, &nonce, &boxed)
+                .ok_or(PairError::Malformed(
+                    "the request does not open with the box's key",
+                ))?;
+        let payload: PairPayload = serde_json::from_slice(&plain).map_err(|_| {
+            PairError::Malformed("the sealed payload is not {token, device_name, ts}")
+        })?;
+        let name = valid_device_name(&payload.device_name).ok_or(PairError::Malformed(
+            "device_name must be 1 to 64 printable characters",
+        ))?;
+
+        let now = self.clock.now_unix();
+        if !lock(&self.windows).is_open(now) {
+            return Err(PairError::Closed);
+        }
+        if (payload.ts - now).abs() > MAX_SKEW_SECS {
+            return Err(PairError::Stale { box_time: now });
+        }
+        let token = b64u_decode(&payload.token).unwrap_or_default();
+        let redeemed = lock(&self.windows).redeem(&token, now);
+        match redeemed {
+            Ok(()) => {}
+            Err(Refusal::Closed) => return Err(PairError::Closed),
+            Err(Refusal::BadToken { locked_out: false }) => return Err(PairError::BadToken),
+            Err(Refusal::BadToken { locked_out: true }) => {
+                log::warn!("pairing window closed after too many wrong pairing codes");
+                store
+                    .add_event(
+                        "lockout",
+                        None,
+                        "pairing window closed after too many wrong codes".into(),
+                        now,
+                    )
+                    .await?;
+                return Err(PairError::LockedOut);
+            }
+        }
+
+        let device_id = crypto::device_id(&device_key);
+        let device = store.pair_device(device_id, device_key, name, now).await?;
+        log::info!(
+            "paired device {} ({:?}) as {:?}",
+            device.device_id,
+            device.name,
+            device.role
+        );
+        let answer = PairAnswer {
+            device_id: device.device_id,
+            box_name: self.name.clone(),
+            box_signing_key: b64u(&self.keys.signing_public()),
+            role: device.role,
+            request_nonce: req.nonce.clone(),
+        };
+        Ok(self.seal(&device_key, &answer, Some(1)))
+    }
+
+    /// Opens a channel request (SPEC §3): the device, the box, the time, the nonce.
+    pub async fn open_request(
+        &self,
+        store: &Store,
+        env: &Envelope,
+    ) -> Result<OpenedRequest, ChannelError> {
+        let nonce = decode_array::<NONCE_LEN>(&env.nonce)
+            .ok_or(ChannelError::Malformed("nonce must be 24 bytes, b64u"))?;
+        let boxed =
+            b64u_decode(&env.boxed).map_err(|_| ChannelError::Malformed("box must be b64u"))?;
+        if env.device.len() != 32 || !env.device.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(ChannelError::UnknownDevice);
+        }
+        let device = store
+            .device(&env.device)
+            .await?
+            .ok_or(ChannelError::UnknownDevice)?;
+        let plain = crypto::nacl_box_open(
+            self.keys.agreement_secret(),
+            &device.device_key,
+            &nonce,
+            &boxed,
+        )
+        .ok_or(ChannelError::BadBox)?;
+        let request = match serde_json::from_slice::<RpcRequest>(&plain) {
+            Ok(r) => r,
+            Err(e) => {
+                return Ok(OpenedRequest {
+                    device,
+                    request: Err(format!("not a JSON-RPC request: {e}")),
+                    nonce: env.nonce.clone(),
+                });
+            }
+        };
+        let now = self.clock.now_unix();
+        if (request.ts - now).abs() > MAX_SKEW_SECS || request.ts < self.started_at {
+            return Err(ChannelError::Stale { box_time: now });
+        }
+        let verdict = lock(&self.replay).check_and_insert(nonce, request.ts, now - MAX_SKEW_SECS);
+        match verdict {
+            ReplayVerdict::Fresh => {}
+            ReplayVerdict::Replay => return Err(ChannelError::Replay),
+            ReplayVerdict::BelowFloor => return Err(ChannelError::Stale { box_time: now }),
+        }
+        self.note_seen(store, &device.device_id, now).await;
+        Ok(OpenedRequest {
+            device,
+            request: Ok(request),
+            nonce: env.nonce.clone(),
+        })
+    }
+
+    /// Seals a JSON-RPC response to the device that sent the request.
+    pub fn seal_response(&self, device: &Device, response: &RpcResponse) -> Sealed {
+        self.seal(&device.device_key, response, None)
+    }
+
+    fn seal<T: serde::Serialize>(
+        &self,
+        device_key: &[u8; 32],
+        value: &T,
+        v: Option<u32>,
+    ) -> Sealed {
+        let nonce = crypto::random_nonce();
+        let json = serde_json::to_vec(value)
+            .unwrap_or_else(|_| unreachable!("wire types always serialize"));
+        let boxed = crypto::nacl_box(self.keys.agreement_secret(), device_key, &nonce, &json);
+        Sealed {
+            v,
+            nonce: b64u(&nonce),
+            boxed: b64u(&boxed),
+        }
+    }
+
+    async fn note_seen(&self, store: &Store, device_id: &str, now: i64) {
+        let due = {
+            let mut written = lock(&self.last_seen_written);
+            if written
+                .get(device_id)
+                .is_none_or(|&last| now.saturating_sub(last) >= LAST_SEEN_EVERY_SECS)
+            {
+                written.insert(device_id.to_owned(), now);
+                true
+            } else {
+                false
+            }
+        };
+        if due && let Err(e) = store.touch_devices(vec![(device_id.to_owned(), now)]).await {
+            log::warn!("cannot record when device {device_id} was last seen: {e}");
+        }
+    }
+}
+
+/// A device name as stored: trimmed, 1 to 64 characters, no control characters.
+pub fn valid_device_name(name: &str) -> Option<String> {
+    let name = name.trim();
+    let len = name.chars().count();
+    (len > 0 && len <= MAX_DEVICE_NAME && !name.chars().any(char::is_control))
+        .then(|| name.to_owned())
+}
+
+fn decode_array<const N: usize>(text: &str) -> Option<[u8; N]> {
+    b64u_decode(text).ok()?.try_into().ok()
+}
