@@ -238,6 +238,13 @@ pub async fn run(
             return Ok(());
         }
     };
+    match store
+        .take_nonces(clock.now_unix() - crate::pairing::MAX_SKEW_SECS)
+        .await
+    {
+        Ok(nonces) => state.pairing().remember_nonces(nonces),
+        Err(e) => log::error!("cannot load the previous run's request nonces: {e}"),
+    }
     match store.device_count().await {
         // A box nobody has paired with stays pairable until someone does.
         Ok(0) => state.pairing().open_until_paired(),
@@ -247,8 +254,6 @@ pub async fn run(
     state.set_store(store.clone());
 
     let url = page_url(local_addr);
-    systemd::ready(&format!("Serving on {url}"));
-    log::info!("Identity Box {} is ready on {url}", crate::VERSION);
     println!("Identity Box \"{}\" is running.", config.name);
     println!("Open {url} in a browser on this network.");
     if let Some((uri, _)) = state.pairing().current_window() {
@@ -258,6 +263,9 @@ pub async fn run(
         }
         println!("Pairing code: {uri}");
     }
+    // Ready last: whoever waits for READY=1 finds everything above already printed.
+    systemd::ready(&format!("Serving on {url}"));
+    log::info!("Identity Box {} is ready on {url}", crate::VERSION);
 
     if let Some(interval) = systemd::watchdog_interval() {
         tasks.spawn(watchdog(store.clone(), interval, tasks_stop.clone()));
@@ -267,6 +275,10 @@ pub async fn run(
     systemd::stopping();
     log::info!("stopping");
     stop_tasks(&tasks_stop, shutdown, tasks, &admin_path).await;
+    // After the drain no request is in flight: the nonce list is complete.
+    if let Err(e) = store.save_nonces(state.pairing().recent_nonces()).await {
+        log::error!("cannot save the request nonces for the next start: {e}");
+    }
     store.close().await;
     log::info!("stopped");
     Ok(())

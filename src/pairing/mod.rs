@@ -289,6 +289,20 @@ impl Pairing {
         })
     }
 
+    /// The nonces to remember across a restart (see [`Pairing::remember_nonces`]).
+    pub fn recent_nonces(&self) -> Vec<([u8; 24], i64)> {
+        lock(&self.replay).entries()
+    }
+
+    /// Loads nonces saved by the previous run, so its requests cannot be replayed to this one.
+    pub fn remember_nonces(&self, nonces: Vec<([u8; 24], i64)>) {
+        let now = self.clock.now_unix();
+        let mut replay = lock(&self.replay);
+        for (nonce, ts) in nonces {
+            replay.check_and_insert(nonce, ts, now - MAX_SKEW_SECS);
+        }
+    }
+
     /// Seals a JSON-RPC response to the device that sent the request.
     pub fn seal_response(&self, device: &Device, response: &RpcResponse) -> Sealed {
         self.seal(&device.device_key, response, None)
@@ -340,4 +354,96 @@ pub fn valid_device_name(name: &str) -> Option<String> {
 
 fn decode_array<const N: usize>(text: &str) -> Option<[u8; N]> {
     b64u_decode(text).ok()?.try_into().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicI64, Ordering};
+
+    use super::*;
+    use crate::crypto::{BoxSeed, Secret32};
+
+    #[derive(Debug)]
+    struct MovableClock(AtomicI64);
+    impl Clock for MovableClock {
+        fn now_unix(&self) -> i64 {
+            self.0.load(Ordering::SeqCst)
+        }
+    }
+
+    fn setup() -> (Pairing, Arc<MovableClock>, Arc<BoxKeys>) {
+        let keys = Arc::new(BoxKeys::from_seed(&BoxSeed::from_bytes([5; 32])));
+        let clock = Arc::new(MovableClock(AtomicI64::new(1_000_000)));
+        let pairing = Pairing::new(
+            keys.clone(),
+            "box".into(),
+            vec!["127.0.0.1:1".into()],
+            clock.clone(),
+            PairingConfig {
+                window: WindowConfig {
+                    duration_secs: 600,
+                    max_failures: 20,
+                },
+                startup_window_secs: 0,
+                replay_capacity: 10,
+            },
+        );
+        (pairing, clock, keys)
+    }
+
+    fn request(keys: &BoxKeys, token: &[u8; 16], ts: i64) -> PairRequest {
+        let device = Secret32::new([8; 32]);
+        let nonce = crypto::random_nonce();
+        let payload = serde_json::json!({"token": b64u(token), "device_name": "phone", "ts": ts});
+        PairRequest {
+            v: 1,
+            device_key: b64u(&crypto::x25519_public(&device)),
+            nonce: b64u(&nonce),
+            boxed: b64u(&crypto::nacl_box(
+                &device,
+                &keys.agreement_public(),
+                &nonce,
+                payload.to_string().as_bytes(),
+            )),
+        }
+    }
+
+    #[tokio::test]
+    async fn an_expired_window_refuses_its_own_token() {
+        let (pairing, clock, keys) = setup();
+        let store = Store::open_in_memory(0).await.unwrap();
+        let (uri, expires) = pairing.open_window();
+        assert_eq!(expires, Some(1_000_600));
+        clock.0.store(1_000_600, Ordering::SeqCst);
+        let err = pairing
+            .pair(&store, &request(&keys, &uri.token, 1_000_600))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, PairError::Closed), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn a_stale_pair_request_keeps_the_token() {
+        let (pairing, _clock, keys) = setup();
+        let store = Store::open_in_memory(0).await.unwrap();
+        let (uri, _) = pairing.open_window();
+        let err = pairing
+            .pair(&store, &request(&keys, &uri.token, 1_000_000 - 301))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                PairError::Stale {
+                    box_time: 1_000_000
+                }
+            ),
+            "{err:?}"
+        );
+        // The token was not used up by the stale attempt.
+        pairing
+            .pair(&store, &request(&keys, &uri.token, 1_000_000))
+            .await
+            .unwrap();
+    }
 }

@@ -70,6 +70,11 @@ impl ReplayCache {
         ReplayVerdict::Fresh
     }
 
+    /// The remembered nonces with their `ts`, oldest first (saved at shutdown).
+    pub fn entries(&self) -> Vec<([u8; 24], i64)> {
+        self.order.iter().map(|&(ts, n)| (n, ts)).collect()
+    }
+
     pub fn len(&self) -> usize {
         self.order.len()
     }

@@ -7,6 +7,13 @@ use std::net::{SocketAddr, TcpStream};
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
+
+/// Writes a configuration file into `dir` and returns its path.
+pub fn config_file(dir: &Path, text: &str) -> PathBuf {
+    let path = dir.join("config.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
 use std::time::Duration;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_identity-box");
@@ -66,7 +73,7 @@ impl Daemon {
             .env_remove("STATE_DIRECTORY")
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(std::fs::File::create(notify_dir.path().join("stdout.log")).unwrap())
             .stderr(std::fs::File::create(notify_dir.path().join("stderr.log")).unwrap());
         for (k, v) in env {
             cmd.env(k, v);
@@ -120,6 +127,36 @@ impl Daemon {
             Started::Ready(d) => d,
             Started::Failed(status, err) => panic!("daemon failed ({status}): {err}"),
         }
+    }
+
+    /// What the daemon wrote to stdout so far.
+    pub fn stdout(&self) -> String {
+        std::fs::read_to_string(self._notify_dir.path().join("stdout.log")).unwrap_or_default()
+    }
+
+    /// The pairing URI the daemon printed at start (a box nobody has paired with shows one).
+    pub fn startup_uri(&self) -> String {
+        self.stdout()
+            .lines()
+            .find_map(|l| l.strip_prefix("Pairing code: "))
+            .unwrap_or_else(|| panic!("no pairing code printed: {}", self.stdout()))
+            .to_owned()
+    }
+
+    /// Opens a pairing window from the console (`identity-box pair --uri`) and returns its URI.
+    pub fn console_uri(&self) -> String {
+        let out = box_command()
+            .args(["pair", "--uri", "--data-dir"])
+            .arg(&self.data_dir)
+            .env_remove("RUNTIME_DIRECTORY")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
     }
 
     /// What the daemon wrote to stderr so far.
