@@ -1,4 +1,5 @@
 //! Pairing and the channel end to end (SPEC §2, §3): the reference client against real daemons.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
