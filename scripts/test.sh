@@ -3,7 +3,7 @@
 # installs what it needs (Debian's cross compilers, qemu-user, systemd-analyze; the Rust targets
 # and components), then:
 #   1. cargo fmt --check, cargo clippy --all-targets -D warnings
-#   2. cargo test (unit, end-to-end against real daemons, vectors)
+#   2. cargo test (unit, end-to-end against real daemons, vectors, a PyNaCl phone)
 #   3. the systemd unit: systemd-analyze verify, and security exposure <= 2.0
 #   4. aarch64 and armv7 release builds, and the smoke test against each under qemu-user
 #   5. each fuzz target for a short run (when a nightly toolchain is available)
@@ -35,6 +35,11 @@ fi
 if [ "${#need[@]}" -gt 0 ]; then
     as_root apt-get update -qq
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}"
+fi
+# PyNaCl for the interoperability test (a phone written against libsodium).
+if ! python3 -c "import nacl" 2>/dev/null; then
+    python3 -m pip install --quiet pynacl 2>/dev/null \
+        || as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-nacl
 fi
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
 if [ "$cross" = 1 ]; then

@@ -171,27 +171,11 @@ impl Pairing {
     /// The pairing handshake (SPEC §2): opens the request, checks window, time and token,
     /// registers the device and seals the answer to it.
     pub async fn pair(&self, store: &Store, req: &PairRequest) -> Result<Sealed, PairError> {
-        if req.v != 1 {
-            return Err(PairError::Malformed("unsupported pairing version"));
-        }
-        let device_key = decode_array::<32>(&req.device_key)
-            .ok_or(PairError::Malformed("device_key must be 32 bytes, b64u"))?;
-        let nonce = decode_array::<NONCE_LEN>(&req.nonce)
-            .ok_or(PairError::Malformed("nonce must be 24 bytes, b64u"))?;
-        let boxed =
-            b64u_decode(&req.boxed).map_err(|_| PairError::Malformed("box must be b64u"))?;
-        let plain =
-            crypto::nacl_box_open(self.keys.agreement_secret(), &device_key, &nonce, &boxed)
-                .ok_or(PairError::Malformed(
-                    "the request does not open with the box's key",
-                ))?;
-        let payload: PairPayload = serde_json::from_slice(&plain).map_err(|_| {
-            PairError::Malformed("the sealed payload is not {token, device_name, ts}")
-        })?;
-        let name = valid_device_name(&payload.device_name).ok_or(PairError::Malformed(
-            "device_name must be 1 to 64 printable characters",
-        ))?;
-
+        let OpenedPair {
+            device_key,
+            payload,
+            name,
+        } = open_pair_request(&self.keys, req)?;
         let now = self.clock.now_unix();
         if !lock(&self.windows).is_open(now) {
             return Err(PairError::Closed);
@@ -243,10 +227,6 @@ impl Pairing {
         store: &Store,
         env: &Envelope,
     ) -> Result<OpenedRequest, ChannelError> {
-        let nonce = decode_array::<NONCE_LEN>(&env.nonce)
-            .ok_or(ChannelError::Malformed("nonce must be 24 bytes, b64u"))?;
-        let boxed =
-            b64u_decode(&env.boxed).map_err(|_| ChannelError::Malformed("box must be b64u"))?;
         if env.device.len() != 32 || !env.device.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(ChannelError::UnknownDevice);
         }
@@ -254,13 +234,7 @@ impl Pairing {
             .device(&env.device)
             .await?
             .ok_or(ChannelError::UnknownDevice)?;
-        let plain = crypto::nacl_box_open(
-            self.keys.agreement_secret(),
-            &device.device_key,
-            &nonce,
-            &boxed,
-        )
-        .ok_or(ChannelError::BadBox)?;
+        let (nonce, plain) = open_envelope(&self.keys, &device.device_key, env)?;
         let request = match serde_json::from_slice::<RpcRequest>(&plain) {
             Ok(r) => r,
             Err(e) => {
@@ -342,6 +316,57 @@ impl Pairing {
             log::warn!("cannot record when device {device_id} was last seen: {e}");
         }
     }
+}
+
+/// A pairing request, opened and checked for shape (not yet for window, time or token).
+#[derive(Debug)]
+pub struct OpenedPair {
+    pub device_key: [u8; 32],
+    pub payload: PairPayload,
+    /// The device name, trimmed and checked.
+    pub name: String,
+}
+
+/// Decodes and opens a pairing request with the box's key: every check that needs no state.
+pub fn open_pair_request(keys: &BoxKeys, req: &PairRequest) -> Result<OpenedPair, PairError> {
+    if req.v != 1 {
+        return Err(PairError::Malformed("unsupported pairing version"));
+    }
+    let device_key = decode_array::<32>(&req.device_key)
+        .ok_or(PairError::Malformed("device_key must be 32 bytes, b64u"))?;
+    let nonce = decode_array::<NONCE_LEN>(&req.nonce)
+        .ok_or(PairError::Malformed("nonce must be 24 bytes, b64u"))?;
+    let boxed = b64u_decode(&req.boxed).map_err(|_| PairError::Malformed("box must be b64u"))?;
+    let plain = zeroize::Zeroizing::new(
+        crypto::nacl_box_open(keys.agreement_secret(), &device_key, &nonce, &boxed).ok_or(
+            PairError::Malformed("the request does not open with the box's key"),
+        )?,
+    );
+    let payload: PairPayload = serde_json::from_slice(&plain)
+        .map_err(|_| PairError::Malformed("the sealed payload is not {token, device_name, ts}"))?;
+    let name = valid_device_name(&payload.device_name).ok_or(PairError::Malformed(
+        "device_name must be 1 to 64 printable characters",
+    ))?;
+    Ok(OpenedPair {
+        device_key,
+        payload,
+        name,
+    })
+}
+
+/// Decodes a channel envelope and opens its box with a device's key: the request's nonce and
+/// plaintext, or why not.
+pub fn open_envelope(
+    keys: &BoxKeys,
+    device_key: &[u8; 32],
+    env: &Envelope,
+) -> Result<([u8; NONCE_LEN], Vec<u8>), ChannelError> {
+    let nonce = decode_array::<NONCE_LEN>(&env.nonce)
+        .ok_or(ChannelError::Malformed("nonce must be 24 bytes, b64u"))?;
+    let boxed = b64u_decode(&env.boxed).map_err(|_| ChannelError::Malformed("box must be b64u"))?;
+    let plain = crypto::nacl_box_open(keys.agreement_secret(), device_key, &nonce, &boxed)
+        .ok_or(ChannelError::BadBox)?;
+    Ok((nonce, plain))
 }
 
 /// A device name as stored: trimmed, 1 to 64 characters, no control characters.
