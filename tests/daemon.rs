@@ -53,12 +53,7 @@ fn status_command_talks_to_the_running_daemon() {
     let daemon = Daemon::ready(dir.path(), &[]);
     let info = daemon.get("/v1/info").json();
 
-    let out = Command::new(BIN)
-        .args(["status", "--json", "--data-dir"])
-        .arg(dir.path())
-        .env_remove("RUNTIME_DIRECTORY")
-        .output()
-        .unwrap();
+    let out = common::admin_command(&["status", "--json"], dir.path());
     assert!(
         out.status.success(),
         "{}",
@@ -71,12 +66,7 @@ fn status_command_talks_to_the_running_daemon() {
     assert_eq!(report["data_dir"], dir.path().to_str().unwrap());
     assert_eq!(report["listen"], daemon.addr.to_string());
 
-    let human = Command::new(BIN)
-        .args(["status", "--data-dir"])
-        .arg(dir.path())
-        .env_remove("RUNTIME_DIRECTORY")
-        .output()
-        .unwrap();
+    let human = common::admin_command(&["status"], dir.path());
     let text = String::from_utf8(human.stdout).unwrap();
     assert!(text.contains("healthy"), "{text}");
     assert!(
@@ -95,12 +85,7 @@ fn status_command_talks_to_the_running_daemon() {
 #[test]
 fn status_without_a_daemon_says_it_is_not_running() {
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(BIN)
-        .args(["status", "--data-dir"])
-        .arg(dir.path())
-        .env_remove("RUNTIME_DIRECTORY")
-        .output()
-        .unwrap();
+    let out = common::admin_command(&["status"], dir.path());
     assert!(!out.status.success());
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(err.contains("not running"), "{err}");

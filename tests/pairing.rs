@@ -333,14 +333,7 @@ fn a_request_captured_before_a_restart_cannot_be_replayed_after_it() {
 
     let daemon = Daemon::ready(&data, &[]);
     // The captured bytes, sent again to the restarted box.
-    let res = common::http(
-        daemon.addr,
-        &format!(
-            "POST /v1/rpc HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}",
-            env.to_string().len(),
-            env
-        ),
-    );
+    let res = common::post_json(daemon.addr, "/v1/rpc", &env);
     assert_eq!(res.status, 401, "{:?}", String::from_utf8_lossy(&res.body));
     // "replay" from the nonces saved at shutdown, or "stale" once the clock has moved past the
     // restart: either way it is refused.
@@ -368,16 +361,7 @@ fn undecryptable_requests_are_rate_limited_per_address() {
         &["--config", config.to_str().unwrap()],
     );
     let junk = json!({"device": "00112233445566778899aabbccddeeff", "nonce": b64u(&[1; 24]), "box": b64u(&[2; 40])});
-    let post = |body: &Value| {
-        common::http(
-            daemon.addr,
-            &format!(
-                "POST /v1/rpc HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}",
-                body.to_string().len(),
-                body
-            ),
-        )
-    };
+    let post = |body: &Value| common::post_json(daemon.addr, "/v1/rpc", body);
     assert_eq!(post(&junk).status, 401);
     assert_eq!(post(&junk).status, 401);
     let res = post(&junk);

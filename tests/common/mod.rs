@@ -8,6 +8,17 @@ use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 
+/// Runs an admin command (`status`, `pair`…) for the box whose data directory is `data_dir`.
+pub fn admin_command(args: &[&str], data_dir: &Path) -> std::process::Output {
+    box_command()
+        .args(args)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .env_remove("RUNTIME_DIRECTORY")
+        .output()
+        .unwrap()
+}
+
 /// Writes a configuration file into `dir` and returns its path.
 pub fn config_file(dir: &Path, text: &str) -> PathBuf {
     let path = dir.join("config.toml");
@@ -145,12 +156,7 @@ impl Daemon {
 
     /// Opens a pairing window from the console (`identity-box pair --uri`) and returns its URI.
     pub fn console_uri(&self) -> String {
-        let out = box_command()
-            .args(["pair", "--uri", "--data-dir"])
-            .arg(&self.data_dir)
-            .env_remove("RUNTIME_DIRECTORY")
-            .output()
-            .unwrap();
+        let out = admin_command(&["pair", "--uri"], &self.data_dir);
         assert!(
             out.status.success(),
             "{}",
@@ -199,6 +205,19 @@ impl Response {
         serde_json::from_slice(&self.body)
             .unwrap_or_else(|e| panic!("{e}: {:?}", String::from_utf8_lossy(&self.body)))
     }
+}
+
+/// POSTs a JSON body and reads the response.
+pub fn post_json(addr: SocketAddr, path: &str, body: &serde_json::Value) -> Response {
+    let body = body.to_string();
+    http(
+        addr,
+        &format!(
+            "POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        ),
+    )
 }
 
 /// Sends raw request bytes and reads the response until the server closes.
