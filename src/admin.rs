@@ -65,6 +65,10 @@ pub struct StatusReport {
     pub fingerprint: String,
     /// When this box was first started, Unix seconds.
     pub first_started_at: Option<i64>,
+    /// Paired devices (absent while the database is not open).
+    pub devices: Option<u64>,
+    /// Whether a phone can pair right now.
+    pub pairing_open: bool,
 }
 
 /// Why an admin command could not reach the daemon.

@@ -65,6 +65,8 @@ fn status_command_talks_to_the_running_daemon() {
     assert_eq!(report["version"], env!("CARGO_PKG_VERSION"));
     assert_eq!(report["data_dir"], dir.path().to_str().unwrap());
     assert_eq!(report["listen"], daemon.addr.to_string());
+    assert_eq!(report["devices"], 0);
+    assert_eq!(report["pairing_open"], true);
 
     let human = common::admin_command(&["status"], dir.path());
     let text = String::from_utf8(human.stdout).unwrap();

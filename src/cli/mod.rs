@@ -232,7 +232,9 @@ pub fn format_status(r: &StatusReport) -> String {
          box key         {key}\n  \
          fingerprint     {fp}\n  \
          signing key     {signing}\n  \
-         first started   {since}\n",
+         first started   {since}\n  \
+         paired devices  {devices}\n  \
+         pairing         {pairing}\n",
         name = r.name,
         version = r.version,
         uptime = humantime::format_duration(Duration::from_secs(r.uptime_secs)),
@@ -241,6 +243,14 @@ pub fn format_status(r: &StatusReport) -> String {
         key = r.agreement_key,
         fp = r.fingerprint,
         signing = r.signing_key,
+        devices = r
+            .devices
+            .map_or_else(|| "unknown".to_owned(), |n| n.to_string()),
+        pairing = if r.pairing_open {
+            "open (identity-box pair shows the code)"
+        } else {
+            "closed (identity-box pair opens it)"
+        },
     )
 }
 

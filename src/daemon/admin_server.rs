@@ -110,9 +110,12 @@ async fn handle(req: AdminRequest, ctx: &Context) -> AdminResponse {
         }
         AdminRequest::Status => {
             let state = &ctx.state;
-            let first_started_at = match state.store() {
-                Some(store) => store.first_started_at().await.ok(),
-                None => None,
+            let (first_started_at, devices) = match state.store() {
+                Some(store) => (
+                    store.first_started_at().await.ok(),
+                    store.device_count().await.ok(),
+                ),
+                None => (None, None),
             };
             AdminResponse::Status(StatusReport {
                 name: state.name().to_owned(),
@@ -125,6 +128,8 @@ async fn handle(req: AdminRequest, ctx: &Context) -> AdminResponse {
                 signing_key: state.keys().signing_b64u.clone(),
                 fingerprint: state.keys().fingerprint.clone(),
                 first_started_at,
+                devices,
+                pairing_open: state.pairing().is_open(),
             })
         }
     }
