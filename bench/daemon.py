@@ -25,7 +25,8 @@ def start(binary, data_dir, notify_path):
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     sock.bind(notify_path)
     sock.settimeout(60)
-    env = dict(os.environ, NOTIFY_SOCKET=notify_path, RUST_LOG="warn")
+    env = dict(os.environ, NOTIFY_SOCKET=notify_path, RUST_LOG="warn",
+               IDENTITY_BOX_MDNS__ENABLED="false")  # measure the box, not mDNS
     t0 = time.perf_counter()
     proc = subprocess.Popen(
         [binary, "serve", "--data-dir", data_dir, "--listen", "127.0.0.1:0"],

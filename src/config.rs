@@ -39,6 +39,27 @@ pub struct Config {
     pub http: HttpConfig,
     /// Pairing windows (SPEC §2).
     pub pairing: PairingSettings,
+    /// Announcing the box on the LAN (SPEC §8).
+    pub mdns: MdnsSettings,
+}
+
+/// mDNS / DNS-SD announcement of `_identitybox._tcp`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MdnsSettings {
+    /// Announce the box so that phones find it again when its address changes.
+    pub enabled: bool,
+    /// Interfaces to announce on; empty: every interface but loopback.
+    pub interfaces: Vec<String>,
+}
+
+impl Default for MdnsSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            interfaces: Vec::new(),
+        }
+    }
 }
 
 /// When phones may pair (SPEC §2).
@@ -94,6 +115,7 @@ impl Default for Config {
             host_names: vec!["identity-box.local".to_owned(), "identity-box".to_owned()],
             http: HttpConfig::default(),
             pairing: PairingSettings::default(),
+            mdns: MdnsSettings::default(),
         }
     }
 }

@@ -19,6 +19,7 @@ pub mod clock;
 pub mod config;
 pub mod crypto;
 pub mod daemon;
+pub mod discovery;
 pub mod fsutil;
 pub mod pairing;
 pub mod store;

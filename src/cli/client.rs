@@ -2,6 +2,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use clap::Subcommand;
 use serde_json::{Value, json};
@@ -48,8 +49,15 @@ pub enum PairingCommand {
     Open,
 }
 
-/// Runs one client command; prints JSON with `json`, else text for a person.
-pub fn run(state: &Path, json_out: bool, command: ClientCommand) -> Result<(), ClientError> {
+/// Runs one client command; prints JSON with `json`, else text for a person. When the box does
+/// not answer at its known addresses, it is looked for by mDNS on `mdns_interfaces` (empty:
+/// every interface but loopback) by its fingerprint.
+pub fn run(
+    state: &Path,
+    json_out: bool,
+    mdns_interfaces: &[String],
+    command: ClientCommand,
+) -> Result<(), ClientError> {
     let clock = Arc::new(SystemClock);
     if let ClientCommand::Pair { uri, name } = command {
         let name = name.unwrap_or_else(default_device_name);
@@ -92,7 +100,19 @@ pub fn run(state: &Path, json_out: bool, command: ClientCommand) -> Result<(), C
             command: PairingCommand::Open,
         } => ("pairing.open", json!({})),
     };
-    let result = client.call(method, params);
+    let result = match client.call(method, params.clone()) {
+        Err(ClientError::Unreachable { addrs, detail }) => {
+            let fp = client.state().box_pin.fingerprint.clone();
+            match crate::discovery::find(&fp, Duration::from_secs(5), mdns_interfaces) {
+                Ok(found) if !found.is_empty() => {
+                    client.prefer_addrs(found.iter().map(ToString::to_string).collect());
+                    client.call(method, params)
+                }
+                _ => Err(ClientError::Unreachable { addrs, detail }),
+            }
+        }
+        other => other,
+    };
     // The clock offset may have been corrected even when the call failed.
     client.save(state)?;
     let result = result?;

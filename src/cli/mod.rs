@@ -48,6 +48,10 @@ pub enum Command {
         /// Print machine-readable JSON.
         #[arg(long)]
         json: bool,
+        /// Where to look for the box by mDNS if its address changed (repeatable; default:
+        /// every interface but loopback).
+        #[arg(long = "mdns-interface", value_name = "NAME")]
+        mdns_interfaces: Vec<String>,
         #[command(subcommand)]
         command: client::ClientCommand,
     },
@@ -94,8 +98,9 @@ pub fn main() -> ExitCode {
         Command::Client {
             state,
             json,
+            mdns_interfaces,
             command,
-        } => match client::run(&state, json, command) {
+        } => match client::run(&state, json, &mdns_interfaces, command) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => fail(1, e),
         },

@@ -289,6 +289,19 @@ impl Client {
         &self.state
     }
 
+    /// Puts newly found addresses of the pinned box first (found by mDNS after a move); the
+    /// known ones stay as fallbacks. The box key stays pinned: an impostor at a found address
+    /// cannot open or answer a request.
+    pub fn prefer_addrs(&mut self, found: Vec<String>) {
+        let mut addrs = found;
+        for old in &self.state.box_pin.addrs {
+            if !addrs.contains(old) {
+                addrs.push(old.clone());
+            }
+        }
+        self.state.box_pin.addrs = addrs;
+    }
+
     /// Calls a method through the channel; retries once with the box's clock on `401 stale`.
     pub fn call(&mut self, method: &str, params: Value) -> Result<Value, ClientError> {
         let box_key = self.box_key()?;

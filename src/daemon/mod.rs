@@ -267,6 +267,23 @@ pub async fn run(
     systemd::ready(&format!("Serving on {url}"));
     log::info!("Identity Box {} is ready on {url}", crate::VERSION);
 
+    let advertiser = if config.mdns.enabled {
+        match crate::discovery::Advertiser::start(
+            &config.name,
+            &state.keys().fingerprint,
+            local_addr.port(),
+            &config.mdns.interfaces,
+        ) {
+            Ok(a) => Some(a),
+            Err(e) => {
+                log::warn!("the box will not be announced on the network: {e}");
+                None
+            }
+        }
+    } else {
+        None
+    };
+
     if let Some(interval) = systemd::watchdog_interval() {
         tasks.spawn(watchdog(store.clone(), interval, tasks_stop.clone()));
     }
@@ -274,6 +291,9 @@ pub async fn run(
     shutdown.cancelled().await;
     systemd::stopping();
     log::info!("stopping");
+    if let Some(a) = advertiser {
+        let _ = tokio::task::spawn_blocking(move || a.stop()).await;
+    }
     stop_tasks(&tasks_stop, shutdown, tasks, &admin_path).await;
     // After the drain no request is in flight: the nonce list is complete.
     if let Err(e) = store.save_nonces(state.pairing().recent_nonces()).await {

@@ -67,13 +67,29 @@ impl Daemon {
     }
 
     pub fn start_with_env(data_dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Started {
+        Self::start_in(&[], data_dir, extra, env)
+    }
+
+    /// Like [`Daemon::start_with_env`], the command run under `prefix` (e.g. `ip netns exec NS`).
+    pub fn start_in(
+        prefix: &[&str],
+        data_dir: &Path,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Started {
         let notify_dir = tempfile::tempdir().unwrap();
         let notify_path = notify_dir.path().join("notify.sock");
         let notify = UnixDatagram::bind(&notify_path).unwrap();
         notify
             .set_read_timeout(Some(Duration::from_millis(200)))
             .unwrap();
-        let mut cmd = box_command();
+        let mut cmd = if prefix.is_empty() {
+            box_command()
+        } else {
+            let mut c = Command::new(prefix[0]);
+            c.args(&prefix[1..]).arg(BIN);
+            c
+        };
         cmd.arg("serve")
             .arg("--data-dir")
             .arg(data_dir)
@@ -83,6 +99,9 @@ impl Daemon {
             .env_remove("RUNTIME_DIRECTORY")
             .env_remove("STATE_DIRECTORY")
             .env("RUST_LOG", "info")
+            // Tests never announce on the machine's network; tests/discovery.rs turns it on
+            // inside a network namespace of its own.
+            .env("IDENTITY_BOX_MDNS__ENABLED", "false")
             .stdin(Stdio::null())
             .stdout(std::fs::File::create(notify_dir.path().join("stdout.log")).unwrap())
             .stderr(std::fs::File::create(notify_dir.path().join("stderr.log")).unwrap());
