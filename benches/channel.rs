@@ -54,7 +54,10 @@ where
 
 fn main() {
     let dir = tempfile::tempdir().unwrap();
-    let config = common::config_file(dir.path(), "[http]\npair_per_minute = 100000\n");
+    let config = common::config_file(
+        dir.path(),
+        "[http]\npair_per_minute = 100000\ndevice_per_minute = 10000000\n",
+    );
     let daemon = common::Daemon::ready(
         &dir.path().join("box"),
         &["--config", config.to_str().unwrap()],

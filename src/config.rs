@@ -102,6 +102,8 @@ pub struct HttpConfig {
     pub pair_per_minute: u32,
     /// Channel requests that do not open, per minute from one address (`429` above it).
     pub bad_rpc_per_minute: u32,
+    /// Channel requests per minute from one paired device (`429` above it).
+    pub device_per_minute: u32,
 }
 
 impl Default for Config {
@@ -130,6 +132,7 @@ impl Default for HttpConfig {
             shutdown_grace_secs: 10,
             pair_per_minute: 30,
             bad_rpc_per_minute: 30,
+            device_per_minute: 600,
         }
     }
 }
@@ -277,6 +280,9 @@ impl Config {
         }
         if http.bad_rpc_per_minute == 0 {
             return Err(invalid("http.bad_rpc_per_minute", "must be at least 1"));
+        }
+        if http.device_per_minute == 0 {
+            return Err(invalid("http.device_per_minute", "must be at least 1"));
         }
         let pairing = &self.pairing;
         if pairing.startup_window_secs > 86_400 {

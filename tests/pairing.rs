@@ -368,3 +368,23 @@ fn undecryptable_requests_are_rate_limited_per_address() {
     assert_eq!(res.status, 429);
     assert_eq!(res.json()["error"], "too_many_requests");
 }
+
+#[test]
+fn a_device_sending_too_many_requests_is_slowed_down() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_file(dir.path(), "[http]\ndevice_per_minute = 3\n");
+    let daemon = Daemon::ready(
+        &dir.path().join("box"),
+        &["--config", config.to_str().unwrap()],
+    );
+    let mut phone = Client::pair(&daemon.startup_uri(), "phone", clock()).unwrap();
+    for _ in 0..3 {
+        phone.call("box.info", json!({})).unwrap();
+    }
+    let err = phone.call("box.info", json!({})).unwrap_err();
+    assert_eq!(refused_kind(err), "too_many_requests");
+    // Another device has its own allowance.
+    let uri = daemon.console_uri();
+    let mut other = Client::pair(&uri, "other", clock()).unwrap();
+    other.call("box.info", json!({})).unwrap();
+}

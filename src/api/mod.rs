@@ -34,6 +34,8 @@ pub struct RateLimits {
     pub pair_per_minute: u32,
     /// `/v1/rpc` requests that do not open, per minute and address.
     pub bad_rpc_per_minute: u32,
+    /// Channel requests per minute and paired device.
+    pub device_per_minute: u32,
 }
 
 /// What the handlers share: the box's identity, its clock, and the store once it is open.
@@ -47,6 +49,7 @@ pub struct AppState {
     pairing: Pairing,
     pair_limit: RateLimiter,
     bad_rpc_limit: RateLimiter,
+    device_limit: RateLimiter<String>,
 }
 
 impl AppState {
@@ -66,6 +69,7 @@ impl AppState {
             pairing,
             pair_limit: RateLimiter::new(limits.pair_per_minute),
             bad_rpc_limit: RateLimiter::new(limits.bad_rpc_per_minute),
+            device_limit: RateLimiter::new(limits.device_per_minute),
         }
     }
 
@@ -291,7 +295,7 @@ fn pairing_qr_svg(state: &AppState) -> Response {
 
 /// `POST /v1/pair` (SPEC §2).
 async fn pair(state: Arc<AppState>, ip: std::net::IpAddr, req: PairRequest) -> Response {
-    if !state.pair_limit.hit(ip) {
+    if !state.pair_limit.hit(&ip) {
         return ApiError::TooManyAttempts.reply();
     }
     let Some(store) = state.store() else {
@@ -316,7 +320,7 @@ async fn pair(state: Arc<AppState>, ip: std::net::IpAddr, req: PairRequest) -> R
 
 /// `POST /v1/rpc` (SPEC §3): open, dispatch, seal.
 async fn rpc(state: Arc<AppState>, ip: std::net::IpAddr, env: Envelope) -> Response {
-    if !state.bad_rpc_limit.allows(ip) {
+    if !state.bad_rpc_limit.allows(&ip) {
         return ApiError::RateLimited.reply();
     }
     let Some(store) = state.store() else {
@@ -340,11 +344,14 @@ async fn rpc(state: Arc<AppState>, ip: std::net::IpAddr, env: Envelope) -> Respo
                 error,
                 ApiError::BadRequest(_) | ApiError::UnknownDevice | ApiError::BadBox
             ) {
-                state.bad_rpc_limit.hit(ip);
+                state.bad_rpc_limit.hit(&ip);
             }
             return error.reply();
         }
     };
+    if !state.device_limit.hit(&opened.device.device_id) {
+        return ApiError::RateLimited.reply();
+    }
     let response = match opened.request {
         Ok(req) => {
             let call = rpc::Call {
@@ -398,6 +405,7 @@ mod tests {
             RateLimits {
                 pair_per_minute: 30,
                 bad_rpc_per_minute: 30,
+                device_per_minute: 600,
             },
         ))
     }

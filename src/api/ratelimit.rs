@@ -1,6 +1,7 @@
-//! Per-address rate limits (SPEC §9): token buckets keyed by the client's IP address.
+//! Rate limits (SPEC §3, §9): token buckets keyed by the client's IP address or device.
 
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::Instant;
@@ -9,9 +10,9 @@ use std::time::Instant;
 const MAX_TRACKED: usize = 10_000;
 
 #[derive(Debug)]
-pub struct RateLimiter {
+pub struct RateLimiter<K = IpAddr> {
     per_minute: f64,
-    buckets: Mutex<HashMap<IpAddr, Bucket>>,
+    buckets: Mutex<HashMap<K, Bucket>>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -20,7 +21,7 @@ struct Bucket {
     updated: Instant,
 }
 
-impl RateLimiter {
+impl<K: Hash + Eq + Clone> RateLimiter<K> {
     /// Allows bursts of `per_minute` requests, refilled at `per_minute` per minute.
     pub fn new(per_minute: u32) -> Self {
         Self {
@@ -30,19 +31,17 @@ impl RateLimiter {
     }
 
     /// Whether `ip` has a request left (without using it).
-    pub fn allows(&self, ip: IpAddr) -> bool {
+    pub fn allows(&self, ip: &K) -> bool {
         let now = Instant::now();
         let buckets = self.lock();
-        buckets
-            .get(&ip)
-            .is_none_or(|b| self.refilled(b, now) >= 1.0)
+        buckets.get(ip).is_none_or(|b| self.refilled(b, now) >= 1.0)
     }
 
     /// Uses one request of `ip`'s allowance; `false` when none was left.
-    pub fn hit(&self, ip: IpAddr) -> bool {
+    pub fn hit(&self, ip: &K) -> bool {
         let now = Instant::now();
         let mut buckets = self.lock();
-        if buckets.len() >= MAX_TRACKED && !buckets.contains_key(&ip) {
+        if buckets.len() >= MAX_TRACKED && !buckets.contains_key(ip) {
             let full = self.per_minute;
             buckets.retain(|_, b| {
                 b.tokens + now.duration_since(b.updated).as_secs_f64() * full / 60.0 < full
@@ -52,7 +51,7 @@ impl RateLimiter {
                 return false;
             }
         }
-        let bucket = buckets.entry(ip).or_insert(Bucket {
+        let bucket = buckets.entry(ip.clone()).or_insert(Bucket {
             tokens: self.per_minute,
             updated: now,
         });
@@ -76,7 +75,7 @@ impl RateLimiter {
         (b.tokens + elapsed * self.per_minute / 60.0).min(self.per_minute)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<IpAddr, Bucket>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<K, Bucket>> {
         self.buckets.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
@@ -90,9 +89,9 @@ mod tests {
         let l = RateLimiter::new(3);
         let a: IpAddr = "192.0.2.1".parse().unwrap_or_else(|_| unreachable!());
         let b: IpAddr = "192.0.2.2".parse().unwrap_or_else(|_| unreachable!());
-        assert!(l.hit(a) && l.hit(a) && l.hit(a));
-        assert!(!l.allows(a));
-        assert!(!l.hit(a));
-        assert!(l.allows(b) && l.hit(b));
+        assert!(l.hit(&a) && l.hit(&a) && l.hit(&a));
+        assert!(!l.allows(&a));
+        assert!(!l.hit(&a));
+        assert!(l.allows(&b) && l.hit(&b));
     }
 }

@@ -179,6 +179,7 @@ pub async fn run(
         RateLimits {
             pair_per_minute: config.http.pair_per_minute,
             bad_rpc_per_minute: config.http.bad_rpc_per_minute,
+            device_per_minute: config.http.device_per_minute,
         },
     ));
     let tasks_stop = shutdown.child_token();

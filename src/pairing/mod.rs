@@ -433,6 +433,47 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// Any request a device seals opens to the same bytes and parses to the same request.
+        #[test]
+        fn envelopes_round_trip(
+            method in "[a-z.]{1,20}",
+            id in proptest::prelude::any::<u32>(),
+            ts in proptest::prelude::any::<i64>(),
+            text in "\\PC{0,64}",
+        ) {
+            let keys = BoxKeys::from_seed(&BoxSeed::from_bytes([5; 32]));
+            let device = Secret32::new([8; 32]);
+            let request = RpcRequest {
+                jsonrpc: "2.0".into(),
+                id: serde_json::json!(id),
+                method,
+                params: Some(serde_json::json!({ "text": text })),
+                ts,
+            };
+            let plain = serde_json::to_vec(&request).unwrap();
+            let nonce = crypto::random_nonce();
+            let env = Envelope {
+                device: "00".repeat(16),
+                nonce: b64u(&nonce),
+                boxed: b64u(&crypto::nacl_box(&device, &keys.agreement_public(), &nonce, &plain)),
+            };
+            let wire = serde_json::to_string(&env).unwrap();
+            let env: Envelope = serde_json::from_str(&wire).unwrap();
+            let (opened_nonce, opened) =
+                open_envelope(&keys, &crypto::x25519_public(&device), &env).unwrap();
+            proptest::prop_assert_eq!(opened_nonce, nonce);
+            let parsed: RpcRequest = serde_json::from_slice(&opened).unwrap();
+            proptest::prop_assert_eq!(parsed, request);
+            // With another device's key it does not open.
+            let other = crypto::x25519_public(&Secret32::new([9; 32]));
+            proptest::prop_assert!(matches!(
+                open_envelope(&keys, &other, &env),
+                Err(ChannelError::BadBox)
+            ));
+        }
+    }
+
     #[tokio::test]
     async fn an_expired_window_refuses_its_own_token() {
         let (pairing, clock, keys) = setup();
