@@ -77,8 +77,17 @@ if [ "$fuzz" = 1 ]; then
     if cargo +nightly --version >/dev/null 2>&1; then
         step "Fuzz targets (a short run each)"
         command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+        mkdir -p target
         for target in $(cargo +nightly fuzz list --fuzz-dir fuzz); do
-            cargo +nightly fuzz run --fuzz-dir fuzz "$target" -- -max_total_time="${FUZZ_SECONDS:-15}" -rss_limit_mb=2048
+            log="target/fuzz-$target.log"
+            if cargo +nightly fuzz run --fuzz-dir fuzz "$target" -- \
+                -max_total_time="${FUZZ_SECONDS:-15}" -rss_limit_mb=2048 >"$log" 2>&1; then
+                printf '%s: %s\n' "$target" "$(grep -E '^Done' "$log" | tail -n 1)"
+            else
+                tail -n 60 "$log" >&2
+                echo "fuzz target $target failed (whole log: $log)" >&2
+                exit 1
+            fi
         done
     else
         step "Fuzz targets skipped: no nightly toolchain (rustup toolchain install nightly)"

@@ -142,10 +142,7 @@ pub fn nacl_box(
     nonce: &[u8; NONCE_LEN],
     plaintext: &[u8],
 ) -> Vec<u8> {
-    use crypto_box::aead::Aead;
-    let b = salsa_box(secret, their_public);
-    b.encrypt(nonce.into(), plaintext)
-        .unwrap_or_else(|_| unreachable!("XSalsa20-Poly1305 encryption of an in-memory buffer"))
+    SharedKey::new(secret, their_public).seal(nonce, plaintext)
 }
 
 /// Opens a NaCl `crypto_box`; `None` when the tag does not verify (wrong key, altered bytes).
@@ -155,15 +152,41 @@ pub fn nacl_box_open(
     nonce: &[u8; NONCE_LEN],
     boxed: &[u8],
 ) -> Option<Vec<u8>> {
-    use crypto_box::aead::Aead;
-    salsa_box(secret, their_public)
-        .decrypt(nonce.into(), boxed)
-        .ok()
+    SharedKey::new(secret, their_public).open(nonce, boxed)
 }
 
-fn salsa_box(secret: &Secret32, their_public: &[u8; 32]) -> crypto_box::SalsaBox {
-    let secret = crypto_box::SecretKey::from_bytes(*secret.expose());
-    crypto_box::SalsaBox::new(&crypto_box::PublicKey::from_bytes(*their_public), &secret)
+/// The precomputed key of a `crypto_box` pair (libsodium `crypto_box_beforenm`): one X25519 per
+/// peer instead of one per message. Wiped on drop; `Debug` is redacted.
+pub struct SharedKey(crypto_box::SalsaBox);
+
+impl SharedKey {
+    pub fn new(secret: &Secret32, their_public: &[u8; 32]) -> Self {
+        let secret = crypto_box::SecretKey::from_bytes(*secret.expose());
+        Self(crypto_box::SalsaBox::new(
+            &crypto_box::PublicKey::from_bytes(*their_public),
+            &secret,
+        ))
+    }
+
+    /// Tag then ciphertext, as `crypto_box_easy`.
+    pub fn seal(&self, nonce: &[u8; NONCE_LEN], plaintext: &[u8]) -> Vec<u8> {
+        use crypto_box::aead::Aead;
+        self.0
+            .encrypt(nonce.into(), plaintext)
+            .unwrap_or_else(|_| unreachable!("XSalsa20-Poly1305 encryption of an in-memory buffer"))
+    }
+
+    /// `None` when the tag does not verify.
+    pub fn open(&self, nonce: &[u8; NONCE_LEN], boxed: &[u8]) -> Option<Vec<u8>> {
+        use crypto_box::aead::Aead;
+        self.0.decrypt(nonce.into(), boxed).ok()
+    }
+}
+
+impl fmt::Debug for SharedKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SharedKey([redacted])")
+    }
 }
 
 /// The X25519 public key of a secret.

@@ -214,9 +214,8 @@ fn replayed_stale_and_altered_requests_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let daemon = Daemon::ready(&dir.path().join("box"), &[]);
     let mut phone = Client::pair(&daemon.startup_uri(), "phone", clock()).unwrap();
-    let key = phone.box_key().unwrap();
 
-    let (env, _) = phone.envelope("box.info", &json!({}), &key).unwrap();
+    let (env, _) = phone.envelope("box.info", &json!({})).unwrap();
     let env = serde_json::to_value(&env).unwrap();
     let (status, _) = phone.post_rpc_raw(&env).unwrap();
     assert_eq!(status, 200);
@@ -224,7 +223,7 @@ fn replayed_stale_and_altered_requests_are_refused() {
     assert_eq!((status, body["error"].as_str()), (401, Some("replay")));
 
     // One flipped bit in the ciphertext.
-    let (env, _) = phone.envelope("box.info", &json!({}), &key).unwrap();
+    let (env, _) = phone.envelope("box.info", &json!({})).unwrap();
     let mut boxed = identity_box::crypto::b64u_decode(&env.boxed).unwrap();
     boxed[20] ^= 1;
     let mut altered = serde_json::to_value(&env).unwrap();
@@ -245,7 +244,7 @@ fn replayed_stale_and_altered_requests_are_refused() {
     let state_path = dir.path().join("phone.json");
     phone.save(&state_path).unwrap();
     let mut late = Client::load(&state_path, Arc::new(Skewed(-3600))).unwrap();
-    let (env, _) = late.envelope("box.info", &json!({}), &key).unwrap();
+    let (env, _) = late.envelope("box.info", &json!({})).unwrap();
     let (status, body) = late
         .post_rpc_raw(&serde_json::to_value(&env).unwrap())
         .unwrap();
@@ -325,8 +324,7 @@ fn a_request_captured_before_a_restart_cannot_be_replayed_after_it() {
     let data = dir.path().join("box");
     let mut daemon = Daemon::ready(&data, &[]);
     let mut phone = Client::pair(&daemon.startup_uri(), "phone", clock()).unwrap();
-    let key = phone.box_key().unwrap();
-    let (env, _) = phone.envelope("box.info", &json!({}), &key).unwrap();
+    let (env, _) = phone.envelope("box.info", &json!({})).unwrap();
     let env = serde_json::to_value(&env).unwrap();
     assert_eq!(phone.post_rpc_raw(&env).unwrap().0, 200);
     assert!(daemon.terminate().success());

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::clock::Clock;
-use crate::crypto::{self, Secret32, b64u, b64u_decode};
+use crate::crypto::{self, Secret32, SharedKey, b64u, b64u_decode};
 use crate::fsutil;
 use crate::pairing::uri::{PairingUri, UriError};
 use crate::pairing::wire::{Envelope, PairAnswer, PairPayload, PairRequest, RpcResponse, Sealed};
@@ -122,6 +122,8 @@ pub struct Client {
     clock: Arc<dyn Clock>,
     agent: ureq::Agent,
     next_id: u64,
+    /// The `crypto_box` key of this device and the pinned box, computed once.
+    shared: SharedKey,
 }
 
 fn agent() -> ureq::Agent {
@@ -208,7 +210,7 @@ impl Client {
             }
         };
         let sealed = expect_sealed(answer)?;
-        let plain = open_sealed(&secret, &uri.key, &sealed)?;
+        let plain = open_sealed(&SharedKey::new(&secret, &uri.key), &sealed)?;
         let answer: PairAnswer = serde_json::from_slice(&plain).map_err(|_| {
             ClientError::Protocol("the pairing answer is not {device_id, …}".into())
         })?;
@@ -224,6 +226,7 @@ impl Client {
         }
         let mut addrs = uri.addrs.clone();
         addrs.rotate_left(addr_index);
+        let shared = SharedKey::new(&secret, &uri.key);
         Ok(Client {
             state: ClientState {
                 v: 1,
@@ -245,6 +248,7 @@ impl Client {
             clock,
             agent,
             next_id: 1,
+            shared,
         })
     }
 
@@ -265,11 +269,15 @@ impl Client {
         })?);
         let state: ClientState =
             serde_json::from_str(&text).map_err(|e| state_err(e.to_string()))?;
+        let box_key = pinned_key(&state)
+            .ok_or_else(|| state_err("the pinned box key is damaged; pair again".into()))?;
+        let shared = SharedKey::new(&state.device.secret, &box_key);
         Ok(Client {
             state,
             clock,
             agent: agent(),
             next_id: 1,
+            shared,
         })
     }
 
@@ -304,10 +312,9 @@ impl Client {
 
     /// Calls a method through the channel; retries once with the box's clock on `401 stale`.
     pub fn call(&mut self, method: &str, params: Value) -> Result<Value, ClientError> {
-        let box_key = self.box_key()?;
         let mut retried = false;
         loop {
-            let (envelope, nonce) = self.envelope(method, &params, &box_key)?;
+            let (envelope, nonce) = self.envelope(method, &params)?;
             let answer = self.post_rpc(&envelope)?;
             if let Some(box_time) = stale_box_time(&answer)
                 && !retried
@@ -317,7 +324,7 @@ impl Client {
                 continue;
             }
             let sealed = expect_sealed(answer)?;
-            let plain = open_sealed(&self.state.device.secret, &box_key, &sealed)?;
+            let plain = open_sealed(&self.shared, &sealed)?;
             let response: RpcResponse = serde_json::from_slice(&plain).map_err(|_| {
                 ClientError::Protocol("the answer is not a JSON-RPC response".into())
             })?;
@@ -341,7 +348,6 @@ impl Client {
         &mut self,
         method: &str,
         params: &Value,
-        box_key: &[u8; 32],
     ) -> Result<(Envelope, [u8; 24]), ClientError> {
         let id = self.next_id;
         self.next_id += 1;
@@ -359,12 +365,7 @@ impl Client {
             Envelope {
                 device: self.state.device.device_id.clone(),
                 nonce: b64u(&nonce),
-                boxed: b64u(&crypto::nacl_box(
-                    &self.state.device.secret,
-                    box_key,
-                    &nonce,
-                    &plain,
-                )),
+                boxed: b64u(&self.shared.seal(&nonce, &plain)),
             },
             nonce,
         ))
@@ -403,14 +404,17 @@ impl Client {
 
     /// The pinned box agreement key.
     pub fn box_key(&self) -> Result<[u8; 32], ClientError> {
-        b64u_decode(&self.state.box_pin.agreement_key)
-            .ok()
-            .and_then(|k| k.try_into().ok())
-            .ok_or_else(|| ClientError::State {
-                path: String::new(),
-                detail: "the pinned box key is damaged; pair again".into(),
-            })
+        pinned_key(&self.state).ok_or_else(|| ClientError::State {
+            path: String::new(),
+            detail: "the pinned box key is damaged; pair again".into(),
+        })
     }
+}
+
+fn pinned_key(state: &ClientState) -> Option<[u8; 32]> {
+    b64u_decode(&state.box_pin.agreement_key)
+        .ok()
+        .and_then(|k| k.try_into().ok())
 }
 
 fn get_json(agent: &ureq::Agent, url: &str) -> Result<Answer, String> {
@@ -457,18 +461,14 @@ fn expect_sealed(answer: Answer) -> Result<Sealed, ClientError> {
         .map_err(|_| ClientError::Protocol("the answer is not {nonce, box}".into()))
 }
 
-fn open_sealed(
-    secret: &Secret32,
-    box_key: &[u8; 32],
-    sealed: &Sealed,
-) -> Result<Vec<u8>, ClientError> {
+fn open_sealed(shared: &SharedKey, sealed: &Sealed) -> Result<Vec<u8>, ClientError> {
     let nonce: [u8; 24] = b64u_decode(&sealed.nonce)
         .ok()
         .and_then(|n| n.try_into().ok())
         .ok_or(ClientError::WrongBox("the answer's nonce is malformed"))?;
     let boxed =
         b64u_decode(&sealed.boxed).map_err(|_| ClientError::WrongBox("the answer is not b64u"))?;
-    crypto::nacl_box_open(secret, box_key, &nonce, &boxed).ok_or(ClientError::WrongBox(
+    shared.open(&nonce, &boxed).ok_or(ClientError::WrongBox(
         "the answer does not open with the pinned key",
     ))
 }

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::clock::Clock;
-use crate::crypto::{self, BoxKeys, NONCE_LEN, b64u, b64u_decode};
+use crate::crypto::{self, BoxKeys, NONCE_LEN, SharedKey, b64u, b64u_decode};
 use crate::store::{Device, Store, StoreError};
 use replay::{ReplayCache, ReplayVerdict};
 use uri::PairingUri;
@@ -101,7 +101,12 @@ pub struct Pairing {
     windows: Mutex<Windows>,
     replay: Mutex<ReplayCache>,
     last_seen_written: Mutex<HashMap<String, i64>>,
+    /// Precomputed `crypto_box` keys per device key (one X25519 per device, not per message).
+    shared_keys: Mutex<HashMap<[u8; 32], Arc<SharedKey>>>,
 }
+
+/// Shared keys kept at most; the cache starts over when full (a box has a few devices).
+const SHARED_KEY_CACHE: usize = 256;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -130,7 +135,21 @@ impl Pairing {
             windows: Mutex::new(windows),
             replay: Mutex::new(ReplayCache::new(config.replay_capacity)),
             last_seen_written: Mutex::new(HashMap::new()),
+            shared_keys: Mutex::new(HashMap::new()),
         }
+    }
+
+    fn shared_key(&self, device_key: &[u8; 32]) -> Arc<SharedKey> {
+        let mut cache = lock(&self.shared_keys);
+        if let Some(k) = cache.get(device_key) {
+            return k.clone();
+        }
+        if cache.len() >= SHARED_KEY_CACHE {
+            cache.clear();
+        }
+        let key = Arc::new(SharedKey::new(self.keys.agreement_secret(), device_key));
+        cache.insert(*device_key, key.clone());
+        key
     }
 
     /// Keeps a window open until the first device pairs (called while the box has none).
@@ -234,7 +253,7 @@ impl Pairing {
             .device(&env.device)
             .await?
             .ok_or(ChannelError::UnknownDevice)?;
-        let (nonce, plain) = open_envelope(&self.keys, &device.device_key, env)?;
+        let (nonce, plain) = open_envelope_with(&self.shared_key(&device.device_key), env)?;
         let request = match serde_json::from_slice::<RpcRequest>(&plain) {
             Ok(r) => r,
             Err(e) => {
@@ -279,7 +298,15 @@ impl Pairing {
 
     /// Seals a JSON-RPC response to the device that sent the request.
     pub fn seal_response(&self, device: &Device, response: &RpcResponse) -> Sealed {
-        self.seal(&device.device_key, response, None)
+        let json = serde_json::to_vec(response)
+            .unwrap_or_else(|_| unreachable!("wire types always serialize"));
+        let nonce = crypto::random_nonce();
+        let boxed = self.shared_key(&device.device_key).seal(&nonce, &json);
+        Sealed {
+            v: None,
+            nonce: b64u(&nonce),
+            boxed: b64u(&boxed),
+        }
     }
 
     fn seal<T: serde::Serialize>(
@@ -361,11 +388,17 @@ pub fn open_envelope(
     device_key: &[u8; 32],
     env: &Envelope,
 ) -> Result<([u8; NONCE_LEN], Vec<u8>), ChannelError> {
+    open_envelope_with(&SharedKey::new(keys.agreement_secret(), device_key), env)
+}
+
+fn open_envelope_with(
+    shared: &SharedKey,
+    env: &Envelope,
+) -> Result<([u8; NONCE_LEN], Vec<u8>), ChannelError> {
     let nonce = decode_array::<NONCE_LEN>(&env.nonce)
         .ok_or(ChannelError::Malformed("nonce must be 24 bytes, b64u"))?;
     let boxed = b64u_decode(&env.boxed).map_err(|_| ChannelError::Malformed("box must be b64u"))?;
-    let plain = crypto::nacl_box_open(keys.agreement_secret(), device_key, &nonce, &boxed)
-        .ok_or(ChannelError::BadBox)?;
+    let plain = shared.open(&nonce, &boxed).ok_or(ChannelError::BadBox)?;
     Ok((nonce, plain))
 }
 
