@@ -36,6 +36,12 @@ fn daemon(interfaces: &[String]) -> Result<ServiceDaemon, DiscoveryError> {
     Ok(mdns)
 }
 
+/// The host name the announcement uses: one of the box's own, so as not to contend with avahi
+/// for the machine's name (`identity-box-<first 8 hex digits of fp>.local`).
+pub fn host_name(fp: &str) -> String {
+    format!("identity-box-{}.local", &fp[..fp.len().min(8)])
+}
+
 /// The box's announcement; withdrawn by [`Advertiser::stop`].
 pub struct Advertiser {
     mdns: ServiceDaemon,
@@ -59,9 +65,8 @@ impl Advertiser {
         interfaces: &[String],
     ) -> Result<Advertiser, DiscoveryError> {
         let mdns = daemon(interfaces)?;
-        // A host name of its own, so as not to contend with avahi for the machine's name.
         let short = &fp[..fp.len().min(8)];
-        let host = format!("identity-box-{short}.local.");
+        let host = format!("{}.", host_name(fp));
         let instance = format!("{name} {short}");
         let info = ServiceInfo::new(
             SERVICE_TYPE,
@@ -126,4 +131,17 @@ pub fn find(
         let _ = done.recv_timeout(Duration::from_secs(1));
     }
     Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_announced_host_name_is_one_the_box_answers_to() {
+        let name = host_name("d49c431afdfaae62");
+        assert_eq!(name, "identity-box-d49c431a.local");
+        let allowed = crate::api::AllowedHosts::new([name.as_str()]);
+        assert!(allowed.allows("identity-box-d49c431a.local:80"));
+    }
 }

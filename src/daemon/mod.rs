@@ -188,6 +188,8 @@ pub async fn run(
 
     let mut allowed = config.host_names.clone();
     allowed.extend(system_hostname());
+    // The name the mDNS announcement gives the box (discovery.rs).
+    allowed.push(crate::discovery::host_name(&state.keys().fingerprint));
     let routes = api::routes(
         state.clone(),
         RouteLimits {
