@@ -209,16 +209,12 @@ impl Client {
                 _ => break (answer, nonce),
             }
         };
-        let sealed = expect_sealed(answer)?;
-        let plain = open_sealed(&SharedKey::new(&secret, &uri.key), &sealed)?;
-        let answer: PairAnswer = serde_json::from_slice(&plain).map_err(|_| {
-            ClientError::Protocol("the pairing answer is not {device_id, …}".into())
-        })?;
-        if answer.request_nonce != b64u(&nonce) {
-            return Err(ClientError::WrongBox(
-                "the answer belongs to another request",
-            ));
-        }
+        let answer: PairAnswer = open_answer(
+            &SharedKey::new(&secret, &uri.key),
+            answer,
+            "the pairing answer is not {device_id, …}",
+        )?;
+        check_request_nonce(&answer.request_nonce, &nonce)?;
         if answer.device_id != crypto::device_id(&device_key) {
             return Err(ClientError::Protocol(
                 "the box named another device id".into(),
@@ -323,16 +319,12 @@ impl Client {
                 retried = true;
                 continue;
             }
-            let sealed = expect_sealed(answer)?;
-            let plain = open_sealed(&self.shared, &sealed)?;
-            let response: RpcResponse = serde_json::from_slice(&plain).map_err(|_| {
-                ClientError::Protocol("the answer is not a JSON-RPC response".into())
-            })?;
-            if response.request_nonce != b64u(&nonce) {
-                return Err(ClientError::WrongBox(
-                    "the answer belongs to another request",
-                ));
-            }
+            let response: RpcResponse = open_answer(
+                &self.shared,
+                answer,
+                "the answer is not a JSON-RPC response",
+            )?;
+            check_request_nonce(&response.request_nonce, &nonce)?;
             if let Some(error) = response.error {
                 return Err(ClientError::Rpc {
                     kind: error.data.kind,
@@ -459,6 +451,27 @@ fn expect_sealed(answer: Answer) -> Result<Sealed, ClientError> {
     }
     serde_json::from_value(answer.body)
         .map_err(|_| ClientError::Protocol("the answer is not {nonce, box}".into()))
+}
+
+/// A sealed answer from the pinned box, opened and parsed; `what` says what it should have been.
+fn open_answer<T: serde::de::DeserializeOwned>(
+    shared: &SharedKey,
+    answer: Answer,
+    what: &'static str,
+) -> Result<T, ClientError> {
+    let plain = open_sealed(shared, &expect_sealed(answer)?)?;
+    serde_json::from_slice(&plain).map_err(|_| ClientError::Protocol(what.into()))
+}
+
+/// The box echoes the request's nonce: an answer to anything else is refused.
+fn check_request_nonce(echoed: &str, sent: &[u8; 24]) -> Result<(), ClientError> {
+    if echoed == b64u(sent) {
+        Ok(())
+    } else {
+        Err(ClientError::WrongBox(
+            "the answer belongs to another request",
+        ))
+    }
 }
 
 fn open_sealed(shared: &SharedKey, sealed: &Sealed) -> Result<Vec<u8>, ClientError> {
