@@ -112,6 +112,24 @@ pub fn verify_ed25519(public: &[u8], message: &[u8], signature: &[u8]) -> Result
         .map_err(|_| CryptoError::BadSignature)
 }
 
+/// Checks that 32 bytes are an Ed25519 public key someone could sign with: a canonical
+/// encoding of a curve point that is not of small order.
+pub fn check_ed25519_public(public: &[u8; 32]) -> Result<(), CryptoError> {
+    let key =
+        ed25519_dalek::VerifyingKey::from_bytes(public).map_err(|_| CryptoError::MalformedKey)?;
+    if key.is_weak() {
+        return Err(CryptoError::LowOrderKey);
+    }
+    Ok(())
+}
+
+/// Checks that 32 bytes are an X25519 public key that agreement can use: not of small order
+/// (all zeros included), so a shared secret would depend on our key.
+pub fn check_x25519_public(public: &[u8; 32]) -> Result<(), CryptoError> {
+    // Any fixed scalar shows it: a small-order point gives the all-zero secret for every scalar.
+    x25519(&Secret32([0x42; 32]), public).map(|_| ())
+}
+
 /// X25519 with a peer's public key; refuses keys of small order, whose shared secret is all
 /// zeros (Wycheproof's `ZeroSharedSecret` cases).
 pub fn x25519(secret: &Secret32, public: &[u8; 32]) -> Result<Secret32, CryptoError> {
@@ -282,6 +300,7 @@ pub struct BoxKeys {
     agreement: Secret32,
     agreement_public: X25519Public,
     signing: SigningKey,
+    ipfs_node: Secret32,
 }
 
 impl BoxKeys {
@@ -293,7 +312,14 @@ impl BoxKeys {
             agreement,
             agreement_public,
             signing,
+            // The embedded IPFS node's peer identity: stable for the life of the seed.
+            ipfs_node: hkdf32(seed.0.expose(), "ipfs-node"),
         }
+    }
+
+    /// The ed25519 seed of the IPFS node's peer identity.
+    pub fn ipfs_node_seed(&self) -> &Secret32 {
+        &self.ipfs_node
     }
 
     pub fn agreement_public(&self) -> [u8; 32] {

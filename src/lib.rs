@@ -5,6 +5,8 @@
 //! - [`cli`] → [`daemon`], [`admin`]: the subcommands of the one binary.
 //! - [`daemon`] → everything: start-up and shutdown order, tasks, sd_notify, logging.
 //! - [`api`] → [`store`], [`crypto`], [`clock`]: warp routes, guards, JSON errors, the server.
+//! - [`identity`] → [`store`], [`ipfs`], [`crypto`]: DIDs, documents, publishing, resolution.
+//! - [`ipfs`]: the embedded IPFS node (the only module that knows rust-ipfs and libp2p).
 //! - [`store`]: SQLite on its own thread; every SQL statement lives there.
 //! - [`crypto`] → [`fsutil`]: secret newtypes, HKDF, the box keys and their seed file.
 //! - [`config`]: typed configuration from defaults, file, environment and flags.
@@ -21,6 +23,8 @@ pub mod crypto;
 pub mod daemon;
 pub mod discovery;
 pub mod fsutil;
+pub mod identity;
+pub mod ipfs;
 pub mod pairing;
 pub mod store;
 

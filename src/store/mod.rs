@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::thread::JoinHandle;
 
 mod devices;
+mod identities;
 mod nonces;
 
 use rusqlite::{Connection, ErrorCode, params};
@@ -20,9 +21,11 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("migrations/0001_meta.sql")),
     M::up(include_str!("migrations/0002_devices.sql")),
     M::up(include_str!("migrations/0003_replay.sql")),
+    M::up(include_str!("migrations/0004_identities.sql")),
 ];
 
 pub use devices::{Device, Event, Role};
+pub use identities::{IdentityRow, Publication};
 
 /// Why the database could not be used.
 #[derive(Debug, thiserror::Error)]

@@ -1,0 +1,340 @@
+//! DID documents (W3C DID Core) with Multikey verification methods (SPEC §4).
+//!
+//! The document names the phone's keys: `#signing-key` (ed25519, `z6Mk…`) for authentication
+//! and assertions, `#agreement-key` (X25519, `z6LS…`) for key agreement. Times and sequence
+//! numbers are resolution metadata, never part of the document.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::did::Did;
+use crate::crypto::{self, b64u_decode};
+
+pub const CONTEXT: [&str; 2] = [
+    "https://www.w3.org/ns/did/v1",
+    "https://w3id.org/security/multikey/v1",
+];
+pub const SIGNING_KEY: &str = "signing-key";
+pub const AGREEMENT_KEY: &str = "agreement-key";
+
+/// Multicodec prefixes (unsigned varints) of the public keys a Multikey carries.
+const ED25519_PUB: [u8; 2] = [0xed, 0x01];
+const X25519_PUB: [u8; 2] = [0xec, 0x01];
+
+/// Most services one document lists.
+pub const MAX_SERVICES: usize = 16;
+const MAX_FIELD: usize = 512;
+
+/// The phone's public keys that a document lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PublicKeys {
+    pub signing: [u8; 32],
+    pub agreement: [u8; 32],
+}
+
+/// The keys as the channel carries them (b64u).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct KeysParam {
+    pub signing: String,
+    pub agreement: String,
+}
+
+impl KeysParam {
+    /// Decodes and checks both keys: a usable ed25519 key and an X25519 key of large order.
+    pub fn decode(&self) -> Result<PublicKeys, String> {
+        let key = |text: &str, what: &str| -> Result<[u8; 32], String> {
+            b64u_decode(text)
+                .ok()
+                .and_then(|b| <[u8; 32]>::try_from(b).ok())
+                .ok_or_else(|| format!("keys.{what} must be 32 bytes in base64url"))
+        };
+        let signing = key(&self.signing, "signing")?;
+        let agreement = key(&self.agreement, "agreement")?;
+        crypto::check_ed25519_public(&signing)
+            .map_err(|e| format!("keys.signing is not a usable ed25519 public key ({e})"))?;
+        crypto::check_x25519_public(&agreement)
+            .map_err(|e| format!("keys.agreement is not a usable X25519 public key ({e})"))?;
+        Ok(PublicKeys { signing, agreement })
+    }
+}
+
+/// A service entry of a document.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Service {
+    /// `#fragment` or the full DID URL.
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(rename = "serviceEndpoint")]
+    pub endpoint: String,
+}
+
+/// Checks services from a phone and writes their ids as full DID URLs.
+pub fn normalize_services(did: &Did, services: Vec<Service>) -> Result<Vec<Service>, String> {
+    if services.len() > MAX_SERVICES {
+        return Err(format!("a document lists at most {MAX_SERVICES} services"));
+    }
+    let mut seen = std::collections::HashSet::new();
+    services
+        .into_iter()
+        .map(|s| {
+            let fragment =
+                s.id.strip_prefix(&format!("{did}#"))
+                    .or_else(|| s.id.strip_prefix('#'))
+                    .ok_or_else(|| {
+                        format!("service id {:?} must be \"#name\" or \"{did}#name\"", s.id)
+                    })?;
+            let fragment_ok = !fragment.is_empty()
+                && fragment.len() <= 64
+                && fragment
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+            if !fragment_ok || [SIGNING_KEY, AGREEMENT_KEY].contains(&fragment) {
+                return Err(format!(
+                    "service id {:?} needs a name of letters, digits, '-', '_' or '.', other than \
+                     the key names",
+                    s.id
+                ));
+            }
+            if !seen.insert(fragment.to_owned()) {
+                return Err(format!("two services are called #{fragment}"));
+            }
+            if s.kind.is_empty() || s.kind.len() > 64 || s.kind.chars().any(char::is_control) {
+                return Err("a service type is 1 to 64 printable characters".into());
+            }
+            if s.endpoint.len() > MAX_FIELD || url::Url::parse(&s.endpoint).is_err() {
+                return Err(format!(
+                    "service endpoint {:?} must be an absolute URL of at most {MAX_FIELD} bytes",
+                    s.endpoint.chars().take(80).collect::<String>()
+                ));
+            }
+            Ok(Service {
+                id: did.url(fragment),
+                kind: s.kind,
+                endpoint: s.endpoint,
+            })
+        })
+        .collect()
+}
+
+/// `z…` Multikey (base58btc, multicodec-prefixed) of an ed25519 public key: `z6Mk…`.
+pub fn multikey_ed25519(key: &[u8; 32]) -> String {
+    multikey(ED25519_PUB, key)
+}
+
+/// `z…` Multikey of an X25519 public key: `z6LS…`.
+pub fn multikey_x25519(key: &[u8; 32]) -> String {
+    multikey(X25519_PUB, key)
+}
+
+fn multikey(prefix: [u8; 2], key: &[u8; 32]) -> String {
+    multibase::encode(multibase::Base::Base58Btc, [&prefix[..], key].concat())
+}
+
+/// The document of a live identity.
+pub fn document(did: &Did, keys: &PublicKeys, services: &[Service]) -> Value {
+    let id = did.to_string();
+    let signing = did.url(SIGNING_KEY);
+    let agreement = did.url(AGREEMENT_KEY);
+    let mut doc = json!({
+        "@context": CONTEXT,
+        "id": id,
+        "controller": id,
+        "verificationMethod": [
+            {
+                "id": signing,
+                "type": "Multikey",
+                "controller": id,
+                "publicKeyMultibase": multikey_ed25519(&keys.signing),
+            },
+            {
+                "id": agreement,
+                "type": "Multikey",
+                "controller": id,
+                "publicKeyMultibase": multikey_x25519(&keys.agreement),
+            }
+        ],
+        "authentication": [signing],
+        "assertionMethod": [signing],
+        "keyAgreement": [agreement],
+    });
+    if !services.is_empty() {
+        doc["service"] = json!(services);
+    }
+    doc
+}
+
+/// What a deleted identity publishes before its key is destroyed.
+pub fn deactivated(did: &Did) -> Value {
+    json!({ "id": did.to_string(), "deactivated": true })
+}
+
+/// Whether a document says it is deactivated.
+pub fn is_deactivated(doc: &Value) -> bool {
+    doc.get("deactivated") == Some(&Value::Bool(true))
+}
+
+/// Checks the DID Core shape a document for `did` must have: its `id`, and for a live document
+/// the context, the controller and verification methods that the relationships point to.
+pub fn check_shape(did: &Did, doc: &Value) -> Result<(), String> {
+    let id = did.to_string();
+    if doc.get("id").and_then(Value::as_str) != Some(id.as_str()) {
+        return Err("the document's id is not the DID".into());
+    }
+    if is_deactivated(doc) {
+        return Ok(());
+    }
+    let context: Vec<&str> = doc
+        .get("@context")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    if context.first() != Some(&CONTEXT[0]) {
+        return Err("@context must start with the DID v1 context".into());
+    }
+    let methods = doc
+        .get("verificationMethod")
+        .and_then(Value::as_array)
+        .ok_or("verificationMethod is missing")?;
+    let mut ids = Vec::new();
+    for m in methods {
+        let mid = m
+            .get("id")
+            .and_then(Value::as_str)
+            .ok_or("a method has no id")?;
+        let key = m
+            .get("publicKeyMultibase")
+            .and_then(Value::as_str)
+            .ok_or("a method has no publicKeyMultibase")?;
+        if m.get("type").and_then(Value::as_str) != Some("Multikey")
+            || m.get("controller").and_then(Value::as_str).is_none()
+            || !mid.starts_with(&format!("{id}#"))
+            || !key.starts_with('z')
+        {
+            return Err(format!(
+                "verification method {mid} is not a Multikey of this DID"
+            ));
+        }
+        ids.push(mid);
+    }
+    for relation in ["authentication", "assertionMethod", "keyAgreement"] {
+        let refs = doc
+            .get(relation)
+            .and_then(Value::as_array)
+            .ok_or_else(|| format!("{relation} is missing"))?;
+        if refs
+            .iter()
+            .any(|r| !r.as_str().is_some_and(|r| ids.contains(&r)))
+        {
+            return Err(format!(
+                "{relation} names a method the document does not have"
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn did() -> Did {
+        "did:ipid:k51qzi5uqu5dljtg5upm7x7ugan9lql3ewyknv4r4mhhkwzn8n7cnbd1unfwgq"
+            .parse()
+            .unwrap()
+    }
+
+    /// Keys from the did:key specification's examples carry the multicodec prefixes used here.
+    #[test]
+    fn multikeys_match_did_key_vectors() {
+        for (vector, prefix) in [
+            (
+                "z6MkiTBz1ymuepAQ4HEHYSF1H8quG5GLVVQR3djdX3mDooWp",
+                ED25519_PUB,
+            ),
+            (
+                "z6LSbysY2xFMRpGMhb7tFTLMpeuPRaqaWM1yECx2AtzE3KCc",
+                X25519_PUB,
+            ),
+        ] {
+            let (_, bytes) = multibase::decode(vector).unwrap();
+            assert_eq!(bytes[..2], prefix);
+            let key: [u8; 32] = bytes[2..].try_into().unwrap();
+            let again = if prefix == ED25519_PUB {
+                multikey_ed25519(&key)
+            } else {
+                multikey_x25519(&key)
+            };
+            assert_eq!(again, vector);
+        }
+    }
+
+    #[test]
+    fn documents_have_did_cores_shape() {
+        let keys = PublicKeys {
+            signing: [1; 32],
+            agreement: [2; 32],
+        };
+        let services = normalize_services(
+            &did(),
+            vec![Service {
+                id: "#inbox".into(),
+                kind: "DIDCommMessaging".into(),
+                endpoint: "https://example.com/inbox".into(),
+            }],
+        )
+        .unwrap();
+        let doc = document(&did(), &keys, &services);
+        check_shape(&did(), &doc).unwrap();
+        assert_eq!(doc["@context"], json!(CONTEXT));
+        assert_eq!(doc["controller"], json!(did().to_string()));
+        assert_eq!(doc["service"][0]["id"], json!(did().url("inbox")));
+        assert_eq!(doc["keyAgreement"][0], json!(did().url(AGREEMENT_KEY)));
+        assert!(doc.get("created").is_none() && doc.get("updated").is_none());
+
+        let mut broken = doc.clone();
+        broken["authentication"] = json!([did().url("nothing")]);
+        assert!(check_shape(&did(), &broken).is_err());
+        let dead = deactivated(&did());
+        assert!(is_deactivated(&dead) && check_shape(&did(), &dead).is_ok());
+    }
+
+    #[test]
+    fn bad_services_and_keys_are_refused() {
+        let svc = |id: &str, endpoint: &str| Service {
+            id: id.into(),
+            kind: "Web".into(),
+            endpoint: endpoint.into(),
+        };
+        for bad in [
+            vec![svc("inbox", "https://a")],
+            vec![svc("#signing-key", "https://a")],
+            vec![svc("#a b", "https://a")],
+            vec![svc("#a", "not a url")],
+            vec![svc("#a", "https://a"), svc("#a", "https://b")],
+            vec![svc("did:ipid:other#a", "https://a")],
+        ] {
+            assert!(normalize_services(&did(), bad.clone()).is_err(), "{bad:?}");
+        }
+        let zero = crate::crypto::b64u(&[0; 32]);
+        let good_ed = crate::crypto::b64u(
+            &ed25519_dalek::SigningKey::from_bytes(&[5; 32])
+                .verifying_key()
+                .to_bytes(),
+        );
+        let good_x = crate::crypto::b64u(&crate::crypto::x25519_public(
+            &crate::crypto::Secret32::new([6; 32]),
+        ));
+        let keys = |s: &str, a: &str| KeysParam {
+            signing: s.into(),
+            agreement: a.into(),
+        };
+        assert!(keys(&good_ed, &good_x).decode().is_ok());
+        assert!(keys(&good_ed, &zero).decode().is_err());
+        assert!(keys(&zero, &good_x).decode().is_err());
+        assert!(keys("short", &good_x).decode().is_err());
+    }
+}

@@ -1,0 +1,373 @@
+//! The household's identities (SPEC §4): keys, current documents and IPNS records.
+
+use rusqlite::{Connection, OptionalExtension, params};
+use zeroize::Zeroizing;
+
+use super::{Store, StoreError};
+
+/// One identity as stored. The secret key is the 32-byte ed25519 seed that signs the DID's
+/// IPNS records; it zeroizes when the row is dropped and never prints.
+#[derive(Clone, PartialEq, Eq)]
+pub struct IdentityRow {
+    pub did: String,
+    pub ipns_name: String,
+    pub name: String,
+    pub device_id: String,
+    /// `None` once the identity is deleted.
+    pub secret_key: Option<Zeroizing<[u8; 32]>>,
+    pub signing_key: [u8; 32],
+    pub agreement_key: [u8; 32],
+    /// JSON array of the document's services.
+    pub services: String,
+    /// JSON of the published document.
+    pub document: String,
+    pub cid: String,
+    pub seq: u64,
+    pub record: Vec<u8>,
+    pub created: i64,
+    pub updated: i64,
+    pub deactivated: bool,
+}
+
+impl std::fmt::Debug for IdentityRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IdentityRow")
+            .field("did", &self.did)
+            .field("name", &self.name)
+            .field("device_id", &self.device_id)
+            .field(
+                "secret_key",
+                &self.secret_key.as_ref().map(|_| "[redacted]"),
+            )
+            .field("cid", &self.cid)
+            .field("seq", &self.seq)
+            .field("deactivated", &self.deactivated)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A new value of an identity: what `publish_identity` writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Publication {
+    pub signing_key: [u8; 32],
+    pub agreement_key: [u8; 32],
+    pub services: String,
+    pub document: String,
+    pub cid: String,
+    pub seq: u64,
+    pub record: Vec<u8>,
+    pub updated: i64,
+    /// A deactivation also erases the secret key.
+    pub deactivated: bool,
+}
+
+const COLUMNS: &str = "did, ipns_name, name, device_id, secret_key, signing_key, agreement_key, \
+                       services, document, cid, seq, record, created, updated, deactivated";
+
+fn key32(row: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<[u8; 32]> {
+    let bytes: Vec<u8> = row.get(i)?;
+    bytes.try_into().map_err(|_| {
+        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Blob, "length".into())
+    })
+}
+
+fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<IdentityRow> {
+    let secret: Option<Zeroizing<Vec<u8>>> = row.get::<_, Option<Vec<u8>>>(4)?.map(Zeroizing::new);
+    let secret_key = match secret {
+        Some(s) => Some(Zeroizing::new(<[u8; 32]>::try_from(s.as_slice()).map_err(
+            |_| {
+                rusqlite::Error::FromSqlConversionFailure(
+                    4,
+                    rusqlite::types::Type::Blob,
+                    "length".into(),
+                )
+            },
+        )?)),
+        None => None,
+    };
+    let seq: i64 = row.get(10)?;
+    Ok(IdentityRow {
+        did: row.get(0)?,
+        ipns_name: row.get(1)?,
+        name: row.get(2)?,
+        device_id: row.get(3)?,
+        secret_key,
+        signing_key: key32(row, 5)?,
+        agreement_key: key32(row, 6)?,
+        services: row.get(7)?,
+        document: row.get(8)?,
+        cid: row.get(9)?,
+        seq: u64::try_from(seq).unwrap_or(0),
+        record: row.get(11)?,
+        created: row.get(12)?,
+        updated: row.get(13)?,
+        deactivated: row.get(14)?,
+    })
+}
+
+fn seq_param(seq: u64) -> i64 {
+    i64::try_from(seq).unwrap_or(i64::MAX)
+}
+
+fn select(
+    conn: &Connection,
+    filter: &str,
+    args: impl rusqlite::Params,
+) -> Result<Vec<IdentityRow>, StoreError> {
+    let mut stmt = conn.prepare_cached(&format!("SELECT {COLUMNS} FROM identities {filter}"))?;
+    let rows = stmt.query_map(args, from_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+impl Store {
+    /// Stores a new identity (durable when this returns).
+    pub async fn insert_identity(&self, row: IdentityRow) -> Result<(), StoreError> {
+        self.call(move |conn| {
+            conn.execute(
+                &format!(
+                    "INSERT INTO identities ({COLUMNS}) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"
+                ),
+                params![
+                    row.did,
+                    row.ipns_name,
+                    row.name,
+                    row.device_id,
+                    row.secret_key.as_ref().map(|k| k.as_slice()),
+                    row.signing_key.as_slice(),
+                    row.agreement_key.as_slice(),
+                    row.services,
+                    row.document,
+                    row.cid,
+                    seq_param(row.seq),
+                    row.record,
+                    row.created,
+                    row.updated,
+                    row.deactivated,
+                ],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// One identity, deleted ones included.
+    pub async fn identity(&self, did: &str) -> Result<Option<IdentityRow>, StoreError> {
+        let did = did.to_owned();
+        self.call(move |conn| {
+            Ok(conn
+                .query_row(
+                    &format!("SELECT {COLUMNS} FROM identities WHERE did = ?1"),
+                    params![did],
+                    from_row,
+                )
+                .optional()?)
+        })
+        .await
+    }
+
+    /// The live identities a device owns, oldest first.
+    pub async fn identities_of(&self, device_id: &str) -> Result<Vec<IdentityRow>, StoreError> {
+        let device_id = device_id.to_owned();
+        self.call(move |conn| {
+            select(
+                conn,
+                "WHERE device_id = ?1 AND deactivated = 0 ORDER BY created, did",
+                params![device_id],
+            )
+        })
+        .await
+    }
+
+    /// Every live identity (they are the ones to republish).
+    pub async fn live_identities(&self) -> Result<Vec<IdentityRow>, StoreError> {
+        self.call(|conn| select(conn, "WHERE deactivated = 0 ORDER BY did", []))
+            .await
+    }
+
+    /// How many live identities the box holds.
+    pub async fn identity_count(&self) -> Result<u64, StoreError> {
+        self.call(|conn| {
+            let n: i64 = conn.query_row(
+                "SELECT count(*) FROM identities WHERE deactivated = 0",
+                [],
+                |row| row.get(0),
+            )?;
+            Ok(u64::try_from(n).unwrap_or(0))
+        })
+        .await
+    }
+
+    /// Writes a new value of `did` if its sequence is still `expected_seq` (so two concurrent
+    /// updates cannot both win). Returns false when someone else changed it first.
+    pub async fn publish_identity(
+        &self,
+        did: &str,
+        expected_seq: u64,
+        p: Publication,
+    ) -> Result<bool, StoreError> {
+        let did = did.to_owned();
+        self.call(move |conn| {
+            let n = conn.execute(
+                "UPDATE identities SET signing_key = ?3, agreement_key = ?4, services = ?5, \
+                 document = ?6, cid = ?7, seq = ?8, record = ?9, updated = ?10, \
+                 deactivated = ?11, \
+                 secret_key = CASE WHEN ?11 THEN NULL ELSE secret_key END \
+                 WHERE did = ?1 AND seq = ?2 AND deactivated = 0",
+                params![
+                    did,
+                    seq_param(expected_seq),
+                    p.signing_key.as_slice(),
+                    p.agreement_key.as_slice(),
+                    p.services,
+                    p.document,
+                    p.cid,
+                    seq_param(p.seq),
+                    p.record,
+                    p.updated,
+                    p.deactivated,
+                ],
+            )?;
+            Ok(n == 1)
+        })
+        .await
+    }
+
+    /// Replaces the signed record of an unchanged value (a republish with a later end of life).
+    pub async fn refresh_identity_record(
+        &self,
+        did: &str,
+        seq: u64,
+        record: Vec<u8>,
+    ) -> Result<bool, StoreError> {
+        let did = did.to_owned();
+        self.call(move |conn| {
+            let n = conn.execute(
+                "UPDATE identities SET record = ?3 WHERE did = ?1 AND seq = ?2 AND deactivated = 0",
+                params![did, seq_param(seq), record],
+            )?;
+            Ok(n == 1)
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn row(did: &str, device: &str) -> IdentityRow {
+        IdentityRow {
+            did: did.into(),
+            ipns_name: did.trim_start_matches("did:ipid:").into(),
+            name: "Alice".into(),
+            device_id: device.into(),
+            secret_key: Some(Zeroizing::new([9; 32])),
+            signing_key: [1; 32],
+            agreement_key: [2; 32],
+            services: "[]".into(),
+            document: "{}".into(),
+            cid: "bafy1".into(),
+            seq: 0,
+            record: vec![1, 2, 3],
+            created: 10,
+            updated: 10,
+            deactivated: false,
+        }
+    }
+
+    fn publication(seq: u64, deactivated: bool) -> Publication {
+        Publication {
+            signing_key: [3; 32],
+            agreement_key: [4; 32],
+            services: "[]".into(),
+            document: format!("{{\"v\":{seq}}}"),
+            cid: format!("bafy{seq}"),
+            seq,
+            record: vec![seq as u8],
+            updated: 20,
+            deactivated,
+        }
+    }
+
+    #[tokio::test]
+    async fn identities_round_trip_and_belong_to_their_device() {
+        let store = Store::open_in_memory(1).await.unwrap();
+        store
+            .insert_identity(row("did:ipid:k1", "dev-a"))
+            .await
+            .unwrap();
+        store
+            .insert_identity(row("did:ipid:k2", "dev-b"))
+            .await
+            .unwrap();
+        assert_eq!(
+            store.identity("did:ipid:k1").await.unwrap(),
+            Some(row("did:ipid:k1", "dev-a"))
+        );
+        assert_eq!(store.identity("did:ipid:nope").await.unwrap(), None);
+        let mine = store.identities_of("dev-a").await.unwrap();
+        assert_eq!(mine.len(), 1);
+        assert_eq!(mine[0].did, "did:ipid:k1");
+        assert_eq!(store.identity_count().await.unwrap(), 2);
+        assert!(!format!("{:?}", mine[0]).contains("9, 9"));
+    }
+
+    #[tokio::test]
+    async fn a_stale_sequence_does_not_overwrite_and_deletion_erases_the_key() {
+        let store = Store::open_in_memory(1).await.unwrap();
+        store
+            .insert_identity(row("did:ipid:k1", "dev-a"))
+            .await
+            .unwrap();
+        assert!(
+            store
+                .publish_identity("did:ipid:k1", 0, publication(1, false))
+                .await
+                .unwrap()
+        );
+        // A second writer that read seq 0 loses.
+        assert!(
+            !store
+                .publish_identity("did:ipid:k1", 0, publication(1, false))
+                .await
+                .unwrap()
+        );
+        let got = store.identity("did:ipid:k1").await.unwrap().unwrap();
+        assert_eq!((got.seq, got.cid.as_str()), (1, "bafy1"));
+        assert!(got.secret_key.is_some());
+
+        assert!(
+            store
+                .refresh_identity_record("did:ipid:k1", 1, vec![7])
+                .await
+                .unwrap()
+        );
+        assert!(
+            !store
+                .refresh_identity_record("did:ipid:k1", 0, vec![8])
+                .await
+                .unwrap()
+        );
+
+        assert!(
+            store
+                .publish_identity("did:ipid:k1", 1, publication(2, true))
+                .await
+                .unwrap()
+        );
+        let gone = store.identity("did:ipid:k1").await.unwrap().unwrap();
+        assert!(gone.deactivated && gone.secret_key.is_none());
+        assert_eq!(gone.seq, 2);
+        assert_eq!(store.identity_count().await.unwrap(), 0);
+        assert!(store.live_identities().await.unwrap().is_empty());
+        // A deleted identity takes no new value.
+        assert!(
+            !store
+                .publish_identity("did:ipid:k1", 2, publication(3, false))
+                .await
+                .unwrap()
+        );
+    }
+}
