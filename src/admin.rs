@@ -33,7 +33,7 @@ pub enum AdminRequest {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "result", rename_all = "snake_case")]
 pub enum AdminResponse {
-    Status(StatusReport),
+    Status(Box<StatusReport>),
     Pairing {
         /// The QR payload.
         uri: String,
@@ -69,6 +69,22 @@ pub struct StatusReport {
     pub devices: Option<u64>,
     /// Whether a phone can pair right now.
     pub pairing_open: bool,
+    /// Live identities (absent while the database is not open).
+    #[serde(default)]
+    pub identities: Option<u64>,
+    /// The IPFS node (absent while it is not running).
+    #[serde(default)]
+    pub ipfs: Option<IpfsStatus>,
+}
+
+/// The embedded IPFS node, as `identity-box status` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IpfsStatus {
+    pub peer_id: String,
+    /// Listening addresses, each ending in `/p2p/<peer id>` (dialable as written).
+    pub listen: Vec<String>,
+    /// Connected peers.
+    pub peers: u64,
 }
 
 /// Why an admin command could not reach the daemon.

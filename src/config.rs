@@ -41,6 +41,46 @@ pub struct Config {
     pub pairing: PairingSettings,
     /// Announcing the box on the LAN (SPEC §8).
     pub mdns: MdnsSettings,
+    /// The embedded IPFS node (SPEC §4).
+    pub ipfs: IpfsSettings,
+}
+
+/// The embedded IPFS node. LAN only by default: no public bootstrap peers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IpfsSettings {
+    /// Multiaddrs the node listens on.
+    pub listen: Vec<String>,
+    /// Peers to dial at start and ask for DHT records (`/ip4/…/tcp/…/p2p/12D3…`).
+    pub bootstrap: Vec<String>,
+    /// Find other IPFS nodes on the LAN by mDNS and connect to them.
+    pub mdns: bool,
+    /// How long resolving a DID of another box may search the network, in seconds.
+    pub resolve_timeout_secs: u64,
+    /// Seconds between re-signing and re-publishing every identity's record (SPEC §4: 4 h).
+    pub republish_interval_secs: u64,
+}
+
+impl Default for IpfsSettings {
+    fn default() -> Self {
+        Self {
+            listen: vec!["/ip4/0.0.0.0/tcp/4001".to_owned()],
+            bootstrap: Vec::new(),
+            mdns: true,
+            resolve_timeout_secs: 10,
+            republish_interval_secs: 4 * 3600,
+        }
+    }
+}
+
+impl IpfsSettings {
+    pub fn resolve_timeout(&self) -> Duration {
+        Duration::from_secs(self.resolve_timeout_secs)
+    }
+
+    pub fn republish_interval(&self) -> Duration {
+        Duration::from_secs(self.republish_interval_secs)
+    }
 }
 
 /// mDNS / DNS-SD announcement of `_identitybox._tcp`.
@@ -104,6 +144,8 @@ pub struct HttpConfig {
     pub bad_rpc_per_minute: u32,
     /// Channel requests per minute from one paired device (`429` above it).
     pub device_per_minute: u32,
+    /// Public DID resolutions (`/1.0/identifiers/…`) per minute from one address.
+    pub resolve_per_minute: u32,
 }
 
 impl Default for Config {
@@ -118,6 +160,7 @@ impl Default for Config {
             http: HttpConfig::default(),
             pairing: PairingSettings::default(),
             mdns: MdnsSettings::default(),
+            ipfs: IpfsSettings::default(),
         }
     }
 }
@@ -133,6 +176,7 @@ impl Default for HttpConfig {
             pair_per_minute: 30,
             bad_rpc_per_minute: 30,
             device_per_minute: 600,
+            resolve_per_minute: 120,
         }
     }
 }
@@ -283,6 +327,29 @@ impl Config {
         }
         if http.device_per_minute == 0 {
             return Err(invalid("http.device_per_minute", "must be at least 1"));
+        }
+        if http.resolve_per_minute == 0 {
+            return Err(invalid("http.resolve_per_minute", "must be at least 1"));
+        }
+        let ipfs = &self.ipfs;
+        if let Err(e) = crate::ipfs::check_addresses(&ipfs.listen) {
+            return Err(invalid("ipfs.listen", &e.to_string()));
+        }
+        if let Err(e) = crate::ipfs::check_addresses(&ipfs.bootstrap) {
+            return Err(invalid("ipfs.bootstrap", &e.to_string()));
+        }
+        if ipfs.resolve_timeout_secs == 0 || ipfs.resolve_timeout_secs > 300 {
+            return Err(invalid(
+                "ipfs.resolve_timeout_secs",
+                "must be between 1 and 300 seconds",
+            ));
+        }
+        // Records live 48 h: republishing must come well before that.
+        if ipfs.republish_interval_secs < 60 || ipfs.republish_interval_secs > 24 * 3600 {
+            return Err(invalid(
+                "ipfs.republish_interval_secs",
+                "must be between 60 and 86400 seconds",
+            ));
         }
         let pairing = &self.pairing;
         if pairing.startup_window_secs > 86_400 {

@@ -5,6 +5,7 @@
 pub mod error;
 pub mod host;
 pub mod ratelimit;
+pub mod resolver;
 pub mod rpc;
 pub mod server;
 
@@ -19,6 +20,7 @@ use warp::{Filter, Rejection, Reply};
 
 use crate::clock::Clock;
 use crate::crypto::BoxPublicKeys;
+use crate::identity::Identities;
 use crate::pairing::wire::{Envelope, PairRequest};
 use crate::pairing::{ChannelError, PairError, Pairing};
 use crate::store::Store;
@@ -36,6 +38,8 @@ pub struct RateLimits {
     pub bad_rpc_per_minute: u32,
     /// Channel requests per minute and paired device.
     pub device_per_minute: u32,
+    /// Public DID resolutions per minute and address.
+    pub resolve_per_minute: u32,
 }
 
 /// What the handlers share: the box's identity, its clock, and the store once it is open.
@@ -46,8 +50,10 @@ pub struct AppState {
     clock: Arc<dyn Clock>,
     started: Instant,
     store: OnceLock<Store>,
+    identities: OnceLock<Identities>,
     pairing: Pairing,
     pair_limit: RateLimiter,
+    resolve_limit: RateLimiter,
     bad_rpc_limit: RateLimiter,
     device_limit: RateLimiter<String>,
 }
@@ -66,8 +72,10 @@ impl AppState {
             clock,
             started: Instant::now(),
             store: OnceLock::new(),
+            identities: OnceLock::new(),
             pairing,
             pair_limit: RateLimiter::new(limits.pair_per_minute),
+            resolve_limit: RateLimiter::new(limits.resolve_per_minute),
             bad_rpc_limit: RateLimiter::new(limits.bad_rpc_per_minute),
             device_limit: RateLimiter::new(limits.device_per_minute),
         }
@@ -80,6 +88,15 @@ impl AppState {
     /// Marks the box ready: from now on `/health` answers 200.
     pub fn set_store(&self, store: Store) {
         let _ = self.store.set(store);
+    }
+
+    /// Hands over the identity service (set before the store: a ready box has both).
+    pub fn set_identities(&self, identities: Identities) {
+        let _ = self.identities.set(identities);
+    }
+
+    pub fn identities(&self) -> Option<&Identities> {
+        self.identities.get()
     }
 
     pub fn store(&self) -> Option<&Store> {
@@ -119,7 +136,12 @@ pub fn routes(
     let health = warp::path!("health")
         .and(warp::get())
         .and(with_state(state.clone()))
-        .map(|s: Arc<AppState>| health(&s));
+        .then(health);
+    let resolve = warp::path!("1.0" / "identifiers" / String)
+        .and(warp::get())
+        .and(with_state(state.clone()))
+        .and(peer_ip())
+        .then(resolver::resolve);
     let info = warp::path!("v1" / "info")
         .and(warp::get())
         .and(with_state(state.clone()))
@@ -152,6 +174,8 @@ pub fn routes(
                 .or(pair)
                 .unify()
                 .or(rpc)
+                .unify()
+                .or(resolve)
                 .unify(),
         )
         .recover(error::recover)
@@ -230,15 +254,36 @@ fn security_headers() -> HeaderMap {
 struct Health<'a> {
     status: &'a str,
     version: &'a str,
+    ipfs: IpfsHealth<'a>,
 }
 
-fn health(state: &AppState) -> Response {
+#[derive(Serialize)]
+struct IpfsHealth<'a> {
+    running: bool,
+    peer_id: &'a str,
+    peers: usize,
+}
+
+async fn health(state: Arc<AppState>) -> Response {
     if !state.is_ready() {
         return ApiError::NotReady.reply();
     }
+    let ipfs = match state.identities() {
+        Some(ids) => IpfsHealth {
+            running: true,
+            peer_id: ids.node().peer_id(),
+            peers: ids.node().peer_count().await,
+        },
+        None => IpfsHealth {
+            running: false,
+            peer_id: "",
+            peers: 0,
+        },
+    };
     warp::reply::json(&Health {
         status: "ok",
         version: crate::VERSION,
+        ipfs,
     })
     .into_response()
 }
@@ -406,6 +451,7 @@ mod tests {
                 pair_per_minute: 30,
                 bad_rpc_per_minute: 30,
                 device_per_minute: 600,
+                resolve_per_minute: 120,
             },
         ))
     }

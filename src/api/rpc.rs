@@ -6,6 +6,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::AppState;
+use crate::identity::{
+    CreateParams, Identities, IdentityError, IdentitySummary, IdentityView, Resolution,
+    UpdateParams,
+};
+use crate::ipfs::IpfsError;
 use crate::pairing::valid_device_name;
 use crate::pairing::wire::{RpcErrorBody, RpcErrorData, RpcRequest, RpcResponse};
 use crate::store::{Device, Role, Store, StoreError};
@@ -28,6 +33,9 @@ pub enum RpcError {
     /// This device may not do that.
     #[error("{0}")]
     Forbidden(String),
+    /// Someone else changed the thing first.
+    #[error("{0}")]
+    Conflict(String),
     /// The box cannot do it right now.
     #[error("{0}")]
     Unavailable(String),
@@ -45,6 +53,7 @@ impl RpcError {
             RpcError::InvalidParams(_) => (-32602, "invalid_params"),
             RpcError::NotFound(_) => (-32001, "not_found"),
             RpcError::Forbidden(_) => (-32003, "forbidden"),
+            RpcError::Conflict(_) => (-32009, "conflict"),
             RpcError::Unavailable(_) => (-32006, "unavailable"),
             RpcError::Internal => (-32603, "internal"),
         }
@@ -66,6 +75,26 @@ impl From<StoreError> for RpcError {
             StoreError::Closed => RpcError::Unavailable("the box is shutting down".into()),
             other => {
                 log::error!("database: {other}");
+                RpcError::Internal
+            }
+        }
+    }
+}
+
+impl From<IdentityError> for RpcError {
+    fn from(e: IdentityError) -> Self {
+        match e {
+            IdentityError::InvalidParams(m) => RpcError::InvalidParams(m),
+            IdentityError::InvalidDid(e) => RpcError::InvalidParams(e.to_string()),
+            IdentityError::NotFound(m) => RpcError::NotFound(m),
+            IdentityError::Ipfs(IpfsError::NotFound(cid)) => RpcError::NotFound(format!(
+                "the document {cid} was not found on the network; the box that holds it may be off"
+            )),
+            IdentityError::Forbidden => RpcError::Forbidden(e.to_string()),
+            IdentityError::Conflict => RpcError::Conflict(e.to_string()),
+            IdentityError::Store(e) => e.into(),
+            other => {
+                log::error!("identity: {other}");
                 RpcError::Internal
             }
         }
@@ -101,6 +130,12 @@ async fn route(call: &Call<'_>, method: &str, params: Value) -> RpcResult<Value>
         "devices.list" => reply(devices_list(call, parse(params)?).await),
         "devices.revoke" => reply(devices_revoke(call, parse(params)?).await),
         "devices.rename" => reply(devices_rename(call, parse(params)?).await),
+        "identity.create" => reply(identity_create(call, parse(params)?).await),
+        "identity.list" => reply(identity_list(call, parse(params)?).await),
+        "identity.get" => reply(identity_get(call, parse(params)?).await),
+        "identity.update" => reply(identity_update(call, parse(params)?).await),
+        "identity.delete" => reply(identity_delete(call, parse(params)?).await),
+        "did.resolve" => reply(did_resolve(call, parse(params)?).await),
         other => Err(RpcError::MethodNotFound(other.to_owned())),
     }
 }
@@ -177,9 +212,12 @@ async fn box_info(call: &Call<'_>, _: NoParams) -> RpcResult<BoxInfo> {
         uptime_s: call.state.uptime_secs(),
         time: call.state.pairing().now(),
         pairing_open: call.state.pairing().is_open(),
-        ipfs_peers: 0,
+        ipfs_peers: match call.state.identities() {
+            Some(ids) => ids.node().peer_count().await as u64,
+            None => 0,
+        },
         devices: call.store.device_count().await?,
-        identities: 0,
+        identities: call.store.identity_count().await?,
     })
 }
 
@@ -301,4 +339,61 @@ fn authorize_on(call: &Call<'_>, target: &str, verb: &str) -> RpcResult<()> {
             "only the owner's phone can {verb} another device"
         )))
     }
+}
+
+fn identities<'a>(call: &Call<'a>) -> RpcResult<&'a Identities> {
+    call.state
+        .identities()
+        .ok_or_else(|| RpcError::Unavailable("the box's IPFS node is starting".into()))
+}
+
+async fn identity_create(call: &Call<'_>, p: CreateParams) -> RpcResult<IdentityView> {
+    Ok(identities(call)?.create(&call.device.device_id, p).await?)
+}
+
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct IdentityList {
+    pub identities: Vec<IdentitySummary>,
+}
+
+async fn identity_list(call: &Call<'_>, _: NoParams) -> RpcResult<IdentityList> {
+    Ok(IdentityList {
+        identities: identities(call)?.list(&call.device.device_id).await?,
+    })
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DidParams {
+    pub did: String,
+}
+
+async fn identity_get(call: &Call<'_>, p: DidParams) -> RpcResult<IdentityView> {
+    Ok(identities(call)?
+        .get(&call.device.device_id, &p.did)
+        .await?)
+}
+
+async fn identity_update(call: &Call<'_>, p: UpdateParams) -> RpcResult<IdentityView> {
+    Ok(identities(call)?.update(&call.device.device_id, p).await?)
+}
+
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Deleted {
+    pub did: String,
+    pub deleted: bool,
+}
+
+async fn identity_delete(call: &Call<'_>, p: DidParams) -> RpcResult<Deleted> {
+    let did = identities(call)?
+        .delete(&call.device.device_id, &p.did)
+        .await?;
+    Ok(Deleted {
+        did: did.to_string(),
+        deleted: true,
+    })
+}
+
+async fn did_resolve(call: &Call<'_>, p: DidParams) -> RpcResult<Resolution> {
+    Ok(identities(call)?.resolve(&p.did).await?)
 }

@@ -31,6 +31,23 @@ pub enum ClientCommand {
         #[command(subcommand)]
         command: PairingCommand,
     },
+    /// This phone's identities (DIDs).
+    Identity {
+        #[command(subcommand)]
+        command: IdentityCommand,
+    },
+    /// Look up any did:ipid DID and print its document.
+    Resolve { did: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum IdentityCommand {
+    /// Make a new identity: keys are made here, the box publishes its DID document.
+    Create { name: String },
+    /// List this phone's identities on the box.
+    List,
+    /// Delete an identity: the box publishes it as deactivated and erases its key.
+    Delete { did: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -83,30 +100,25 @@ pub fn run(
     }
 
     let mut client = Client::load(state, clock)?;
-    let (method, params) = match &command {
-        ClientCommand::Pair { .. } => unreachable!("handled above"),
-        ClientCommand::Info => ("box.info", json!({})),
-        ClientCommand::Devices { command } => match command {
-            DevicesCommand::List => ("devices.list", json!({})),
-            DevicesCommand::Revoke { device_id } => {
-                ("devices.revoke", json!({ "device_id": device_id }))
-            }
-            DevicesCommand::Rename { device_id, name } => (
-                "devices.rename",
-                json!({ "device_id": device_id, "name": name }),
-            ),
-        },
-        ClientCommand::Pairing {
-            command: PairingCommand::Open,
-        } => ("pairing.open", json!({})),
+    let act = |client: &mut Client| match &command {
+        ClientCommand::Identity {
+            command: IdentityCommand::Create { name },
+        } => client.create_identity(name),
+        ClientCommand::Identity {
+            command: IdentityCommand::Delete { did },
+        } => client.delete_identity(did),
+        other => {
+            let (method, params) = method_of(other);
+            client.call(method, params)
+        }
     };
-    let result = match client.call(method, params.clone()) {
+    let result = match act(&mut client) {
         Err(ClientError::Unreachable { addrs, detail }) => {
             let fp = client.state().box_pin.fingerprint.clone();
             match crate::discovery::find(&fp, Duration::from_secs(5), mdns_interfaces) {
                 Ok(found) if !found.is_empty() => {
                     client.prefer_addrs(found.iter().map(ToString::to_string).collect());
-                    client.call(method, params)
+                    act(&mut client)
                 }
                 _ => Err(ClientError::Unreachable { addrs, detail }),
             }
@@ -122,6 +134,34 @@ pub fn run(
         print_human(&command, &result);
     }
     Ok(())
+}
+
+/// The method and params of a command that is one plain call.
+fn method_of(command: &ClientCommand) -> (&'static str, Value) {
+    match command {
+        ClientCommand::Info => ("box.info", json!({})),
+        ClientCommand::Devices { command } => match command {
+            DevicesCommand::List => ("devices.list", json!({})),
+            DevicesCommand::Revoke { device_id } => {
+                ("devices.revoke", json!({ "device_id": device_id }))
+            }
+            DevicesCommand::Rename { device_id, name } => (
+                "devices.rename",
+                json!({ "device_id": device_id, "name": name }),
+            ),
+        },
+        ClientCommand::Pairing {
+            command: PairingCommand::Open,
+        } => ("pairing.open", json!({})),
+        ClientCommand::Identity {
+            command: IdentityCommand::List,
+        } => ("identity.list", json!({})),
+        ClientCommand::Resolve { did } => ("did.resolve", json!({ "did": did })),
+        ClientCommand::Pair { .. }
+        | ClientCommand::Identity {
+            command: IdentityCommand::Create { .. } | IdentityCommand::Delete { .. },
+        } => unreachable!("handled by the caller"),
+    }
 }
 
 fn default_device_name() -> String {
@@ -146,6 +186,8 @@ fn print_human(command: &ClientCommand, r: &Value) {
             println!("  fingerprint   {}", s(&r["fingerprint"]));
             println!("  uptime        {} s", r["uptime_s"]);
             println!("  devices       {}", r["devices"]);
+            println!("  identities    {}", r["identities"]);
+            println!("  IPFS peers    {}", r["ipfs_peers"]);
             println!("  pairing open  {}", r["pairing_open"]);
         }
         ClientCommand::Devices {
@@ -172,6 +214,54 @@ fn print_human(command: &ClientCommand, r: &Value) {
                 println!("{qr}");
             }
             println!("Pairing code: {uri}");
+        }
+        ClientCommand::Identity {
+            command: IdentityCommand::Create { .. },
+        } => {
+            println!("Created \"{}\": {}", s(&r["name"]), s(&r["did"]));
+            println!(
+                "Its keys are kept in this client's state file; the box published the document."
+            );
+        }
+        ClientCommand::Identity {
+            command: IdentityCommand::List,
+        } => {
+            let list = r["identities"].as_array().cloned().unwrap_or_default();
+            if list.is_empty() {
+                println!("No identities yet: `identity create NAME` makes one.");
+            }
+            for i in list {
+                println!(
+                    "{}  {}  (version {})",
+                    s(&i["did"]),
+                    s(&i["name"]),
+                    i["seq"]
+                );
+            }
+        }
+        ClientCommand::Identity {
+            command: IdentityCommand::Delete { did },
+        } => println!("Deleted {did}: it now resolves as deactivated, and its key is erased."),
+        ClientCommand::Resolve { .. } => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&r["document"]).unwrap_or_default()
+            );
+            let m = &r["metadata"];
+            println!(
+                "version {}, {}{}",
+                m["seq"],
+                if m["local"] == json!(true) {
+                    "held by this box"
+                } else {
+                    "from the network"
+                },
+                if m["deactivated"] == json!(true) {
+                    ", deactivated"
+                } else {
+                    ""
+                }
+            );
         }
         ClientCommand::Pair { .. } => {}
     }

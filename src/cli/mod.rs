@@ -239,6 +239,8 @@ pub fn format_status(r: &StatusReport) -> String {
          signing key     {signing}\n  \
          first started   {since}\n  \
          paired devices  {devices}\n  \
+         identities      {identities}\n  \
+         IPFS node       {ipfs}\n  \
          pairing         {pairing}\n",
         name = r.name,
         version = r.version,
@@ -251,6 +253,22 @@ pub fn format_status(r: &StatusReport) -> String {
         devices = r
             .devices
             .map_or_else(|| "unknown".to_owned(), |n| n.to_string()),
+        identities = r
+            .identities
+            .map_or_else(|| "unknown".to_owned(), |n| n.to_string()),
+        ipfs = r.ipfs.as_ref().map_or_else(
+            || "not running".to_owned(),
+            |i| format!(
+                "{} ({} peers) on {}",
+                i.peer_id,
+                i.peers,
+                if i.listen.is_empty() {
+                    "no address".to_owned()
+                } else {
+                    i.listen.join(", ")
+                }
+            )
+        ),
         pairing = if r.pairing_open {
             "open (identity-box pair shows the code)"
         } else {

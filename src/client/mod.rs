@@ -91,6 +91,34 @@ pub struct ClientState {
     pub device: DeviceCreds,
     /// Box clock minus this machine's clock, seconds.
     pub clock_offset: i64,
+    /// The identities this phone owns, with their private keys (the address book's own part).
+    #[serde(default)]
+    pub identities: Vec<OwnIdentity>,
+}
+
+/// An identity this phone owns. Its document lists the public halves of these keys; the private
+/// halves never leave the phone (only inside its encrypted backup bundle).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OwnIdentity {
+    pub did: String,
+    pub name: String,
+    /// Ed25519 seed of the document's `#signing-key`.
+    #[serde(with = "secret_b64u")]
+    pub signing_secret: Secret32,
+    /// X25519 secret of the document's `#agreement-key`.
+    #[serde(with = "secret_b64u")]
+    pub agreement_secret: Secret32,
+}
+
+impl OwnIdentity {
+    /// The public keys as `identity.create` and `identity.update` take them.
+    pub fn keys_param(&self) -> Value {
+        let signing = ed25519_dalek::SigningKey::from_bytes(self.signing_secret.expose());
+        json!({
+            "signing": b64u(signing.verifying_key().as_bytes()),
+            "agreement": b64u(&crypto::x25519_public(&self.agreement_secret)),
+        })
+    }
 }
 
 mod secret_b64u {
@@ -240,6 +268,7 @@ impl Client {
                     role: answer.role,
                 },
                 clock_offset: offset,
+                identities: Vec::new(),
             },
             clock,
             agent,
@@ -392,6 +421,37 @@ impl Client {
             addrs: self.state.box_pin.addrs.join(", "),
             detail: last_error,
         })
+    }
+
+    /// Makes keys for a new identity on this phone and has the box create and publish it. The
+    /// state must be saved afterwards: it now holds the identity's private keys.
+    pub fn create_identity(&mut self, name: &str) -> Result<Value, ClientError> {
+        let random = || Secret32::random().map_err(|e| ClientError::Protocol(e.to_string()));
+        let mut own = OwnIdentity {
+            did: String::new(),
+            name: name.to_owned(),
+            signing_secret: random()?,
+            agreement_secret: random()?,
+        };
+        let result = self.call(
+            "identity.create",
+            json!({ "name": name, "keys": own.keys_param() }),
+        )?;
+        own.did = result["did"]
+            .as_str()
+            .ok_or_else(|| ClientError::Protocol("identity.create gave no did".into()))?
+            .to_owned();
+        own.name = result["name"].as_str().unwrap_or(name).to_owned();
+        self.state.identities.push(own);
+        Ok(result)
+    }
+
+    /// Deletes an identity on the box (it publishes the deactivated document) and forgets its
+    /// keys here. The state must be saved afterwards.
+    pub fn delete_identity(&mut self, did: &str) -> Result<Value, ClientError> {
+        let result = self.call("identity.delete", json!({ "did": did }))?;
+        self.state.identities.retain(|i| i.did != did);
+        Ok(result)
     }
 
     /// The pinned box agreement key.

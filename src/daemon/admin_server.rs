@@ -12,7 +12,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::DaemonError;
-use crate::admin::{self, AdminRequest, AdminResponse, StatusReport};
+use crate::admin::{self, AdminRequest, AdminResponse, IpfsStatus, StatusReport};
 use crate::api::AppState;
 
 /// A bound admin socket.
@@ -110,14 +110,23 @@ async fn handle(req: AdminRequest, ctx: &Context) -> AdminResponse {
         }
         AdminRequest::Status => {
             let state = &ctx.state;
-            let (first_started_at, devices) = match state.store() {
+            let (first_started_at, devices, identities) = match state.store() {
                 Some(store) => (
                     store.first_started_at().await.ok(),
                     store.device_count().await.ok(),
+                    store.identity_count().await.ok(),
                 ),
-                None => (None, None),
+                None => (None, None, None),
             };
-            AdminResponse::Status(StatusReport {
+            let ipfs = match state.identities() {
+                Some(ids) => Some(IpfsStatus {
+                    peer_id: ids.node().peer_id().to_owned(),
+                    listen: ids.node().listen_addrs().await,
+                    peers: ids.node().peer_count().await as u64,
+                }),
+                None => None,
+            };
+            AdminResponse::Status(Box::new(StatusReport {
                 name: state.name().to_owned(),
                 version: crate::VERSION.to_owned(),
                 healthy: state.is_ready(),
@@ -130,7 +139,9 @@ async fn handle(req: AdminRequest, ctx: &Context) -> AdminResponse {
                 first_started_at,
                 devices,
                 pairing_open: state.pairing().is_open(),
-            })
+                identities,
+                ipfs,
+            }))
         }
     }
 }

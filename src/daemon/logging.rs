@@ -8,6 +8,50 @@ use std::str::FromStr;
 
 use log::LevelFilter;
 
+/// The level of log lines from dependencies (libp2p, rust-ipfs…): their `info` is chatter that
+/// would drown the box's own lines in the journal.
+fn dependency_level(configured: LevelFilter, target: &str) -> LevelFilter {
+    // "Failed to trigger bootstrap: No known peers" is the normal state of a box alone on its LAN.
+    let cap = if target.starts_with("libp2p_kad") {
+        LevelFilter::Error
+    } else {
+        LevelFilter::Warn
+    };
+    configured.min(cap)
+}
+
+fn is_own(target: &str) -> bool {
+    target == "identity_box" || target.starts_with("identity_box::")
+}
+
+/// The journal logger with the box's own lines at the configured level and dependencies capped.
+struct Filtered<L> {
+    inner: L,
+    configured: LevelFilter,
+}
+
+impl<L: log::Log> log::Log for Filtered<L> {
+    fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
+        let target = metadata.target();
+        let level = if is_own(target) {
+            self.configured
+        } else {
+            dependency_level(self.configured, target)
+        };
+        metadata.level() <= level && self.inner.enabled(metadata)
+    }
+
+    fn log(&self, record: &log::Record<'_>) {
+        if self.enabled(record.metadata()) {
+            self.inner.log(record);
+        }
+    }
+
+    fn flush(&self) {
+        self.inner.flush();
+    }
+}
+
 /// Installs the logger. `RUST_LOG`, when set, wins over the configured level.
 pub fn init(configured_level: &str) {
     let rust_log = std::env::var("RUST_LOG")
@@ -19,24 +63,34 @@ pub fn init(configured_level: &str) {
     {
         {
             let journal = journal.with_syslog_identifier("identity-box".to_owned());
-            if journal.install().is_ok() {
-                // The journal takes plain levels; a RUST_LOG with per-module filters falls back
-                // to the configured level.
-                let level = rust_log
-                    .as_deref()
-                    .and_then(|s| LevelFilter::from_str(s).ok())
-                    .unwrap_or(configured);
+            // The journal takes plain levels; a RUST_LOG with per-module filters falls back to
+            // the configured level.
+            let level = rust_log
+                .as_deref()
+                .and_then(|s| LevelFilter::from_str(s).ok())
+                .unwrap_or(configured);
+            let logger = Filtered {
+                inner: journal,
+                configured: level,
+            };
+            if log::set_boxed_logger(Box::new(logger)).is_ok() {
                 log::set_max_level(level);
                 return;
             }
         }
     }
     let mut builder = env_logger::Builder::new();
-    builder
-        .filter_level(configured)
-        .target(env_logger::Target::Stderr);
-    if let Some(filters) = rust_log {
-        builder.parse_filters(&filters);
+    builder.target(env_logger::Target::Stderr);
+    match rust_log {
+        Some(filters) => {
+            builder.filter_level(configured).parse_filters(&filters);
+        }
+        None => {
+            builder
+                .filter_level(dependency_level(configured, ""))
+                .filter_module("libp2p_kad", dependency_level(configured, "libp2p_kad"))
+                .filter_module("identity_box", configured);
+        }
     }
     // A logger installed twice (tests calling in) keeps the first one.
     let _ = builder.try_init();

@@ -1,9 +1,11 @@
 //! Start-up and shutdown order, background tasks, the admin socket, and the service manager.
 //!
 //! Start: data directory (locked) → box keys → HTTP listener bound and serving (`/health` 503)
-//! → admin socket → database opened and checked → ready (`/health` 200, `READY=1`).
+//! → admin socket → database opened and checked → IPFS node started → ready (`/health` 200,
+//! `READY=1`) → identity records republished (then every few hours).
 //! Stop (SIGTERM, SIGINT, or the caller's token): `STOPPING=1` → stop accepting → requests in
-//! flight finish (bounded by `http.shutdown_grace_secs`) → every task joined → database closed.
+//! flight finish (bounded by `http.shutdown_grace_secs`) → every task joined → IPFS node
+//! stopped → database closed.
 
 mod admin_server;
 pub mod logging;
@@ -23,6 +25,8 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, ConfigError};
 use crate::crypto::{BoxKeys, BoxSeed, KeyError, SeedOrigin};
 use crate::fsutil;
+use crate::identity::Identities;
+use crate::ipfs::{self, IpfsError, Node};
 use crate::pairing::window::WindowConfig;
 use crate::pairing::{Pairing, PairingConfig};
 use crate::store::{self, Store, StoreError};
@@ -86,6 +90,8 @@ pub enum DaemonError {
     },
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Ipfs(#[from] IpfsError),
     /// Signal handlers could not be installed.
     #[error("cannot watch for stop signals: {0}")]
     Signals(std::io::Error),
@@ -112,7 +118,8 @@ impl DaemonError {
         match self {
             DaemonError::Config(_)
             | DaemonError::Keys(KeyError::Damaged { .. })
-            | DaemonError::Store(StoreError::Damaged { .. }) => EXIT_NEEDS_ATTENTION,
+            | DaemonError::Store(StoreError::Damaged { .. })
+            | DaemonError::Ipfs(IpfsError::BadAddress { .. }) => EXIT_NEEDS_ATTENTION,
             _ => 1,
         }
     }
@@ -180,6 +187,7 @@ pub async fn run(
             pair_per_minute: config.http.pair_per_minute,
             bad_rpc_per_minute: config.http.bad_rpc_per_minute,
             device_per_minute: config.http.device_per_minute,
+            resolve_per_minute: config.http.resolve_per_minute,
         },
     ));
     let tasks_stop = shutdown.child_token();
@@ -254,7 +262,39 @@ pub async fn run(
         Ok(_) => {}
         Err(e) => log::error!("cannot count paired devices: {e}"),
     }
+    systemd::status("Starting the IPFS node");
+    let node_config = ipfs::NodeConfig {
+        repo: data_dir.join("ipfs"),
+        listen: config.ipfs.listen.clone(),
+        bootstrap: config.ipfs.bootstrap.clone(),
+        mdns: config.ipfs.mdns,
+    };
+    let node = match Node::start(&node_config, keys.ipfs_node_seed().expose()).await {
+        Ok(node) => node,
+        Err(e) => {
+            stop_tasks(&tasks_stop, shutdown, tasks, &admin_path).await;
+            store.close().await;
+            return Err(e.into());
+        }
+    };
+    log::info!(
+        "IPFS node {} listening on {}",
+        node.peer_id(),
+        node.listen_addrs().await.join(", ")
+    );
+    let identities = Identities::new(
+        store.clone(),
+        node.clone(),
+        clock.clone(),
+        config.ipfs.resolve_timeout(),
+    );
+    state.set_identities(identities.clone());
     state.set_store(store.clone());
+    tasks.spawn(republish(
+        identities,
+        config.ipfs.republish_interval(),
+        tasks_stop.clone(),
+    ));
 
     let url = page_url(local_addr);
     println!("Identity Box \"{}\" is running.", config.name);
@@ -298,6 +338,7 @@ pub async fn run(
         let _ = tokio::task::spawn_blocking(move || a.stop()).await;
     }
     stop_tasks(&tasks_stop, shutdown, tasks, &admin_path).await;
+    node.stop().await;
     // After the drain no request is in flight: the nonce list is complete.
     if let Err(e) = store.save_nonces(state.pairing().recent_nonces()).await {
         log::error!("cannot save the request nonces for the next start: {e}");
@@ -340,6 +381,25 @@ fn spawn_signal_watch(
         shutdown.cancel();
     });
     Ok(())
+}
+
+/// Re-signs and republishes every identity's record now and then every `interval` (SPEC §4:
+/// the DHT forgets records on restart, and records expire after 48 h).
+async fn republish(identities: Identities, interval: std::time::Duration, stop: CancellationToken) {
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            _ = ticker.tick() => match identities.republish_all().await {
+                Ok(n) => log::info!(
+                    "republished the records of {n} {}",
+                    if n == 1 { "identity" } else { "identities" }
+                ),
+                Err(e) => log::error!("republishing identity records failed: {e}"),
+            },
+        }
+    }
 }
 
 /// Pings the systemd watchdog while the database thread answers, so a hung box is restarted.

@@ -1,4 +1,468 @@
 //! The household's DIDs: identity keys, DID documents, publishing and resolution (SPEC §4).
+//!
+//! Each identity has its own ed25519 key, made here and kept in the store; its IPNS name is
+//! the DID. A new value of an identity is, in order: the document stored and pinned in the
+//! IPFS node, a record signed with the next sequence number, one durable store write (the
+//! reply waits for it), and the record queued for the DHT. Records are re-signed with a fresh
+//! end of life at start and every few hours ([`Identities::republish_all`]).
 
 pub mod did;
 pub mod document;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use zeroize::Zeroizing;
+
+use crate::clock::Clock;
+use crate::crypto::{self, Secret32};
+use crate::ipfs::{self, Node, record};
+use crate::store::{IdentityRow, Publication, Store, StoreError};
+pub use did::{Did, DidError};
+use document::{KeysParam, PublicKeys, Service};
+
+/// How long a signed record stays valid (SPEC §4: 48 h).
+pub const RECORD_LIFETIME_SECS: i64 = 48 * 3600;
+/// Longest identity label.
+pub const MAX_NAME_CHARS: usize = 64;
+
+/// Why an identity operation failed; each maps to a SPEC §3 error kind.
+#[derive(Debug, thiserror::Error)]
+pub enum IdentityError {
+    /// The request's values are not acceptable.
+    #[error("{0}")]
+    InvalidParams(String),
+    /// The string is not a `did:ipid` DID.
+    #[error(transparent)]
+    InvalidDid(#[from] DidError),
+    /// No such identity here, or nothing found on the network.
+    #[error("{0}")]
+    NotFound(String),
+    /// The identity belongs to another device.
+    #[error("this identity belongs to another device; only that device can change or delete it")]
+    Forbidden,
+    /// Another request changed the identity first.
+    #[error("the identity was changed by another request at the same time; try again")]
+    Conflict,
+    /// The IPFS node failed.
+    #[error("{0}")]
+    Ipfs(#[from] ipfs::IpfsError),
+    /// A record could not be made.
+    #[error("{0}")]
+    Record(#[from] record::RecordError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// No randomness for a new key.
+    #[error("cannot make a new key: {0}")]
+    Random(String),
+}
+
+/// An identity as its owner sees it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct IdentityView {
+    pub did: String,
+    pub ipns_name: String,
+    pub name: String,
+    pub cid: String,
+    pub seq: u64,
+    pub document: Value,
+    pub created: i64,
+    pub updated: i64,
+}
+
+/// One line of `identity.list`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct IdentitySummary {
+    pub did: String,
+    pub name: String,
+    pub cid: String,
+    pub seq: u64,
+    pub updated: i64,
+}
+
+/// What resolving a DID gives.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Resolution {
+    pub document: Value,
+    pub metadata: ResolutionMetadata,
+}
+
+/// Resolution metadata: what the document does not hold (SPEC §4).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ResolutionMetadata {
+    pub cid: String,
+    pub seq: u64,
+    /// Unix seconds; known only for identities of this box.
+    pub created: Option<i64>,
+    pub updated: Option<i64>,
+    pub deactivated: bool,
+    /// The signed IPNS record (b64u), so that a resolver can check the box's answer itself.
+    pub ipns_record: String,
+    /// Whether the answer came from this box's own identities.
+    pub local: bool,
+}
+
+/// The params an identity is created with.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateParams {
+    pub name: String,
+    pub keys: KeysParam,
+    #[serde(default)]
+    pub services: Vec<Service>,
+}
+
+/// The params of an update: what is absent stays as it is.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateParams {
+    pub did: String,
+    pub keys: Option<KeysParam>,
+    pub services: Option<Vec<Service>>,
+}
+
+/// The identity service.
+#[derive(Debug, Clone)]
+pub struct Identities {
+    store: Store,
+    node: Node,
+    clock: Arc<dyn Clock>,
+    resolve_timeout: Duration,
+}
+
+impl Identities {
+    pub fn new(store: Store, node: Node, clock: Arc<dyn Clock>, resolve_timeout: Duration) -> Self {
+        Self {
+            store,
+            node,
+            clock,
+            resolve_timeout,
+        }
+    }
+
+    pub fn node(&self) -> &Node {
+        &self.node
+    }
+
+    /// Makes a new identity owned by `device_id`.
+    pub async fn create(
+        &self,
+        device_id: &str,
+        p: CreateParams,
+    ) -> Result<IdentityView, IdentityError> {
+        let label = valid_name(&p.name)?;
+        let keys = p.keys.decode().map_err(IdentityError::InvalidParams)?;
+        let secret = Secret32::random().map_err(|e| IdentityError::Random(e.to_string()))?;
+        let did = Did::new(record::name_of_seed(secret.expose()));
+        let services =
+            document::normalize_services(&did, p.services).map_err(IdentityError::InvalidParams)?;
+        let doc = document::document(&did, &keys, &services);
+        let cid = self.node.put_document(&doc).await?;
+        let now = self.clock.now_unix();
+        let seq = 0;
+        let record = record::sign(
+            secret.expose(),
+            &ipfs_path(&cid),
+            seq,
+            now + RECORD_LIFETIME_SECS,
+        )?;
+        let row = IdentityRow {
+            did: did.to_string(),
+            ipns_name: did.ipns_name().to_string(),
+            name: label,
+            device_id: device_id.to_owned(),
+            secret_key: Some(Zeroizing::new(*secret.expose())),
+            signing_key: keys.signing,
+            agreement_key: keys.agreement,
+            services: services_json(&services),
+            document: doc.to_string(),
+            cid,
+            seq,
+            record: record.clone(),
+            created: now,
+            updated: now,
+            deactivated: false,
+        };
+        let view = view(&row, doc);
+        self.store.insert_identity(row).await?;
+        self.node.publish(did.ipns_name(), record);
+        log::info!("identity {did} created by device {device_id}");
+        Ok(view)
+    }
+
+    /// The live identities of a device.
+    pub async fn list(&self, device_id: &str) -> Result<Vec<IdentitySummary>, IdentityError> {
+        Ok(self
+            .store
+            .identities_of(device_id)
+            .await?
+            .into_iter()
+            .map(|r| IdentitySummary {
+                did: r.did,
+                name: r.name,
+                cid: r.cid,
+                seq: r.seq,
+                updated: r.updated,
+            })
+            .collect())
+    }
+
+    /// One identity of the calling device.
+    pub async fn get(&self, device_id: &str, did: &str) -> Result<IdentityView, IdentityError> {
+        let row = self.owned(device_id, did).await?;
+        let doc = parse_document(&row.document)?;
+        Ok(view(&row, doc))
+    }
+
+    /// Publishes a new document with other keys and/or services.
+    pub async fn update(
+        &self,
+        device_id: &str,
+        p: UpdateParams,
+    ) -> Result<IdentityView, IdentityError> {
+        let row = self.owned(device_id, &p.did).await?;
+        let did: Did = row.did.parse()?;
+        let keys = match &p.keys {
+            Some(k) => k.decode().map_err(IdentityError::InvalidParams)?,
+            None => PublicKeys {
+                signing: row.signing_key,
+                agreement: row.agreement_key,
+            },
+        };
+        let services = match p.services {
+            Some(s) => {
+                document::normalize_services(&did, s).map_err(IdentityError::InvalidParams)?
+            }
+            None => serde_json::from_str(&row.services).unwrap_or_default(),
+        };
+        let doc = document::document(&did, &keys, &services);
+        self.publish_new_value(&row, &did, doc, keys, services_json(&services), false)
+            .await
+    }
+
+    /// Publishes the deactivated document, then erases the identity key.
+    pub async fn delete(&self, device_id: &str, did: &str) -> Result<Did, IdentityError> {
+        let row = self.owned(device_id, did).await?;
+        let parsed: Did = row.did.parse()?;
+        let keys = PublicKeys {
+            signing: row.signing_key,
+            agreement: row.agreement_key,
+        };
+        self.publish_new_value(
+            &row,
+            &parsed,
+            document::deactivated(&parsed),
+            keys,
+            row.services.clone(),
+            true,
+        )
+        .await?;
+        log::info!("identity {parsed} deleted by device {device_id}; its key is erased");
+        Ok(parsed)
+    }
+
+    async fn publish_new_value(
+        &self,
+        row: &IdentityRow,
+        did: &Did,
+        doc: Value,
+        keys: PublicKeys,
+        services: String,
+        deactivate: bool,
+    ) -> Result<IdentityView, IdentityError> {
+        let secret = row
+            .secret_key
+            .as_ref()
+            .ok_or_else(|| IdentityError::NotFound(format!("{did} has been deleted")))?;
+        let cid = self.node.put_document(&doc).await?;
+        if cid == row.cid {
+            // Nothing changed: no new value, no new sequence number.
+            return Ok(view(row, doc));
+        }
+        let now = self.clock.now_unix();
+        let seq = row.seq + 1;
+        let record = record::sign(secret, &ipfs_path(&cid), seq, now + RECORD_LIFETIME_SECS)?;
+        let publication = Publication {
+            signing_key: keys.signing,
+            agreement_key: keys.agreement,
+            services,
+            document: doc.to_string(),
+            cid: cid.clone(),
+            seq,
+            record: record.clone(),
+            updated: now,
+            deactivated: deactivate,
+        };
+        if !self
+            .store
+            .publish_identity(&row.did, row.seq, publication)
+            .await?
+        {
+            return Err(IdentityError::Conflict);
+        }
+        self.node.publish(did.ipns_name(), record);
+        self.node.unpin(&row.cid).await;
+        let mut updated = row.clone();
+        updated.cid = cid;
+        updated.seq = seq;
+        updated.updated = now;
+        Ok(view(&updated, doc))
+    }
+
+    /// The identity `did`, checked to be live and owned by `device_id`.
+    async fn owned(&self, device_id: &str, did: &str) -> Result<IdentityRow, IdentityError> {
+        let parsed: Did = did.parse()?;
+        let row = self
+            .store
+            .identity(&parsed.to_string())
+            .await?
+            .filter(|r| !r.deactivated)
+            .ok_or_else(|| IdentityError::NotFound(format!("this box has no identity {parsed}")))?;
+        if !crypto_eq(&row.device_id, device_id) {
+            return Err(IdentityError::Forbidden);
+        }
+        Ok(row)
+    }
+
+    /// Resolves any `did:ipid`: this box's identities from the store, others from the network.
+    pub async fn resolve(&self, did: &str) -> Result<Resolution, IdentityError> {
+        let did: Did = did.trim().parse()?;
+        if let Some(row) = self.store.identity(&did.to_string()).await? {
+            let document = parse_document(&row.document)?;
+            return Ok(Resolution {
+                metadata: ResolutionMetadata {
+                    cid: row.cid,
+                    seq: row.seq,
+                    created: Some(row.created),
+                    updated: Some(row.updated),
+                    deactivated: row.deactivated,
+                    ipns_record: crypto::b64u(&row.record),
+                    local: true,
+                },
+                document,
+            });
+        }
+        self.resolve_remote(&did).await
+    }
+
+    async fn resolve_remote(&self, did: &Did) -> Result<Resolution, IdentityError> {
+        let name = did.ipns_name();
+        let now = self.clock.now_unix();
+        let found = self.node.find_records(name, self.resolve_timeout).await;
+        let best = found
+            .iter()
+            .filter_map(|bytes| match record::verify(name, bytes, now) {
+                Ok(info) => Some((info, bytes)),
+                Err(e) => {
+                    log::debug!("ignoring a record for {did}: {e}");
+                    None
+                }
+            })
+            .max_by_key(|(info, _)| (info.seq, info.eol));
+        let Some((info, bytes)) = best else {
+            return Err(IdentityError::NotFound(format!(
+                "no valid record for {did} was found on the network"
+            )));
+        };
+        let cid = info.value.strip_prefix("/ipfs/").ok_or_else(|| {
+            IdentityError::NotFound(format!("the record of {did} names no document"))
+        })?;
+        let document = self.node.get_document(cid, self.resolve_timeout).await?;
+        document::check_shape(did, &document).map_err(|e| {
+            IdentityError::NotFound(format!(
+                "the document published for {did} is not valid: {e}"
+            ))
+        })?;
+        Ok(Resolution {
+            metadata: ResolutionMetadata {
+                cid: cid.to_owned(),
+                seq: info.seq,
+                created: None,
+                updated: None,
+                deactivated: document::is_deactivated(&document),
+                ipns_record: crypto::b64u(bytes),
+                local: false,
+            },
+            document,
+        })
+    }
+
+    /// Re-signs every live identity's record with a fresh end of life and queues it for the
+    /// DHT. Returns how many were republished.
+    pub async fn republish_all(&self) -> Result<usize, IdentityError> {
+        let rows = self.store.live_identities().await?;
+        let eol = self.clock.now_unix() + RECORD_LIFETIME_SECS;
+        let mut count = 0;
+        for row in rows {
+            let (Some(secret), Ok(did)) = (row.secret_key.as_ref(), row.did.parse::<Did>()) else {
+                continue;
+            };
+            let record = record::sign(secret, &ipfs_path(&row.cid), row.seq, eol)?;
+            // An update that won meanwhile has already published its own, newer record.
+            if self
+                .store
+                .refresh_identity_record(&row.did, row.seq, record.clone())
+                .await?
+            {
+                self.node.publish(did.ipns_name(), record);
+                count += 1;
+            }
+        }
+        Ok(count)
+    }
+
+    /// How many live identities the box holds.
+    pub async fn count(&self) -> Result<u64, IdentityError> {
+        Ok(self.store.identity_count().await?)
+    }
+}
+
+fn crypto_eq(a: &str, b: &str) -> bool {
+    use subtle::ConstantTimeEq;
+    a.as_bytes().ct_eq(b.as_bytes()).into()
+}
+
+fn ipfs_path(cid: &str) -> String {
+    format!("/ipfs/{cid}")
+}
+
+fn services_json(services: &[Service]) -> String {
+    serde_json::to_string(services).unwrap_or_else(|_| "[]".into())
+}
+
+fn parse_document(text: &str) -> Result<Value, IdentityError> {
+    serde_json::from_str(text).map_err(|e| {
+        IdentityError::Store(StoreError::Migration(format!(
+            "a stored document is not JSON: {e}"
+        )))
+    })
+}
+
+fn view(row: &IdentityRow, document: Value) -> IdentityView {
+    IdentityView {
+        did: row.did.clone(),
+        ipns_name: row.ipns_name.clone(),
+        name: row.name.clone(),
+        cid: row.cid.clone(),
+        seq: row.seq,
+        document,
+        created: row.created,
+        updated: row.updated,
+    }
+}
+
+/// A label: 1 to 64 printable characters, trimmed.
+fn valid_name(name: &str) -> Result<String, IdentityError> {
+    let name = name.trim();
+    if name.is_empty()
+        || name.chars().count() > MAX_NAME_CHARS
+        || name.chars().any(char::is_control)
+    {
+        return Err(IdentityError::InvalidParams(format!(
+            "an identity's name is 1 to {MAX_NAME_CHARS} printable characters"
+        )));
+    }
+    Ok(name.to_owned())
+}

@@ -102,6 +102,9 @@ impl Daemon {
             // Tests never announce on the machine's network; tests/discovery.rs turns it on
             // inside a network namespace of its own.
             .env("IDENTITY_BOX_MDNS__ENABLED", "false")
+            // The IPFS node too: loopback only, no mDNS, no bootstrap peers.
+            .env("IDENTITY_BOX_IPFS__MDNS", "false")
+            .env("IDENTITY_BOX_IPFS__LISTEN", "[\"/ip4/127.0.0.1/tcp/0\"]")
             .stdin(Stdio::null())
             .stdout(std::fs::File::create(notify_dir.path().join("stdout.log")).unwrap())
             .stderr(std::fs::File::create(notify_dir.path().join("stderr.log")).unwrap());

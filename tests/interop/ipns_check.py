@@ -8,10 +8,13 @@ the box signs (with rust-ipns) is checked by code that shares nothing with it.
         prints the peer id (base58btc) and the IPNS name (base36 CIDv1 libp2p-key)
     ipns_check.py record <ipns name> <record b64u> [<now unix>]
         verifies the record against the name and prints {"value", "seq", "validity", "ttl"} as JSON
+    ipns_check.py cid <json document>
+        prints the CIDv1 (DAG-JSON, SHA-256, base32) of the document's canonical DAG-JSON bytes
 """
 
 import base64
 import datetime
+import hashlib
 import json
 import sys
 
@@ -145,6 +148,14 @@ def verify_record(name: str, record: bytes, now: float) -> dict:
     }
 
 
+def dag_json_cid(doc) -> str:
+    # DAG-JSON's canonical form: keys sorted by their bytes, no whitespace.
+    data = json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    # CIDv1 ‖ dag-json (0x0129 as a varint) ‖ sha2-256 multihash
+    cid = bytes([0x01, 0xA9, 0x02, 0x12, 0x20]) + hashlib.sha256(data).digest()
+    return "b" + base64.b32encode(cid).decode().lower().rstrip("=")
+
+
 def main(argv):
     if argv[1] == "name":
         pub = bytes.fromhex(argv[2])
@@ -153,6 +164,8 @@ def main(argv):
         now = float(argv[4]) if len(argv) > 4 else datetime.datetime.now().timestamp()
         record = base64.urlsafe_b64decode(argv[3] + "=" * (-len(argv[3]) % 4))
         print(json.dumps(verify_record(argv[2], record, now)))
+    elif argv[1] == "cid":
+        print(dag_json_cid(json.loads(argv[2])))
     else:
         raise SystemExit(__doc__)
 

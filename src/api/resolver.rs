@@ -1,0 +1,104 @@
+//! `GET /1.0/identifiers/<did>`: public DID resolution in the shape of a DIF Universal Resolver
+//! driver (SPEC §7): `didDocument`, `didResolutionMetadata`, `didDocumentMetadata`.
+//!
+//! Errors keep that shape (`didResolutionMetadata.error` is `invalidDid`, `notFound`…) and also
+//! carry the box's usual `{error, message}` fields.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde_json::{Value, json};
+use warp::Reply;
+use warp::http::{StatusCode, header};
+use warp::reply::Response;
+
+use super::{ApiError, AppState};
+use crate::identity::{IdentityError, Resolution};
+use crate::ipfs::IpfsError;
+
+const CONTENT_TYPE: &str = "application/ld+json;profile=\"https://w3id.org/did-resolution\"";
+
+pub(super) async fn resolve(did: String, state: Arc<AppState>, ip: std::net::IpAddr) -> Response {
+    if !state.resolve_limit.hit(&ip) {
+        return ApiError::RateLimited.reply();
+    }
+    let Some(identities) = state.identities() else {
+        return ApiError::NotReady.reply();
+    };
+    let did = percent_encoding::percent_decode_str(&did)
+        .decode_utf8_lossy()
+        .into_owned();
+    match identities.resolve(&did).await {
+        Ok(resolution) => found(&resolution),
+        Err(e) => failed(&e),
+    }
+}
+
+fn rfc3339(t: i64) -> Option<String> {
+    DateTime::<Utc>::from_timestamp(t, 0).map(|d| d.to_rfc3339_opts(SecondsFormat::Secs, true))
+}
+
+fn found(r: &Resolution) -> Response {
+    let m = &r.metadata;
+    let mut doc_meta = json!({
+        "versionId": m.seq.to_string(),
+        "cid": m.cid,
+        "ipnsRecord": m.ipns_record,
+    });
+    if let Some(t) = m.created.and_then(rfc3339) {
+        doc_meta["created"] = json!(t);
+    }
+    if let Some(t) = m.updated.and_then(rfc3339) {
+        doc_meta["updated"] = json!(t);
+    }
+    if m.deactivated {
+        doc_meta["deactivated"] = json!(true);
+    }
+    let body = json!({
+        "@context": "https://w3id.org/did-resolution/v1",
+        "didDocument": r.document,
+        "didResolutionMetadata": { "contentType": "application/did+ld+json" },
+        "didDocumentMetadata": doc_meta,
+    });
+    // A deactivated DID still resolves, with 410 as Universal Resolver drivers answer.
+    let status = if m.deactivated {
+        StatusCode::GONE
+    } else {
+        StatusCode::OK
+    };
+    reply(&body, status)
+}
+
+fn failed(e: &IdentityError) -> Response {
+    let (status, error, message) = match e {
+        IdentityError::InvalidDid(_) | IdentityError::InvalidParams(_) => (
+            StatusCode::BAD_REQUEST,
+            "invalidDid",
+            format!("{e}. A DID of an Identity Box looks like did:ipid:k51…"),
+        ),
+        IdentityError::NotFound(_) | IdentityError::Ipfs(IpfsError::NotFound(_)) => (
+            StatusCode::NOT_FOUND,
+            "notFound",
+            format!(
+                "{e}. If it lives on another box, check that the box is on and on this network."
+            ),
+        ),
+        other => {
+            log::error!("resolving a DID: {other}");
+            return ApiError::Internal.reply();
+        }
+    };
+    let body = json!({
+        "error": error,
+        "message": message,
+        "didDocument": Value::Null,
+        "didResolutionMetadata": { "error": error, "errorMessage": message },
+        "didDocumentMetadata": {},
+    });
+    reply(&body, status)
+}
+
+fn reply(body: &Value, status: StatusCode) -> Response {
+    let reply = warp::reply::with_status(warp::reply::json(body), status);
+    warp::reply::with_header(reply, header::CONTENT_TYPE, CONTENT_TYPE).into_response()
+}
