@@ -95,3 +95,43 @@ pub fn init(configured_level: &str) {
     // A logger installed twice (tests calling in) keeps the first one.
     let _ = builder.try_init();
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use log::{Level, Log, Metadata};
+
+    struct Everything;
+    impl Log for Everything {
+        fn enabled(&self, _: &Metadata<'_>) -> bool {
+            true
+        }
+        fn log(&self, _: &log::Record<'_>) {}
+        fn flush(&self) {}
+    }
+
+    fn enabled(logger: &Filtered<Everything>, target: &str, level: Level) -> bool {
+        logger.enabled(&Metadata::builder().target(target).level(level).build())
+    }
+
+    #[test]
+    fn dependencies_are_capped_and_the_box_is_not() {
+        let logger = Filtered {
+            inner: Everything,
+            configured: LevelFilter::Info,
+        };
+        assert!(enabled(&logger, "identity_box::daemon", Level::Info));
+        assert!(enabled(&logger, "identity_box", Level::Info));
+        assert!(!enabled(&logger, "identity_box::daemon", Level::Debug));
+        assert!(!enabled(&logger, "identity_boxer", Level::Info));
+        assert!(!enabled(&logger, "libp2p_swarm", Level::Info));
+        assert!(enabled(&logger, "libp2p_swarm", Level::Warn));
+        assert!(!enabled(&logger, "libp2p_kad::behaviour", Level::Warn));
+        assert!(enabled(&logger, "libp2p_kad::behaviour", Level::Error));
+        let quiet = Filtered {
+            inner: Everything,
+            configured: LevelFilter::Error,
+        };
+        assert!(!enabled(&quiet, "connexa::task", Level::Warn));
+    }
+}
