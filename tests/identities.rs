@@ -370,6 +370,8 @@ fn identities_survive_a_restart_and_are_republished() {
     let before = phone.call("did.resolve", json!({ "did": did })).unwrap();
     assert!(daemon.terminate().success());
     drop(daemon);
+    // Lose the IPFS repository too: the database holds what is needed to put it back.
+    std::fs::remove_dir_all(dir.path().join("ipfs")).unwrap();
 
     let daemon = Daemon::ready(dir.path(), &[]);
     // The box came back on another port (tests listen on port 0).
@@ -397,11 +399,32 @@ fn identities_survive_a_restart_and_are_republished() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-    // The document is still pinned in the node's repository: another update works from it.
+    // The DHT kept nothing across the restart (it lives in memory): a second box finds the
+    // DID only because the start republished the record and put the document back.
+    let dir_b = tempfile::tempdir().unwrap();
+    let box_b = start_peer(dir_b.path(), dir.path());
+    let mut phone_b = owner(&box_b);
+    let on_b = resolve_until(&mut phone_b, &did, |r| r["metadata"]["seq"] == json!(1));
+    assert_eq!(on_b["document"], before["document"]);
+    assert_eq!(on_b["metadata"]["local"], json!(false));
+
     let next = phone
         .call("identity.update", json!({ "did": did, "services": [] }))
         .unwrap();
     assert_eq!(next["seq"], json!(2));
+}
+
+/// Starts a box whose IPFS node dials the node of the box running in `peer_dir`.
+fn start_peer(data_dir: &Path, peer_dir: &Path) -> Daemon {
+    let bootstrap = format!("[\"{}\"]", ipfs_addrs(peer_dir).remove(0));
+    match Daemon::start_with_env(
+        data_dir,
+        &[],
+        &[("IDENTITY_BOX_IPFS__BOOTSTRAP", bootstrap.as_str())],
+    ) {
+        common::Started::Ready(d) => d,
+        common::Started::Failed(status, err) => panic!("second box failed ({status}): {err}"),
+    }
 }
 
 /// The IPFS listening addresses of a running daemon, from `identity-box status --json`.
@@ -439,16 +462,7 @@ fn a_second_box_resolves_a_did_of_the_first_and_sees_its_updates() {
     let dir_a = tempfile::tempdir().unwrap();
     let dir_b = tempfile::tempdir().unwrap();
     let box_a = Daemon::ready(dir_a.path(), &[]);
-    let addr_a = ipfs_addrs(dir_a.path()).remove(0);
-    let bootstrap = format!("[\"{addr_a}\"]");
-    let box_b = match Daemon::start_with_env(
-        dir_b.path(),
-        &[],
-        &[("IDENTITY_BOX_IPFS__BOOTSTRAP", bootstrap.as_str())],
-    ) {
-        common::Started::Ready(d) => d,
-        common::Started::Failed(status, err) => panic!("box B failed ({status}): {err}"),
-    };
+    let box_b = start_peer(dir_b.path(), dir_a.path());
     let mut phone_a = owner(&box_a);
     let mut phone_b = owner(&box_b);
     assert!(

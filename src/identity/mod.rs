@@ -399,6 +399,20 @@ impl Identities {
             let (Some(secret), Ok(did)) = (row.secret_key.as_ref(), row.did.parse::<Did>()) else {
                 continue;
             };
+            // The node's repository may have lost the block (a damaged or deleted ipfs/
+            // directory); the database holds the document, so put it back.
+            if self
+                .node
+                .get_document(&row.cid, Duration::ZERO)
+                .await
+                .is_err()
+            {
+                let doc = parse_document(&row.document)?;
+                let cid = self.node.put_document(&doc).await?;
+                if cid != row.cid {
+                    log::error!("the stored document of {did} does not match its CID {}", row.cid);
+                }
+            }
             let record = record::sign(secret, &ipfs_path(&row.cid), row.seq, eol)?;
             // An update that won meanwhile has already published its own, newer record.
             if self
