@@ -34,6 +34,33 @@ impl Netns {
         ns
     }
 
+    /// Adds an Ethernet-like link (a veth pair, both ends in this namespace) with addresses:
+    /// libp2p's mDNS ignores loopback, and multicast sent on the link loops back to the
+    /// namespace's own listeners.
+    fn with_lan(self) -> Netns {
+        for args in [
+            vec![
+                "link", "add", "lan0", "type", "veth", "peer", "name", "lan1",
+            ],
+            vec!["addr", "add", "10.99.0.1/24", "dev", "lan0"],
+            vec!["addr", "add", "10.99.0.2/24", "dev", "lan1"],
+            vec!["link", "set", "lan0", "up"],
+            vec!["link", "set", "lan1", "up"],
+        ] {
+            let out = Command::new("ip")
+                .args(["-n", &self.0])
+                .args(&args)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "ip {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        self
+    }
+
     fn prefix(&self) -> [&str; 4] {
         ["ip", "netns", "exec", &self.0]
     }
@@ -94,4 +121,62 @@ fn the_client_finds_the_box_by_mdns_after_its_address_changed() {
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("phone.json")).unwrap())
             .unwrap();
     assert_eq!(state["box"]["addrs"][0], second.addr.to_string());
+}
+
+/// Two boxes on one network find each other's IPFS node by mDNS (nothing configured) and the
+/// second resolves a DID the first created.
+#[test]
+fn two_boxes_peer_by_mdns_and_resolve_each_others_dids() {
+    let ns = Netns::new().with_lan();
+    let dir = tempfile::tempdir().unwrap();
+    let env = [
+        ("IDENTITY_BOX_IPFS__MDNS", "true"),
+        ("IDENTITY_BOX_IPFS__LISTEN", "[\"/ip4/0.0.0.0/tcp/0\"]"),
+    ];
+    let start = |name: &str| match Daemon::start_in(&ns.prefix(), &dir.path().join(name), &[], &env)
+    {
+        Started::Ready(d) => d,
+        Started::Failed(status, err) => panic!("daemon {name} failed ({status}): {err}"),
+    };
+    let client = |phone: &str, args: &[&str]| {
+        let prefix = ns.prefix();
+        let out = Command::new(prefix[0])
+            .args(&prefix[1..])
+            .arg(BIN)
+            .args(["client", "--json", "--state"])
+            .arg(dir.path().join(phone))
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            serde_json::from_slice::<Value>(&out.stdout).unwrap_or(Value::Null),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let box_a = start("a");
+    let box_b = start("b");
+    assert!(client("a.json", &["pair", &box_a.startup_uri()]).0);
+    assert!(client("b.json", &["pair", &box_b.startup_uri()]).0);
+    let (ok, created, err) = client("a.json", &["identity", "create", "Alice"]);
+    assert!(ok, "{err}");
+    let did = created["did"].as_str().unwrap();
+
+    // mDNS announcements repeat; the DHT record follows the connection.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let (ok, resolved, err) = client("b.json", &["resolve", did]);
+        if ok {
+            assert_eq!(resolved["document"], created["document"]);
+            assert_eq!(resolved["metadata"]["local"], false);
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "box B never resolved: {err}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let (_, info, _) = client("b.json", &["info"]);
+    assert!(info["ipfs_peers"].as_u64().unwrap() >= 1, "{info}");
 }

@@ -410,7 +410,10 @@ impl Identities {
                 let doc = parse_document(&row.document)?;
                 let cid = self.node.put_document(&doc).await?;
                 if cid != row.cid {
-                    log::error!("the stored document of {did} does not match its CID {}", row.cid);
+                    log::error!(
+                        "the stored document of {did} does not match its CID {}",
+                        row.cid
+                    );
                 }
             }
             let record = record::sign(secret, &ipfs_path(&row.cid), row.seq, eol)?;
