@@ -559,6 +559,31 @@ mod tests {
     }
 
     #[test]
+    fn ipfs_addresses_are_checked_and_read_from_the_environment() {
+        Jail::expect_with(|jail| {
+            let c = load_in_jail(jail, None, &Overrides::default()).unwrap();
+            assert_eq!(c.ipfs.listen, vec!["/ip4/0.0.0.0/tcp/4001".to_owned()]);
+            assert!(c.ipfs.bootstrap.is_empty() && c.ipfs.mdns);
+
+            jail.set_env("IDENTITY_BOX_IPFS__LISTEN", r#"["/ip4/127.0.0.1/tcp/0"]"#);
+            let c = load_in_jail(jail, None, &Overrides::default()).unwrap();
+            assert_eq!(c.ipfs.listen, vec!["/ip4/127.0.0.1/tcp/0".to_owned()]);
+
+            let err = load_in_jail(
+                jail,
+                Some("[ipfs]\nbootstrap = [\"192.168.1.2:4001\"]\n"),
+                &Overrides::default(),
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(err.contains("`ipfs.bootstrap`"), "{err}");
+            assert!(err.contains("config.toml"), "{err}");
+            assert!(err.contains("/ip4/0.0.0.0/tcp/4001"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
     fn invalid_values_name_the_key_and_source() {
         Jail::expect_with(|jail| {
             let err = load_in_jail(

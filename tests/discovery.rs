@@ -6,6 +6,7 @@
 mod common;
 
 use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use common::{BIN, Daemon, Started, config_file};
 use serde_json::Value;
@@ -15,7 +16,10 @@ struct Netns(String);
 
 impl Netns {
     fn new() -> Netns {
-        let name = format!("idbox-test-{}", std::process::id());
+        // Tests run in parallel threads of one process: the pid alone is not unique.
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let name = format!("idbox-test-{}-{n}", std::process::id());
         let ip = |args: &[&str]| {
             let out = Command::new("ip")
                 .args(args)
