@@ -43,6 +43,28 @@ pub struct Config {
     pub mdns: MdnsSettings,
     /// The embedded IPFS node (SPEC §4).
     pub ipfs: IpfsSettings,
+    /// Backups (SPEC §5).
+    pub backup: BackupSettings,
+}
+
+/// Backups kept on the box.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BackupSettings {
+    /// Versions kept per backup; older ones are erased (the newest complete one never is).
+    pub keep_versions: u32,
+    /// Largest bundle a phone may upload, in bytes (base64 makes it a third larger on the
+    /// wire, so `http.max_body_bytes` must leave room for that).
+    pub max_bundle_bytes: u64,
+}
+
+impl Default for BackupSettings {
+    fn default() -> Self {
+        Self {
+            keep_versions: 10,
+            max_bundle_bytes: 8 * 1024 * 1024,
+        }
+    }
 }
 
 /// The embedded IPFS node. LAN only by default: no public bootstrap peers.
@@ -161,6 +183,7 @@ impl Default for Config {
             pairing: PairingSettings::default(),
             mdns: MdnsSettings::default(),
             ipfs: IpfsSettings::default(),
+            backup: BackupSettings::default(),
         }
     }
 }
@@ -349,6 +372,30 @@ impl Config {
             return Err(invalid(
                 "ipfs.republish_interval_secs",
                 "must be between 60 and 86400 seconds",
+            ));
+        }
+        let backup = &self.backup;
+        if backup.keep_versions == 0 || backup.keep_versions > 1000 {
+            return Err(invalid(
+                "backup.keep_versions",
+                "must be between 1 and 1000",
+            ));
+        }
+        if backup.max_bundle_bytes < 1024 {
+            return Err(invalid(
+                "backup.max_bundle_bytes",
+                "must be at least 1024 bytes",
+            ));
+        }
+        // A bundle travels as base64 inside the channel's JSON, inside a crypto_box.
+        let wire = backup.max_bundle_bytes.div_ceil(3) * 4 + 64 * 1024;
+        if wire > http.max_body_bytes {
+            return Err(invalid(
+                "backup.max_bundle_bytes",
+                &format!(
+                    "a bundle this large does not fit in a request: raise http.max_body_bytes \
+                     to at least {wire}, or lower backup.max_bundle_bytes"
+                ),
             ));
         }
         let pairing = &self.pairing;

@@ -15,7 +15,7 @@ use hkdf::Hkdf;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use x25519_dalek::{PublicKey as X25519Public, StaticSecret};
-use zeroize::{Zeroize, ZeroizeOnDrop};
+use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use crate::fsutil;
 
@@ -204,6 +204,82 @@ impl SharedKey {
 impl fmt::Debug for SharedKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("SharedKey([redacted])")
+    }
+}
+
+/// NaCl `crypto_box_seal` (libsodium sealed box): an ephemeral X25519 key, then the box; only
+/// the holder of the recipient's secret can open it, and the sender stays anonymous.
+pub fn seal(recipient_public: &[u8; 32], plaintext: &[u8]) -> Vec<u8> {
+    crypto_box::PublicKey::from_bytes(*recipient_public)
+        .seal(&mut crypto_box::aead::OsRng, plaintext)
+        .unwrap_or_else(|_| unreachable!("sealing an in-memory buffer"))
+}
+
+/// Opens a sealed box; `None` when it was not sealed to this key or was altered.
+pub fn seal_open(recipient_secret: &Secret32, sealed: &[u8]) -> Option<Vec<u8>> {
+    crypto_box::SecretKey::from_bytes(*recipient_secret.expose())
+        .unseal(sealed)
+        .ok()
+}
+
+/// NaCl `crypto_secretbox` (XSalsa20-Poly1305) with a given nonce: tag then ciphertext.
+pub fn secretbox(key: &Secret32, nonce: &[u8; NONCE_LEN], plaintext: &[u8]) -> Vec<u8> {
+    use crypto_secretbox::aead::{Aead, KeyInit};
+    crypto_secretbox::XSalsa20Poly1305::new(key.expose().into())
+        .encrypt(nonce.into(), plaintext)
+        .unwrap_or_else(|_| unreachable!("XSalsa20-Poly1305 encryption of an in-memory buffer"))
+}
+
+/// Opens a `crypto_secretbox`; `None` when the tag does not verify.
+pub fn secretbox_open(key: &Secret32, nonce: &[u8; NONCE_LEN], boxed: &[u8]) -> Option<Vec<u8>> {
+    use crypto_secretbox::aead::{Aead, KeyInit};
+    crypto_secretbox::XSalsa20Poly1305::new(key.expose().into())
+        .decrypt(nonce.into(), boxed)
+        .ok()
+}
+
+/// The owner's backup secrets, derived from the mnemonic's 32 bytes of entropy (SPEC §5).
+/// They live on the phone; the box sees only `backup_id` and the recipient's public half.
+#[derive(Clone)]
+pub struct BackupSecrets {
+    pub backup_id: String,
+    pub bundle_key: Secret32,
+    pub recipient: Secret32,
+}
+
+impl BackupSecrets {
+    pub fn from_entropy(entropy: &Secret32) -> Self {
+        Self {
+            backup_id: hex::encode(&hkdf32(entropy.expose(), "backup-id").expose()[..16]),
+            bundle_key: hkdf32(entropy.expose(), "bundle-key"),
+            recipient: hkdf32(entropy.expose(), "box-keys-recipient"),
+        }
+    }
+
+    pub fn recipient_public(&self) -> [u8; 32] {
+        x25519_public(&self.recipient)
+    }
+
+    /// A bundle: `nonce(24) ‖ tag(16) ‖ ciphertext` under `bundle_key`.
+    pub fn seal_bundle(&self, plaintext: &[u8]) -> Vec<u8> {
+        let nonce = random_nonce();
+        let mut out = nonce.to_vec();
+        out.extend(secretbox(&self.bundle_key, &nonce, plaintext));
+        out
+    }
+
+    /// Opens a bundle; `None` when it is too short, was made with another key, or was altered.
+    pub fn open_bundle(&self, bundle: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
+        let nonce: &[u8; NONCE_LEN] = bundle.get(..NONCE_LEN)?.try_into().ok()?;
+        secretbox_open(&self.bundle_key, nonce, &bundle[NONCE_LEN..]).map(Zeroizing::new)
+    }
+}
+
+impl fmt::Debug for BackupSecrets {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BackupSecrets")
+            .field("backup_id", &self.backup_id)
+            .finish_non_exhaustive()
     }
 }
 

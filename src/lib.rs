@@ -15,6 +15,7 @@
 
 pub mod admin;
 pub mod api;
+pub mod backup;
 pub mod cli;
 pub mod client;
 pub mod clock;

@@ -18,6 +18,7 @@ use warp::http::{HeaderMap, HeaderValue, header};
 use warp::reply::Response;
 use warp::{Filter, Rejection, Reply};
 
+use crate::backup::Backups;
 use crate::clock::Clock;
 use crate::crypto::BoxPublicKeys;
 use crate::identity::Identities;
@@ -50,7 +51,7 @@ pub struct AppState {
     clock: Arc<dyn Clock>,
     started: Instant,
     store: OnceLock<Store>,
-    identities: OnceLock<Identities>,
+    services: OnceLock<(Identities, Backups)>,
     pairing: Pairing,
     pair_limit: RateLimiter,
     resolve_limit: RateLimiter,
@@ -72,7 +73,7 @@ impl AppState {
             clock,
             started: Instant::now(),
             store: OnceLock::new(),
-            identities: OnceLock::new(),
+            services: OnceLock::new(),
             pairing,
             pair_limit: RateLimiter::new(limits.pair_per_minute),
             resolve_limit: RateLimiter::new(limits.resolve_per_minute),
@@ -90,13 +91,18 @@ impl AppState {
         let _ = self.store.set(store);
     }
 
-    /// Hands over the identity service (set before the store: a ready box has both).
-    pub fn set_identities(&self, identities: Identities) {
-        let _ = self.identities.set(identities);
+    /// Hands over the identity and backup services (set before the store: a ready box has
+    /// them all).
+    pub fn set_services(&self, identities: Identities, backups: Backups) {
+        let _ = self.services.set((identities, backups));
     }
 
     pub fn identities(&self) -> Option<&Identities> {
-        self.identities.get()
+        self.services.get().map(|(i, _)| i)
+    }
+
+    pub fn backups(&self) -> Option<&Backups> {
+        self.services.get().map(|(_, b)| b)
     }
 
     pub fn store(&self) -> Option<&Store> {

@@ -6,6 +6,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::AppState;
+use crate::backup::{
+    BackupError, Backups, DisableParams, Disabled, EnableParams, Enabled, Exists, FetchParams,
+    Fetched, PutParams, RestoreKeysParams, RestoredKeys, StatusList, Stored,
+};
 use crate::identity::{
     CreateParams, Identities, IdentityError, IdentitySummary, IdentityView, Resolution,
     UpdateParams,
@@ -36,6 +40,12 @@ pub enum RpcError {
     /// Someone else changed the thing first.
     #[error("{0}")]
     Conflict(String),
+    /// No backup with that id (SPEC §5: "no backup matches this mnemonic").
+    #[error("{0}")]
+    BackupNotFound(String),
+    /// The thing sent is larger than the box accepts.
+    #[error("{0}")]
+    TooLarge(String),
     /// The box cannot do it right now.
     #[error("{0}")]
     Unavailable(String),
@@ -54,6 +64,8 @@ impl RpcError {
             RpcError::NotFound(_) => (-32001, "not_found"),
             RpcError::Forbidden(_) => (-32003, "forbidden"),
             RpcError::Conflict(_) => (-32009, "conflict"),
+            RpcError::BackupNotFound(_) => (-32004, "backup_not_found"),
+            RpcError::TooLarge(_) => (-32013, "too_large"),
             RpcError::Unavailable(_) => (-32006, "unavailable"),
             RpcError::Internal => (-32603, "internal"),
         }
@@ -101,6 +113,20 @@ impl From<IdentityError> for RpcError {
     }
 }
 
+impl From<BackupError> for RpcError {
+    fn from(e: BackupError) -> Self {
+        match e {
+            BackupError::InvalidParams(m) => RpcError::InvalidParams(m),
+            BackupError::NotFound(m) => RpcError::BackupNotFound(m),
+            BackupError::Forbidden(m) => RpcError::Forbidden(m),
+            BackupError::Conflict(m) => RpcError::Conflict(m),
+            BackupError::TooLarge(m) => RpcError::TooLarge(m),
+            BackupError::Identity(e) => e.into(),
+            BackupError::Store(e) => e.into(),
+        }
+    }
+}
+
 type RpcResult<T> = Result<T, RpcError>;
 
 /// What a method sees: the box, its store, and the calling device.
@@ -136,6 +162,13 @@ async fn route(call: &Call<'_>, method: &str, params: Value) -> RpcResult<Value>
         "identity.update" => reply(identity_update(call, parse(params)?).await),
         "identity.delete" => reply(identity_delete(call, parse(params)?).await),
         "did.resolve" => reply(did_resolve(call, parse(params)?).await),
+        "backup.enable" => reply(backup_enable(call, parse(params)?).await),
+        "backup.put" => reply(backup_put(call, parse(params)?).await),
+        "backup.status" => reply(backup_status(call, parse(params)?).await),
+        "backup.exists" => reply(backup_exists(call, parse(params)?).await),
+        "backup.fetch" => reply(backup_fetch(call, parse(params)?).await),
+        "backup.restore_keys" => reply(backup_restore_keys(call, parse(params)?).await),
+        "backup.disable" => reply(backup_disable(call, parse(params)?).await),
         other => Err(RpcError::MethodNotFound(other.to_owned())),
     }
 }
@@ -375,7 +408,19 @@ async fn identity_get(call: &Call<'_>, p: DidParams) -> RpcResult<IdentityView> 
 }
 
 async fn identity_update(call: &Call<'_>, p: UpdateParams) -> RpcResult<IdentityView> {
-    Ok(identities(call)?.update(&call.device.device_id, p).await?)
+    let view = identities(call)?.update(&call.device.device_id, p).await?;
+    backups_follow(call, &view.did).await;
+    Ok(view)
+}
+
+/// Backups that list a changed identity get a new version before the reply (SPEC §5: the box
+/// makes it by itself). The change itself stands even if that fails; the failure is logged.
+async fn backups_follow(call: &Call<'_>, did: &str) {
+    if let Ok(backups) = backups(call)
+        && let Err(e) = backups.identity_changed(did).await
+    {
+        log::error!("no new backup version after a change of {did}: {e}");
+    }
 }
 
 #[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -388,6 +433,7 @@ async fn identity_delete(call: &Call<'_>, p: DidParams) -> RpcResult<Deleted> {
     let did = identities(call)?
         .delete(&call.device.device_id, &p.did)
         .await?;
+    backups_follow(call, &did.to_string()).await;
     Ok(Deleted {
         did: did.to_string(),
         deleted: true,
@@ -396,4 +442,40 @@ async fn identity_delete(call: &Call<'_>, p: DidParams) -> RpcResult<Deleted> {
 
 async fn did_resolve(call: &Call<'_>, p: DidParams) -> RpcResult<Resolution> {
     Ok(identities(call)?.resolve(&p.did).await?)
+}
+
+fn backups<'a>(call: &Call<'a>) -> RpcResult<&'a Backups> {
+    call.state
+        .backups()
+        .ok_or_else(|| RpcError::Unavailable("the box is starting".into()))
+}
+
+async fn backup_enable(call: &Call<'_>, p: EnableParams) -> RpcResult<Enabled> {
+    Ok(backups(call)?.enable(&call.device.device_id, p).await?)
+}
+
+async fn backup_put(call: &Call<'_>, p: PutParams) -> RpcResult<Stored> {
+    Ok(backups(call)?.put(&call.device.device_id, p).await?)
+}
+
+async fn backup_status(call: &Call<'_>, _: NoParams) -> RpcResult<StatusList> {
+    Ok(backups(call)?.status(&call.device.device_id).await?)
+}
+
+async fn backup_exists(call: &Call<'_>, _: NoParams) -> RpcResult<Exists> {
+    Ok(backups(call)?.exists().await?)
+}
+
+async fn backup_fetch(call: &Call<'_>, p: FetchParams) -> RpcResult<Fetched> {
+    Ok(backups(call)?.fetch(p).await?)
+}
+
+async fn backup_restore_keys(call: &Call<'_>, p: RestoreKeysParams) -> RpcResult<RestoredKeys> {
+    Ok(backups(call)?
+        .restore_keys(&call.device.device_id, p)
+        .await?)
+}
+
+async fn backup_disable(call: &Call<'_>, p: DisableParams) -> RpcResult<Disabled> {
+    Ok(backups(call)?.disable(&call.device.device_id, p).await?)
 }

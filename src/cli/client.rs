@@ -38,6 +38,47 @@ pub enum ClientCommand {
     },
     /// Look up any did:ipid DID and print its document.
     Resolve { did: String },
+    /// Backups of this phone's address book (SPEC §5).
+    Backup {
+        #[command(subcommand)]
+        command: BackupCommand,
+    },
+    /// Other people's DIDs in this phone's address book.
+    Peer {
+        #[command(subcommand)]
+        command: PeerCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BackupCommand {
+    /// Turn backups on: prints the 24-word backup phrase once; write it down.
+    Enable,
+    /// Upload the address book now (changes upload by themselves once backups are on).
+    Put,
+    /// This phone's backups on the box.
+    Status,
+    /// After a reset: bring the address book back with the 24 words from a file.
+    Restore {
+        /// A file holding the 24 words (kept off the command line and out of shell history).
+        #[arg(long)]
+        mnemonic_file: std::path::PathBuf,
+    },
+    /// Turn backups off; with --delete, erase every version on the box.
+    Disable {
+        #[arg(long)]
+        delete: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PeerCommand {
+    /// Add someone's DID to the address book under a name.
+    Add { did: String, name: String },
+    /// Remove a DID from the address book.
+    Remove { did: String },
+    /// List the address book's peers.
+    List,
 }
 
 #[derive(Debug, Subcommand)]
@@ -107,6 +148,12 @@ pub fn run(
         ClientCommand::Identity {
             command: IdentityCommand::Delete { did },
         } => client.delete_identity(did),
+        ClientCommand::Peer { command } => match command {
+            PeerCommand::Add { did, name } => client.add_peer(did, name),
+            PeerCommand::Remove { did } => client.remove_peer(did),
+            PeerCommand::List => Ok(json!({ "peers": client.state().peers })),
+        },
+        ClientCommand::Backup { command } => backup(client, command),
         other => {
             let (method, params) = method_of(other);
             client.call(method, params)
@@ -127,13 +174,74 @@ pub fn run(
     };
     // The clock offset may have been corrected even when the call failed.
     client.save(state)?;
-    let result = result?;
+    let mut result = result?;
+    // A change of the address book uploads a new backup version by itself.
+    if changes_address_book(&command) {
+        match client.backup_if_enabled() {
+            Ok(Some(stored)) => result["backup"] = stored,
+            Ok(None) => {}
+            Err(e) => eprintln!(
+                "warning: the change is made, but the backup could not be updated: {e}. It \
+                 will be with the next change, or run `client backup put`."
+            ),
+        }
+        client.save(state)?;
+    }
     if json_out {
         print_json(&result);
     } else {
         print_human(&command, &result);
     }
     Ok(())
+}
+
+fn changes_address_book(command: &ClientCommand) -> bool {
+    matches!(
+        command,
+        ClientCommand::Identity {
+            command: IdentityCommand::Create { .. } | IdentityCommand::Delete { .. }
+        } | ClientCommand::Peer {
+            command: PeerCommand::Add { .. } | PeerCommand::Remove { .. }
+        }
+    )
+}
+
+fn backup(client: &mut Client, command: &BackupCommand) -> Result<Value, ClientError> {
+    let backup_id = || {
+        client
+            .state()
+            .backup
+            .as_ref()
+            .map(|b| b.backup_id.clone())
+            .ok_or(ClientError::BackupsOff)
+    };
+    match command {
+        BackupCommand::Enable => {
+            let (words, stored) = client.enable_backup()?;
+            Ok(json!({ "mnemonic": words.as_str(), "stored": stored }))
+        }
+        BackupCommand::Put => client.put_backup(),
+        BackupCommand::Status => client.call("backup.status", json!({})),
+        BackupCommand::Restore { mnemonic_file } => {
+            let phrase =
+                zeroize::Zeroizing::new(std::fs::read_to_string(mnemonic_file).map_err(|e| {
+                    ClientError::State {
+                        path: mnemonic_file.display().to_string(),
+                        detail: format!("cannot read the backup phrase: {e}"),
+                    }
+                })?);
+            client.restore_backup(&phrase)
+        }
+        BackupCommand::Disable { delete } => {
+            let id = backup_id()?;
+            let answer = client.call(
+                "backup.disable",
+                json!({ "backup_id": id, "delete": delete }),
+            )?;
+            client.forget_backup();
+            Ok(answer)
+        }
+    }
 }
 
 /// The method and params of a command that is one plain call.
@@ -158,6 +266,8 @@ fn method_of(command: &ClientCommand) -> (&'static str, Value) {
         } => ("identity.list", json!({})),
         ClientCommand::Resolve { did } => ("did.resolve", json!({ "did": did })),
         ClientCommand::Pair { .. }
+        | ClientCommand::Backup { .. }
+        | ClientCommand::Peer { .. }
         | ClientCommand::Identity {
             command: IdentityCommand::Create { .. } | IdentityCommand::Delete { .. },
         } => unreachable!("handled by the caller"),
@@ -263,6 +373,87 @@ fn print_human(command: &ClientCommand, r: &Value) {
                 }
             );
         }
+        ClientCommand::Backup { command } => print_backup(command, r),
+        ClientCommand::Peer { command } => match command {
+            PeerCommand::Add { did, name } => println!("Added {name}: {did}"),
+            PeerCommand::Remove { did } => println!("Removed {did} from the address book."),
+            PeerCommand::List => {
+                let list = r["peers"].as_array().cloned().unwrap_or_default();
+                if list.is_empty() {
+                    println!("The address book has no peers yet: `peer add DID NAME` adds one.");
+                }
+                for p in list {
+                    println!("{}  {}", s(&p["did"]), s(&p["name"]));
+                }
+            }
+        },
         ClientCommand::Pair { .. } => {}
+    }
+    if let Some(v) = r.get("backup").and_then(|b| b.get("version")) {
+        println!("Backup version {v} saved on the box.");
+    }
+}
+
+fn print_backup(command: &BackupCommand, r: &Value) {
+    let s = |v: &Value| {
+        v.as_str()
+            .map(str::to_owned)
+            .unwrap_or_else(|| v.to_string())
+    };
+    match command {
+        BackupCommand::Enable => {
+            println!("Backups are on. Your backup phrase (24 words):\n");
+            println!("    {}\n", s(&r["mnemonic"]));
+            println!(
+                "Write these words on paper and keep them somewhere safe. They are shown only \
+                 this once, and without them nobody (not even the box) can restore your \
+                 identities. Version {} is saved on the box; every change of your address book \
+                 saves a new one by itself.",
+                r["stored"]["version"]
+            );
+        }
+        BackupCommand::Put => println!(
+            "Backup version {} saved on the box ({} bytes).",
+            r["version"], r["size"]
+        ),
+        BackupCommand::Status => {
+            let list = r["backups"].as_array().cloned().unwrap_or_default();
+            if list.is_empty() {
+                println!("This phone has no backup on the box: `backup enable` turns backups on.");
+            }
+            for b in list {
+                println!(
+                    "backup {}: {} versions kept, newest is version {} ({} bytes)",
+                    s(&b["backup_id"]),
+                    b["versions"],
+                    b["latest_version"],
+                    b["size"]
+                );
+            }
+        }
+        BackupCommand::Restore { .. } => {
+            let ids = r["identities"].as_array().cloned().unwrap_or_default();
+            let peers = r["peers"].as_array().map_or(0, Vec::len);
+            println!(
+                "Restored from backup version {}: {} identities and {} peers.",
+                r["version"],
+                ids.len(),
+                peers
+            );
+            for i in ids {
+                println!("  {}  {}", s(&i["did"]), s(&i["name"]));
+            }
+            let keys = r["keys_restored"].as_array().map_or(0, Vec::len);
+            if keys > 0 {
+                println!("The box had lost {keys} identity keys; they are back and republished.");
+            }
+        }
+        BackupCommand::Disable { delete } => {
+            if *delete {
+                println!("Backups are off, and every version is erased from the box.");
+            } else {
+                println!("Backups are off; the versions on the box are kept.");
+            }
+        }
     }
 }

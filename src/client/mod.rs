@@ -3,6 +3,11 @@
 //! It pins the box key from the QR code and refuses any answer that does not open with it. Its
 //! state (box pin, device key, clock offset) lives in one JSON file written atomically, mode 0600.
 
+mod backup;
+pub mod mnemonic;
+
+pub use backup::{BackupState, Bundle, Peer};
+
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -47,6 +52,30 @@ pub enum ClientError {
     /// The box answered something that is not the protocol.
     #[error("unexpected answer from the box: {0}")]
     Protocol(String),
+    /// The backup phrase has an unknown word or a bad checksum.
+    #[error(transparent)]
+    Mnemonic(#[from] mnemonic::MnemonicError),
+    /// Restore: the box holds no backup of anyone.
+    #[error(
+        "this box holds no backup at all. If it is a new or reset box and the backup was saved \
+         to a USB stick, restore from that file with `identity-box restore FILE`"
+    )]
+    NoBackupOnBox,
+    /// Restore: no backup on the box belongs to this phrase.
+    #[error(
+        "no backup on this box matches this backup phrase. Check that it is the phrase written \
+         down when backups were turned on for this household"
+    )]
+    NoMatchingBackup,
+    /// Restore: the backup is there but fails a hash or does not open.
+    #[error(
+        "the backup for this phrase is on the box but it is damaged ({0}); nothing was \
+         changed. Try an older version, or the copy saved on a USB stick"
+    )]
+    BackupDamaged(String),
+    /// A backup command before `backup enable`.
+    #[error("backups are not turned on for this phone: run `client backup enable` first")]
+    BackupsOff,
 }
 
 impl ClientError {
@@ -94,6 +123,13 @@ pub struct ClientState {
     /// The identities this phone owns, with their private keys (the address book's own part).
     #[serde(default)]
     pub identities: Vec<OwnIdentity>,
+    /// Other people's DIDs (the address book's second part).
+    #[serde(default)]
+    pub peers: Vec<Peer>,
+    /// The backup secrets, once backups are turned on (they let the phone upload bundles by
+    /// itself; the 24 words are shown once and not kept).
+    #[serde(default)]
+    pub backup: Option<BackupState>,
 }
 
 /// An identity this phone owns. Its document lists the public halves of these keys; the private
@@ -121,7 +157,7 @@ impl OwnIdentity {
     }
 }
 
-mod secret_b64u {
+pub(crate) mod secret_b64u {
     use serde::{Deserialize, Deserializer, Serializer};
 
     use crate::crypto::{Secret32, b64u, b64u_decode};
@@ -269,6 +305,8 @@ impl Client {
                 },
                 clock_offset: offset,
                 identities: Vec::new(),
+                peers: Vec::new(),
+                backup: None,
             },
             clock,
             agent,

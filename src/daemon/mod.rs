@@ -21,6 +21,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::{self, AllowedHosts, AppState, RateLimits, RouteLimits, server::ServerLimits};
+use crate::backup::Backups;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, ConfigError};
 use crate::crypto::{BoxKeys, BoxSeed, KeyError, SeedOrigin};
@@ -288,7 +289,14 @@ pub async fn run(
         clock.clone(),
         config.ipfs.resolve_timeout(),
     );
-    state.set_identities(identities.clone());
+    let backups = Backups::new(
+        store.clone(),
+        identities.clone(),
+        keys.clone(),
+        clock.clone(),
+        config.backup.clone(),
+    );
+    state.set_services(identities.clone(), backups);
     state.set_store(store.clone());
     tasks.spawn(republish(
         identities,

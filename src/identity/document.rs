@@ -166,6 +166,39 @@ pub fn document(did: &Did, keys: &PublicKeys, services: &[Service]) -> Value {
     doc
 }
 
+/// Reads back the keys and services of a live document this box's format describes (a
+/// document from a backup, to republish on a box that lost it). The caller rebuilds the
+/// document with [`document`], so nothing but these parts is ever published.
+pub fn parse_live(did: &Did, doc: &Value) -> Result<(PublicKeys, Vec<Service>), String> {
+    check_shape(did, doc)?;
+    if is_deactivated(doc) {
+        return Err("the document is deactivated".into());
+    }
+    let key = |fragment: &str, prefix: [u8; 2]| -> Result<[u8; 32], String> {
+        let url = did.url(fragment);
+        let text = doc["verificationMethod"]
+            .as_array()
+            .and_then(|methods| methods.iter().find(|m| m["id"] == url.as_str()))
+            .and_then(|m| m["publicKeyMultibase"].as_str())
+            .ok_or_else(|| format!("the document has no {fragment}"))?;
+        let (_, bytes) = multibase::decode(text).map_err(|e| format!("{fragment}: {e}"))?;
+        bytes
+            .strip_prefix(&prefix[..])
+            .and_then(|k| <[u8; 32]>::try_from(k).ok())
+            .ok_or_else(|| format!("{fragment} is not a key of the expected type"))
+    };
+    let keys = PublicKeys {
+        signing: key(SIGNING_KEY, ED25519_PUB)?,
+        agreement: key(AGREEMENT_KEY, X25519_PUB)?,
+    };
+    let services: Vec<Service> = match doc.get("service") {
+        Some(s) => serde_json::from_value(s.clone()).map_err(|e| format!("service: {e}"))?,
+        None => Vec::new(),
+    };
+    let services = normalize_services(did, services)?;
+    Ok((keys, services))
+}
+
 /// What a deleted identity publishes before its key is destroyed.
 pub fn deactivated(did: &Did) -> Value {
     json!({ "id": did.to_string(), "deactivated": true })
@@ -336,5 +369,30 @@ mod tests {
         assert!(keys(&good_ed, &zero).decode().is_err());
         assert!(keys(&zero, &good_x).decode().is_err());
         assert!(keys("short", &good_x).decode().is_err());
+    }
+
+    #[test]
+    fn a_document_parses_back_into_its_parts() {
+        let keys = PublicKeys {
+            signing: [7; 32],
+            agreement: [8; 32],
+        };
+        let services = normalize_services(
+            &did(),
+            vec![Service {
+                id: "#inbox".into(),
+                kind: "Inbox".into(),
+                endpoint: "https://example.org/inbox".into(),
+            }],
+        )
+        .unwrap();
+        let doc = document(&did(), &keys, &services);
+        let (k, s) = parse_live(&did(), &doc).unwrap();
+        assert_eq!((k, &s), (keys, &services));
+        assert_eq!(document(&did(), &k, &s), doc);
+        assert!(parse_live(&did(), &deactivated(&did())).is_err());
+        let mut swapped = doc.clone();
+        swapped["verificationMethod"][0]["publicKeyMultibase"] = json!(multikey_x25519(&[7; 32]));
+        assert!(parse_live(&did(), &swapped).is_err());
     }
 }

@@ -311,6 +311,114 @@ impl Identities {
         Ok(view(&updated, doc))
     }
 
+    /// Brings back an identity from its key (SPEC §5 `backup.restore_keys`): binds it to
+    /// `device_id` and publishes its document with a sequence number above `min_seq` and above
+    /// any this box has used. A box that does not hold the identity needs its `document` and
+    /// `name`; the document is rebuilt from its keys and services, never stored as given.
+    /// `Ok(None)`: the identity was deleted on this box and stays deleted.
+    pub async fn import(
+        &self,
+        device_id: &str,
+        secret: &Secret32,
+        min_seq: u64,
+        name: Option<&str>,
+        document: Option<&Value>,
+    ) -> Result<Option<IdentityView>, IdentityError> {
+        let did = Did::new(record::name_of_seed(secret.expose()));
+        let now = self.clock.now_unix();
+        let key = Zeroizing::new(*secret.expose());
+        match self.store.identity(&did.to_string()).await? {
+            Some(row) if row.deactivated => Ok(None),
+            Some(row) => {
+                let doc = parse_document(&row.document)?;
+                // The repository may have lost the block; putting it is idempotent.
+                let cid = self.node.put_document(&doc).await?;
+                let seq = row.seq.max(min_seq) + 1;
+                let record = record::sign(
+                    secret.expose(),
+                    &ipfs_path(&cid),
+                    seq,
+                    now + RECORD_LIFETIME_SECS,
+                )?;
+                let publication = Publication {
+                    signing_key: row.signing_key,
+                    agreement_key: row.agreement_key,
+                    services: row.services.clone(),
+                    document: row.document.clone(),
+                    cid: cid.clone(),
+                    seq,
+                    record: record.clone(),
+                    updated: now,
+                    deactivated: false,
+                };
+                if !self
+                    .store
+                    .adopt_identity(&row.did, row.seq, device_id, key, publication)
+                    .await?
+                {
+                    return Err(IdentityError::Conflict);
+                }
+                self.node.publish(did.ipns_name(), record);
+                log::info!("identity {did} restored to device {device_id} (sequence {seq})");
+                let mut updated = row;
+                updated.device_id = device_id.to_owned();
+                updated.cid = cid;
+                updated.seq = seq;
+                updated.updated = now;
+                Ok(Some(view(&updated, doc)))
+            }
+            None => {
+                let given = document.ok_or_else(|| {
+                    IdentityError::InvalidParams(format!(
+                        "this box does not hold {did}: send its document with its key"
+                    ))
+                })?;
+                let (keys, services) = document::parse_live(&did, given).map_err(|e| {
+                    IdentityError::InvalidParams(format!("the document of {did}: {e}"))
+                })?;
+                let label = valid_name(name.unwrap_or("restored identity"))?;
+                let doc = document::document(&did, &keys, &services);
+                let cid = self.node.put_document(&doc).await?;
+                let seq = min_seq + 1;
+                let record = record::sign(
+                    secret.expose(),
+                    &ipfs_path(&cid),
+                    seq,
+                    now + RECORD_LIFETIME_SECS,
+                )?;
+                let row = IdentityRow {
+                    did: did.to_string(),
+                    ipns_name: did.ipns_name().to_string(),
+                    name: label,
+                    device_id: device_id.to_owned(),
+                    secret_key: Some(key),
+                    signing_key: keys.signing,
+                    agreement_key: keys.agreement,
+                    services: services_json(&services),
+                    document: doc.to_string(),
+                    cid,
+                    seq,
+                    record: record.clone(),
+                    created: now,
+                    updated: now,
+                    deactivated: false,
+                };
+                let view = view(&row, doc);
+                self.store.insert_identity(row).await?;
+                self.node.publish(did.ipns_name(), record);
+                log::info!(
+                    "identity {did} restored onto this box for device {device_id} (sequence {seq})"
+                );
+                Ok(Some(view))
+            }
+        }
+    }
+
+    /// The live identities of a device, with their keys (for sealing them into a backup).
+    pub async fn keys_of(&self, device_id: &str) -> Result<Vec<IdentityRow>, IdentityError> {
+        Ok(self.store.identities_of(device_id).await?)
+    }
+
     /// The identity `did`, checked to be live and owned by `device_id`.
     async fn owned(&self, device_id: &str, did: &str) -> Result<IdentityRow, IdentityError> {
         let parsed: Did = did.parse()?;

@@ -233,6 +233,39 @@ impl Store {
         .await
     }
 
+    /// Gives a live identity to `device_id` with its key and a new signed value (a restore).
+    /// `false` when another request changed it first or it has been deleted.
+    pub async fn adopt_identity(
+        &self,
+        did: &str,
+        expected_seq: u64,
+        device_id: &str,
+        secret_key: Zeroizing<[u8; 32]>,
+        p: Publication,
+    ) -> Result<bool, StoreError> {
+        let (did, device_id) = (did.to_owned(), device_id.to_owned());
+        self.call(move |conn| {
+            let n = conn.execute(
+                "UPDATE identities SET device_id = ?3, secret_key = ?4, document = ?5, cid = ?6, \
+                 seq = ?7, record = ?8, updated = ?9 \
+                 WHERE did = ?1 AND seq = ?2 AND deactivated = 0",
+                params![
+                    did,
+                    seq_param(expected_seq),
+                    device_id,
+                    secret_key.as_slice(),
+                    p.document,
+                    p.cid,
+                    seq_param(p.seq),
+                    p.record,
+                    p.updated,
+                ],
+            )?;
+            Ok(n == 1)
+        })
+        .await
+    }
+
     /// Replaces the signed record of an unchanged value (a republish with a later end of life).
     pub async fn refresh_identity_record(
         &self,

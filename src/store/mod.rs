@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, mpsc};
 use std::thread::JoinHandle;
 
+mod backups;
 mod devices;
 mod identities;
 mod nonces;
@@ -22,8 +23,10 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("migrations/0002_devices.sql")),
     M::up(include_str!("migrations/0003_replay.sql")),
     M::up(include_str!("migrations/0004_identities.sql")),
+    M::up(include_str!("migrations/0005_backups.sql")),
 ];
 
+pub use backups::{BackupRow, NewVersion, VersionRow, VersionSummary};
 pub use devices::{Device, Event, Role};
 pub use identities::{IdentityRow, Publication};
 

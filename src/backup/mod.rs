@@ -1,0 +1,628 @@
+//! Backups (SPEC §5): the phone's encrypted bundles, the box's identity keys sealed to the
+//! owner, automatic versions, and restore.
+//!
+//! The box never holds a key that opens what it keeps: the bundle is `crypto_secretbox`ed by
+//! the phone, and the identity keys are sealed (`crypto_box_seal`) to the owner's recipient key,
+//! whose secret half only the mnemonic gives. A version is one durable transaction. When an
+//! identity a backup lists changes or is deleted, the box writes a new version by itself (the
+//! same bundle, freshly sealed keys), so backups stay automatic on both sides.
+
+pub mod wire;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::clock::Clock;
+use crate::config::BackupSettings;
+use crate::crypto::{self, BoxKeys, NONCE_LEN, Secret32};
+use crate::identity::{Did, Identities, IdentityError};
+use crate::store::{BackupRow, NewVersion, Store, StoreError};
+use wire::{SealedIdentity, SealedKeys, SealedKeysError};
+
+/// Why a backup operation failed; each maps to a SPEC §3 error kind.
+#[derive(Debug, thiserror::Error)]
+pub enum BackupError {
+    #[error("{0}")]
+    InvalidParams(String),
+    /// `backup_not_found`.
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    TooLarge(String),
+    #[error(transparent)]
+    Identity(#[from] IdentityError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+type Result<T> = std::result::Result<T, BackupError>;
+
+/// `backup.enable` params.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnableParams {
+    pub backup_id: String,
+    /// b64u X25519 public key.
+    pub recipient: String,
+    /// b64u `crypto_box` of `rebind <backup_id> <device_id>` from the recipient secret.
+    pub proof: Option<String>,
+    pub proof_nonce: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Enabled {
+    pub backup_id: String,
+    pub enabled: bool,
+    /// Whether this call took the backup over from another device.
+    pub rebound: bool,
+}
+
+/// `backup.put` params.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PutParams {
+    pub backup_id: String,
+    /// b64u of `nonce ‖ tag ‖ ciphertext`.
+    pub bundle: String,
+    #[serde(default)]
+    pub identities: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Stored {
+    pub backup_id: String,
+    pub version: u64,
+    pub created: i64,
+    /// Bytes stored: bundle and sealed keys.
+    pub size: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct BackupStatus {
+    pub backup_id: String,
+    pub versions: u64,
+    pub latest_version: Option<u64>,
+    pub latest_created: Option<i64>,
+    pub size: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct StatusList {
+    pub backups: Vec<BackupStatus>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Exists {
+    pub count: u64,
+}
+
+/// `backup.fetch` params.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FetchParams {
+    pub backup_id: String,
+    pub version: Option<u64>,
+}
+
+/// A version as the phone gets it back: ciphertext, its hashes, and the documents.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Fetched {
+    pub backup_id: String,
+    pub version: u64,
+    pub created: i64,
+    pub bundle: String,
+    pub sealed_keys: String,
+    /// Hex SHA-256 of the bundle and of the sealed keys as stored, so that the phone can tell
+    /// a damaged backup from a wrong mnemonic.
+    pub bundle_sha256: String,
+    pub sealed_sha256: String,
+    /// The identities of the version: `[{did, cid, seq}]`.
+    pub identities: Vec<Listed>,
+    pub documents: BTreeMap<String, Value>,
+}
+
+/// One identity a version lists.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Listed {
+    pub did: String,
+    pub cid: String,
+    pub seq: u64,
+}
+
+/// `backup.restore_keys` params.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RestoreKeysParams {
+    pub backup_id: String,
+    /// b64u of the keys payload sealed to the box's agreement key.
+    pub sealed: String,
+    /// For a box that does not hold an identity: its document and label.
+    #[serde(default)]
+    pub identities: Vec<RestoreIdentity>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RestoreIdentity {
+    pub did: String,
+    pub name: Option<String>,
+    pub document: Value,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct RestoredKeys {
+    pub restored: Vec<String>,
+    /// Identities that were deleted on this box, and stay deleted.
+    pub skipped: Vec<String>,
+}
+
+/// `backup.disable` params.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DisableParams {
+    pub backup_id: String,
+    #[serde(default)]
+    pub delete: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Disabled {
+    pub backup_id: String,
+    pub deleted: bool,
+}
+
+/// The backup service.
+#[derive(Debug, Clone)]
+pub struct Backups {
+    store: Store,
+    identities: Identities,
+    keys: Arc<BoxKeys>,
+    clock: Arc<dyn Clock>,
+    settings: BackupSettings,
+}
+
+/// The text a restored phone signs (as a `crypto_box`) to take a backup over.
+pub fn rebind_text(backup_id: &str, device_id: &str) -> String {
+    format!("rebind {backup_id} {device_id}")
+}
+
+/// A `backup_id`: 32 lower-case hex digits.
+pub fn check_backup_id(id: &str) -> Result<()> {
+    if id.len() == 32 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        Ok(())
+    } else {
+        Err(BackupError::InvalidParams(
+            "backup_id must be 32 lower-case hex digits".into(),
+        ))
+    }
+}
+
+fn decode_b64u(text: &str, what: &str) -> Result<Vec<u8>> {
+    crypto::b64u_decode(text).map_err(|_| {
+        BackupError::InvalidParams(format!("{what} must be base64url without padding"))
+    })
+}
+
+fn not_found(id: &str) -> BackupError {
+    BackupError::NotFound(format!(
+        "no backup matches this mnemonic on this box (backup {id})"
+    ))
+}
+
+impl Backups {
+    pub fn new(
+        store: Store,
+        identities: Identities,
+        keys: Arc<BoxKeys>,
+        clock: Arc<dyn Clock>,
+        settings: BackupSettings,
+    ) -> Self {
+        Self {
+            store,
+            identities,
+            keys,
+            clock,
+            settings,
+        }
+    }
+
+    /// Turns backups on for `backup_id`, or lets a restored phone take its backup over.
+    pub async fn enable(&self, device_id: &str, p: EnableParams) -> Result<Enabled> {
+        check_backup_id(&p.backup_id)?;
+        let recipient: [u8; 32] = decode_b64u(&p.recipient, "recipient")?
+            .try_into()
+            .map_err(|_| BackupError::InvalidParams("recipient must be 32 bytes".into()))?;
+        crypto::check_x25519_public(&recipient).map_err(|_| {
+            BackupError::InvalidParams(
+                "recipient is not a usable X25519 public key (it has low order)".into(),
+            )
+        })?;
+        let enabled = |rebound| Enabled {
+            backup_id: p.backup_id.clone(),
+            enabled: true,
+            rebound,
+        };
+        let existing = match self.store.backup(&p.backup_id).await? {
+            Some(b) => b,
+            None => {
+                let row = BackupRow {
+                    backup_id: p.backup_id.clone(),
+                    device_id: device_id.to_owned(),
+                    recipient,
+                    created: self.clock.now_unix(),
+                    enabled: true,
+                };
+                if self.store.insert_backup(row).await? {
+                    log::info!("backups enabled by device {device_id}");
+                    return Ok(enabled(false));
+                }
+                // Another request made it first: judge this one against it.
+                self.store
+                    .backup(&p.backup_id)
+                    .await?
+                    .ok_or_else(|| not_found(&p.backup_id))?
+            }
+        };
+        if !bool::from(subtle::ConstantTimeEq::ct_eq(
+            &existing.recipient[..],
+            &recipient[..],
+        )) {
+            return Err(BackupError::Conflict(
+                "this backup already exists with another recipient key".into(),
+            ));
+        }
+        if existing.device_id == device_id {
+            if !existing.enabled {
+                self.store.set_backup_enabled(&p.backup_id, true).await?;
+                log::info!("backups turned on again by device {device_id}");
+            }
+            return Ok(enabled(false));
+        }
+        self.check_proof(&existing, device_id, &p)?;
+        let dids = match self.store.backup_version(&p.backup_id, None).await? {
+            Some(v) => listed(&v.identities).into_iter().map(|l| l.did).collect(),
+            None => Vec::new(),
+        };
+        self.store
+            .rebind_backup(&p.backup_id, device_id, dids)
+            .await?;
+        self.store.set_backup_enabled(&p.backup_id, true).await?;
+        log::info!(
+            "backup taken over by device {device_id} (from {}) with the mnemonic's proof",
+            existing.device_id
+        );
+        Ok(enabled(true))
+    }
+
+    fn check_proof(&self, backup: &BackupRow, device_id: &str, p: &EnableParams) -> Result<()> {
+        let refuse = || {
+            BackupError::Forbidden(
+                "this backup belongs to another device; taking it over needs the proof that \
+                 only its 24-word backup phrase gives"
+                    .into(),
+            )
+        };
+        let (Some(proof), Some(nonce)) = (&p.proof, &p.proof_nonce) else {
+            return Err(refuse());
+        };
+        let proof = crypto::b64u_decode(proof).map_err(|_| refuse())?;
+        let nonce: [u8; NONCE_LEN] = crypto::b64u_decode(nonce)
+            .ok()
+            .and_then(|n| n.try_into().ok())
+            .ok_or_else(refuse)?;
+        let opened = crypto::nacl_box_open(
+            self.keys.agreement_secret(),
+            &backup.recipient,
+            &nonce,
+            &proof,
+        )
+        .ok_or_else(refuse)?;
+        let expected = rebind_text(&backup.backup_id, device_id);
+        if bool::from(subtle::ConstantTimeEq::ct_eq(
+            opened.as_slice(),
+            expected.as_bytes(),
+        )) {
+            Ok(())
+        } else {
+            Err(refuse())
+        }
+    }
+
+    /// The backup `id`, checked to exist and belong to `device_id`.
+    async fn owned(&self, device_id: &str, id: &str) -> Result<BackupRow> {
+        check_backup_id(id)?;
+        let backup = self.store.backup(id).await?.ok_or_else(|| {
+            BackupError::NotFound(format!(
+                "there is no backup {id} on this box; turn backups on first (backup.enable)"
+            ))
+        })?;
+        if backup.device_id != device_id {
+            return Err(BackupError::Forbidden(
+                "this backup belongs to another device; take it over first with backup.enable \
+                 and the proof of its backup phrase"
+                    .into(),
+            ));
+        }
+        Ok(backup)
+    }
+
+    /// Stores a new version: the phone's bundle and the keys of the identities it lists.
+    pub async fn put(&self, device_id: &str, p: PutParams) -> Result<Stored> {
+        // Check the size before decoding: base64url is 4 characters per 3 bytes.
+        let max = self.settings.max_bundle_bytes;
+        if (p.bundle.len() as u64).saturating_mul(3) / 4 > max {
+            return Err(too_large(max));
+        }
+        let backup = self.owned(device_id, &p.backup_id).await?;
+        if !backup.enabled {
+            return Err(BackupError::Forbidden(
+                "backups are turned off for this backup; turn them on again with backup.enable"
+                    .into(),
+            ));
+        }
+        let bundle = decode_b64u(&p.bundle, "bundle")?;
+        if bundle.len() as u64 > max {
+            return Err(too_large(max));
+        }
+        if bundle.len() < NONCE_LEN + 16 {
+            return Err(BackupError::InvalidParams(
+                "bundle is too short to be nonce, tag and ciphertext".into(),
+            ));
+        }
+        let mut dids: Vec<String> = Vec::with_capacity(p.identities.len());
+        for did in &p.identities {
+            let did = did
+                .parse::<Did>()
+                .map_err(|e| BackupError::InvalidParams(e.to_string()))?
+                .to_string();
+            if !dids.contains(&did) {
+                dids.push(did);
+            }
+        }
+        let own = self.identities.keys_of(device_id).await?;
+        let mut sealed = Vec::with_capacity(dids.len());
+        let mut list = Vec::with_capacity(dids.len());
+        for did in &dids {
+            let Some(row) = own.iter().find(|r| &r.did == did) else {
+                return Err(BackupError::Forbidden(format!(
+                    "{did} is not an identity of this device; a backup can hold only the \
+                     device's own identities"
+                )));
+            };
+            let Some(secret) = &row.secret_key else {
+                continue;
+            };
+            sealed.push(SealedIdentity::new(row.did.clone(), secret, row.seq));
+            list.push(Listed {
+                did: row.did.clone(),
+                cid: row.cid.clone(),
+                seq: row.seq,
+            });
+        }
+        let hash = crypto::sha256(&bundle);
+        let size = bundle.len();
+        self.write_version(&backup, Some((bundle, hash)), sealed, list)
+            .await
+            .map(|(version, created, sealed_len)| Stored {
+                backup_id: backup.backup_id.clone(),
+                version,
+                created,
+                size: (size + sealed_len) as u64,
+            })
+    }
+
+    async fn write_version(
+        &self,
+        backup: &BackupRow,
+        bundle: Option<(Vec<u8>, [u8; 32])>,
+        sealed: Vec<SealedIdentity>,
+        list: Vec<Listed>,
+    ) -> Result<(u64, i64, usize)> {
+        let sealed_keys = SealedKeys::new(sealed).seal(&backup.recipient);
+        let sealed_len = sealed_keys.len();
+        let created = self.clock.now_unix();
+        let version = NewVersion {
+            bundle,
+            sealed_sha256: crypto::sha256(&sealed_keys),
+            sealed_keys,
+            identities: serde_json::to_string(&list)
+                .unwrap_or_else(|_| unreachable!("strings and numbers always serialize")),
+            created,
+        };
+        let n = self
+            .store
+            .add_backup_version(&backup.backup_id, version, self.settings.keep_versions)
+            .await?
+            .ok_or_else(|| not_found(&backup.backup_id))?;
+        Ok((n, created, sealed_len))
+    }
+
+    /// After an identity changed (new document, deletion, restore): every backup whose newest
+    /// version lists it gets a new version with the same bundle and freshly sealed keys.
+    /// Returns the versions written.
+    pub async fn identity_changed(&self, did: &str) -> Result<Vec<(String, u64)>> {
+        let mut written = Vec::new();
+        for backup in self.store.backups_listing(did).await? {
+            let Some(newest) = self.store.backup_version(&backup.backup_id, None).await? else {
+                continue;
+            };
+            let own = self.identities.keys_of(&backup.device_id).await?;
+            let mut sealed = Vec::new();
+            let mut list = Vec::new();
+            for l in listed(&newest.identities) {
+                // Deleted identities, and those no longer the owner's, drop out.
+                let Some(row) = own.iter().find(|r| r.did == l.did) else {
+                    continue;
+                };
+                let Some(secret) = &row.secret_key else {
+                    continue;
+                };
+                sealed.push(SealedIdentity::new(row.did.clone(), secret, row.seq));
+                list.push(Listed {
+                    did: row.did.clone(),
+                    cid: row.cid.clone(),
+                    seq: row.seq,
+                });
+            }
+            let (version, _, _) = self.write_version(&backup, None, sealed, list).await?;
+            log::info!(
+                "backup version {version} made after a change of {did} (device {})",
+                backup.device_id
+            );
+            written.push((backup.backup_id, version));
+        }
+        Ok(written)
+    }
+
+    /// This device's backups.
+    pub async fn status(&self, device_id: &str) -> Result<StatusList> {
+        Ok(StatusList {
+            backups: self
+                .store
+                .backups_of(device_id)
+                .await?
+                .into_iter()
+                .map(|s| BackupStatus {
+                    backup_id: s.backup_id,
+                    versions: s.versions,
+                    latest_version: s.latest_version,
+                    latest_created: s.latest_created,
+                    size: s.size,
+                })
+                .collect(),
+        })
+    }
+
+    /// How many backups the box holds, of any device.
+    pub async fn exists(&self) -> Result<Exists> {
+        Ok(Exists {
+            count: self.store.backup_count().await?,
+        })
+    }
+
+    /// A version's ciphertext and documents: any paired device that knows the id may fetch.
+    pub async fn fetch(&self, p: FetchParams) -> Result<Fetched> {
+        check_backup_id(&p.backup_id)?;
+        let v = self
+            .store
+            .backup_version(&p.backup_id, p.version)
+            .await?
+            .ok_or_else(|| match p.version {
+                Some(n) => BackupError::NotFound(format!(
+                    "this backup has no version {n}; backup.status lists the versions kept"
+                )),
+                None => not_found(&p.backup_id),
+            })?;
+        let identities = listed(&v.identities);
+        let mut documents = BTreeMap::new();
+        for l in &identities {
+            if let Some(row) = self.store.identity(&l.did).await?
+                && let Ok(doc) = serde_json::from_str::<Value>(&row.document)
+            {
+                documents.insert(l.did.clone(), doc);
+            }
+        }
+        Ok(Fetched {
+            backup_id: v.backup_id,
+            version: v.version,
+            created: v.created,
+            bundle: crypto::b64u(&v.bundle),
+            sealed_keys: crypto::b64u(&v.sealed_keys),
+            bundle_sha256: hex::encode(v.bundle_sha256),
+            sealed_sha256: hex::encode(v.sealed_sha256),
+            identities,
+            documents,
+        })
+    }
+
+    /// Imports identity keys sealed to this box, binds them to the caller and republishes
+    /// them above every sequence number seen.
+    pub async fn restore_keys(
+        &self,
+        device_id: &str,
+        p: RestoreKeysParams,
+    ) -> Result<RestoredKeys> {
+        check_backup_id(&p.backup_id)?;
+        let sealed = decode_b64u(&p.sealed, "sealed")?;
+        let keys =
+            SealedKeys::open(self.keys.agreement_secret(), &sealed).map_err(|e| match e {
+                SealedKeysError::CannotOpen => BackupError::InvalidParams(
+                    "the identity keys are not sealed to this box's agreement key".into(),
+                ),
+                other => BackupError::InvalidParams(other.to_string()),
+            })?;
+        let mut restored = Vec::new();
+        let mut skipped = Vec::new();
+        for id in &keys.identities {
+            let secret: Secret32 = id.secret().ok_or_else(|| {
+                BackupError::InvalidParams(format!("the key of {} is not 32 bytes", id.did))
+            })?;
+            let did = Did::new(crate::ipfs::record::name_of_seed(secret.expose()));
+            if id.did.parse::<Did>().ok().as_ref() != Some(&did) {
+                return Err(BackupError::InvalidParams(format!(
+                    "the key listed for {} belongs to {did}",
+                    id.did
+                )));
+            }
+            let given = p.identities.iter().find(|g| g.did == did.to_string());
+            match self
+                .identities
+                .import(
+                    device_id,
+                    &secret,
+                    id.seq,
+                    given.and_then(|g| g.name.as_deref()),
+                    given.map(|g| &g.document),
+                )
+                .await?
+            {
+                Some(view) => {
+                    // Backups that list it (the caller's own, after a take-over) get a version.
+                    if let Err(e) = self.identity_changed(&view.did).await {
+                        log::error!("no new backup version after restoring {did}: {e}");
+                    }
+                    restored.push(view.did);
+                }
+                None => skipped.push(did.to_string()),
+            }
+        }
+        Ok(RestoredKeys { restored, skipped })
+    }
+
+    /// Turns backups off; with `delete`, erases every version, leaving nothing in the files.
+    pub async fn disable(&self, device_id: &str, p: DisableParams) -> Result<Disabled> {
+        let backup = self.owned(device_id, &p.backup_id).await?;
+        if p.delete {
+            self.store.delete_backup(&backup.backup_id).await?;
+            log::info!("backup erased by device {device_id}");
+        } else {
+            self.store
+                .set_backup_enabled(&backup.backup_id, false)
+                .await?;
+            log::info!("backups turned off by device {device_id}; the versions are kept");
+        }
+        Ok(Disabled {
+            backup_id: backup.backup_id,
+            deleted: p.delete,
+        })
+    }
+}
+
+fn too_large(max: u64) -> BackupError {
+    BackupError::TooLarge(format!(
+        "the backup is larger than this box accepts ({max} bytes); remove attachments from \
+         the phone's address book, or ask the box's owner to raise backup.max_bundle_bytes"
+    ))
+}
+
+/// The identities a stored version lists.
+fn listed(json: &str) -> Vec<Listed> {
+    serde_json::from_str(json).unwrap_or_default()
+}

@@ -1,0 +1,286 @@
+//! The phone's side of backups (SPEC §5): the mnemonic, the bundle, automatic uploads, and
+//! restore with its five outcomes.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use zeroize::Zeroizing;
+
+use super::{Client, ClientError, OwnIdentity, mnemonic, secret_b64u};
+use crate::backup::rebind_text;
+use crate::backup::wire::SealedKeys;
+use crate::crypto::{self, BackupSecrets, Secret32, b64u, b64u_decode};
+use crate::identity::Did;
+use crate::identity::document::{self, PublicKeys};
+
+/// Someone else's DID in the address book.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Peer {
+    pub did: String,
+    pub name: String,
+}
+
+/// What the phone keeps once backups are on: the id and the two derived secrets.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct BackupState {
+    pub backup_id: String,
+    #[serde(with = "secret_b64u")]
+    pub bundle_key: Secret32,
+    #[serde(with = "secret_b64u")]
+    pub recipient: Secret32,
+}
+
+impl std::fmt::Debug for BackupState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BackupState")
+            .field("backup_id", &self.backup_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl BackupState {
+    fn secrets(&self) -> BackupSecrets {
+        BackupSecrets {
+            backup_id: self.backup_id.clone(),
+            bundle_key: self.bundle_key.clone(),
+            recipient: self.recipient.clone(),
+        }
+    }
+
+    fn from_secrets(s: &BackupSecrets) -> Self {
+        Self {
+            backup_id: s.backup_id.clone(),
+            bundle_key: s.bundle_key.clone(),
+            recipient: s.recipient.clone(),
+        }
+    }
+}
+
+/// The bundle's plaintext, as the reference client writes it (SPEC §5).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Bundle {
+    pub v: u32,
+    pub own: Vec<OwnIdentity>,
+    pub peers: Vec<Peer>,
+}
+
+/// A `backup.fetch` answer, as far as the phone reads it.
+#[derive(Debug, Deserialize)]
+struct Fetched {
+    version: u64,
+    bundle: String,
+    sealed_keys: String,
+    bundle_sha256: String,
+    sealed_sha256: String,
+    #[serde(default)]
+    documents: std::collections::BTreeMap<String, Value>,
+}
+
+impl Client {
+    /// Turns backups on: makes 32 bytes of entropy, registers the derived id and recipient
+    /// with the box, and uploads the first bundle. Returns the 24 words, to be shown once.
+    pub fn enable_backup(&mut self) -> Result<(Zeroizing<String>, Value), ClientError> {
+        let entropy = Secret32::random().map_err(|e| ClientError::Protocol(e.to_string()))?;
+        let secrets = BackupSecrets::from_entropy(&entropy);
+        self.call(
+            "backup.enable",
+            json!({
+                "backup_id": secrets.backup_id,
+                "recipient": b64u(&secrets.recipient_public()),
+            }),
+        )?;
+        self.state.backup = Some(BackupState::from_secrets(&secrets));
+        let stored = self.put_backup()?;
+        Ok((mnemonic::words(&entropy), stored))
+    }
+
+    /// The bundle's plaintext: this phone's address book.
+    pub fn bundle(&self) -> Bundle {
+        Bundle {
+            v: 1,
+            own: self.state.identities.clone(),
+            peers: self.state.peers.clone(),
+        }
+    }
+
+    /// Uploads the address book as a new version, with the keys of this phone's identities.
+    pub fn put_backup(&mut self) -> Result<Value, ClientError> {
+        let state = self.state.backup.as_ref().ok_or(ClientError::BackupsOff)?;
+        let secrets = state.secrets();
+        let plain = Zeroizing::new(
+            serde_json::to_vec(&self.bundle()).map_err(|e| ClientError::Protocol(e.to_string()))?,
+        );
+        let bundle = secrets.seal_bundle(&plain);
+        let dids: Vec<&str> = self
+            .state
+            .identities
+            .iter()
+            .map(|i| i.did.as_str())
+            .collect();
+        self.call(
+            "backup.put",
+            json!({ "backup_id": secrets.backup_id, "bundle": b64u(&bundle), "identities": dids }),
+        )
+    }
+
+    /// After a change of the address book: a new version when backups are on.
+    pub fn backup_if_enabled(&mut self) -> Result<Option<Value>, ClientError> {
+        if self.state.backup.is_none() {
+            return Ok(None);
+        }
+        self.put_backup().map(Some)
+    }
+
+    /// Forgets the backup secrets (after `backup.disable`).
+    pub fn forget_backup(&mut self) {
+        self.state.backup = None;
+    }
+
+    /// Adds (or renames) someone else's DID in the address book.
+    pub fn add_peer(&mut self, did: &str, name: &str) -> Result<Value, ClientError> {
+        let did: Did = did
+            .trim()
+            .parse()
+            .map_err(|e: crate::identity::DidError| ClientError::Protocol(e.to_string()))?;
+        let did = did.to_string();
+        match self.state.peers.iter_mut().find(|p| p.did == did) {
+            Some(p) => p.name = name.to_owned(),
+            None => self.state.peers.push(Peer {
+                did: did.clone(),
+                name: name.to_owned(),
+            }),
+        }
+        Ok(json!({ "did": did, "name": name }))
+    }
+
+    /// Removes someone else's DID from the address book.
+    pub fn remove_peer(&mut self, did: &str) -> Result<Value, ClientError> {
+        let before = self.state.peers.len();
+        self.state.peers.retain(|p| p.did != did.trim());
+        if self.state.peers.len() == before {
+            return Err(ClientError::Protocol(format!(
+                "{did} is not in the address book"
+            )));
+        }
+        Ok(json!({ "did": did.trim(), "removed": true }))
+    }
+
+    /// Restores the address book from the box with the owner's 24 words, takes the backup
+    /// over (so this phone's later changes version the same backup), and gives the box back
+    /// any identity keys it lacks. Nothing changes here unless everything checks out.
+    pub fn restore_backup(&mut self, phrase: &str) -> Result<Value, ClientError> {
+        let entropy = mnemonic::parse(phrase)?;
+        let secrets = BackupSecrets::from_entropy(&entropy);
+        let count = self.call("backup.exists", json!({}))?["count"]
+            .as_u64()
+            .unwrap_or(0);
+        if count == 0 {
+            return Err(ClientError::NoBackupOnBox);
+        }
+        let fetched = match self.call("backup.fetch", json!({ "backup_id": secrets.backup_id })) {
+            Err(e) if e.kind() == Some("backup_not_found") => {
+                return Err(ClientError::NoMatchingBackup);
+            }
+            other => other?,
+        };
+        let fetched: Fetched = serde_json::from_value(fetched)
+            .map_err(|e| ClientError::Protocol(format!("backup.fetch: {e}")))?;
+        let damaged = |what: &str| ClientError::BackupDamaged(what.to_owned());
+        let bundle =
+            b64u_decode(&fetched.bundle).map_err(|_| damaged("bundle is not base64url"))?;
+        let sealed = b64u_decode(&fetched.sealed_keys)
+            .map_err(|_| damaged("sealed keys are not base64url"))?;
+        if hex::encode(crypto::sha256(&bundle)) != fetched.bundle_sha256 {
+            return Err(damaged("the bundle does not match its hash"));
+        }
+        if hex::encode(crypto::sha256(&sealed)) != fetched.sealed_sha256 {
+            return Err(damaged("the sealed keys do not match their hash"));
+        }
+        let plain = secrets
+            .open_bundle(&bundle)
+            .ok_or_else(|| damaged("the bundle does not open with this phrase"))?;
+        let book: Bundle = serde_json::from_slice(&plain)
+            .map_err(|_| damaged("the bundle does not hold an address book"))?;
+        let keys = SealedKeys::open(&secrets.recipient, &sealed)
+            .map_err(|_| damaged("the sealed identity keys do not open with this phrase"))?;
+
+        // Take the backup over with the proof only the phrase gives.
+        let box_key = self.box_key()?;
+        let nonce = crypto::random_nonce();
+        let text = rebind_text(&secrets.backup_id, &self.state.device.device_id);
+        let proof = crypto::nacl_box(&secrets.recipient, &box_key, &nonce, text.as_bytes());
+        self.call(
+            "backup.enable",
+            json!({
+                "backup_id": secrets.backup_id,
+                "recipient": b64u(&secrets.recipient_public()),
+                "proof": b64u(&proof),
+                "proof_nonce": b64u(&nonce),
+            }),
+        )?;
+        self.state.identities = book.own.clone();
+        self.state.peers = book.peers.clone();
+        self.state.backup = Some(BackupState::from_secrets(&secrets));
+
+        // Identity keys the box does not hold (a new or reset box) go back to it.
+        let held: Vec<String> = self.call("identity.list", json!({}))?["identities"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|i| i["did"].as_str().map(str::to_owned))
+            .collect();
+        let missing: Vec<_> = keys
+            .identities
+            .iter()
+            .filter(|k| !held.contains(&k.did))
+            .cloned()
+            .collect();
+        let mut keys_restored = Vec::new();
+        if !missing.is_empty() {
+            let identities: Vec<Value> = missing
+                .iter()
+                .map(|k| {
+                    let own = book.own.iter().find(|o| o.did == k.did);
+                    json!({
+                        "did": k.did,
+                        "name": own.map(|o| o.name.clone()),
+                        "document": fetched
+                            .documents
+                            .get(&k.did)
+                            .cloned()
+                            .or_else(|| own.and_then(document_of))
+                            .unwrap_or(Value::Null),
+                    })
+                })
+                .collect();
+            let resealed = SealedKeys::new(missing).seal(&box_key);
+            let answer = self.call(
+                "backup.restore_keys",
+                json!({
+                    "backup_id": secrets.backup_id,
+                    "sealed": b64u(&resealed),
+                    "identities": identities,
+                }),
+            )?;
+            keys_restored = answer["restored"].as_array().cloned().unwrap_or_default();
+        }
+        Ok(json!({
+            "restored": true,
+            "backup_id": secrets.backup_id,
+            "version": fetched.version,
+            "identities": book.own.iter().map(|o| json!({"did": o.did, "name": o.name})).collect::<Vec<_>>(),
+            "peers": book.peers,
+            "keys_restored": keys_restored,
+        }))
+    }
+}
+
+/// The document this phone's keys describe (no services): for a box that lost it.
+fn document_of(own: &OwnIdentity) -> Option<Value> {
+    let did: Did = own.did.parse().ok()?;
+    let signing = ed25519_dalek::SigningKey::from_bytes(own.signing_secret.expose());
+    let keys = PublicKeys {
+        signing: signing.verifying_key().to_bytes(),
+        agreement: crypto::x25519_public(&own.agreement_secret),
+    };
+    Some(document::document(&did, &keys, &[]))
+}

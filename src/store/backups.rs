@@ -1,0 +1,481 @@
+//! Backups (SPEC §5): who owns each backup, and its versions of ciphertext.
+//!
+//! A version is one transaction: the bundle (or the newest one's, for a version the box makes
+//! by itself), the sealed identity keys, their hashes, and retention. `secure_delete` (set at
+//! open) overwrites what retention and `backup.disable` remove.
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::{Store, StoreError};
+
+/// A backup: its owner and the public key its identity keys are sealed to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackupRow {
+    pub backup_id: String,
+    pub device_id: String,
+    pub recipient: [u8; 32],
+    pub created: i64,
+    /// Turned off (`backup.disable` without `delete`): versions are kept, none are added.
+    pub enabled: bool,
+}
+
+/// One stored version, with its ciphertext.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionRow {
+    pub backup_id: String,
+    pub version: u64,
+    pub created: i64,
+    pub bundle: Vec<u8>,
+    pub bundle_sha256: [u8; 32],
+    pub sealed_keys: Vec<u8>,
+    pub sealed_sha256: [u8; 32],
+    /// JSON `[{did, cid, seq}]`.
+    pub identities: String,
+}
+
+/// What a new version holds. `bundle: None` copies the newest version's bundle (a version
+/// the box makes by itself when an identity changes).
+#[derive(Debug, Clone)]
+pub struct NewVersion {
+    pub bundle: Option<(Vec<u8>, [u8; 32])>,
+    pub sealed_keys: Vec<u8>,
+    pub sealed_sha256: [u8; 32],
+    pub identities: String,
+    pub created: i64,
+}
+
+/// A backup as `backup.status` lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionSummary {
+    pub backup_id: String,
+    pub versions: u64,
+    pub latest_version: Option<u64>,
+    pub latest_created: Option<i64>,
+    /// Bytes of the newest version (bundle and sealed keys).
+    pub size: u64,
+}
+
+fn u64_of(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
+
+fn i64_of(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+fn hash32(row: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<[u8; 32]> {
+    let bytes: Vec<u8> = row.get(i)?;
+    bytes.try_into().map_err(|_| {
+        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Blob, "length".into())
+    })
+}
+
+fn backup_row(conn: &Connection, backup_id: &str) -> Result<Option<BackupRow>, StoreError> {
+    Ok(conn
+        .query_row(
+            "SELECT backup_id, device_id, recipient, created, enabled FROM backups \
+             WHERE backup_id = ?1",
+            params![backup_id],
+            |row| {
+                Ok(BackupRow {
+                    backup_id: row.get(0)?,
+                    device_id: row.get(1)?,
+                    recipient: hash32(row, 2)?,
+                    created: row.get(3)?,
+                    enabled: row.get(4)?,
+                })
+            },
+        )
+        .optional()?)
+}
+
+impl Store {
+    /// One backup, by id.
+    pub async fn backup(&self, backup_id: &str) -> Result<Option<BackupRow>, StoreError> {
+        let backup_id = backup_id.to_owned();
+        self.call(move |conn| backup_row(conn, &backup_id)).await
+    }
+
+    /// Records a new backup; `false` if the id is taken (another request won).
+    pub async fn insert_backup(&self, row: BackupRow) -> Result<bool, StoreError> {
+        self.call(move |conn| {
+            let n = conn.execute(
+                "INSERT OR IGNORE INTO backups (backup_id, device_id, recipient, created, \
+                 enabled) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![
+                    row.backup_id,
+                    row.device_id,
+                    row.recipient.as_slice(),
+                    row.created,
+                    row.enabled
+                ],
+            )?;
+            Ok(n == 1)
+        })
+        .await
+    }
+
+    /// Turns a backup on or off.
+    pub async fn set_backup_enabled(&self, backup_id: &str, on: bool) -> Result<(), StoreError> {
+        let backup_id = backup_id.to_owned();
+        self.call(move |conn| {
+            conn.execute(
+                "UPDATE backups SET enabled = ?2 WHERE backup_id = ?1",
+                params![backup_id, on],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Gives a backup, and the live identities listed in its newest version, to `device_id`
+    /// (a restored phone taking its backup over). One transaction.
+    pub async fn rebind_backup(
+        &self,
+        backup_id: &str,
+        device_id: &str,
+        dids: Vec<String>,
+    ) -> Result<(), StoreError> {
+        let (backup_id, device_id) = (backup_id.to_owned(), device_id.to_owned());
+        self.call(move |conn| {
+            let tx = conn.transaction()?;
+            tx.execute(
+                "UPDATE backups SET device_id = ?2 WHERE backup_id = ?1",
+                params![backup_id, device_id],
+            )?;
+            for did in dids {
+                tx.execute(
+                    "UPDATE identities SET device_id = ?2 WHERE did = ?1 AND deactivated = 0",
+                    params![did, device_id],
+                )?;
+            }
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Stores version n+1 of a backup and applies retention (keep the newest `keep`, and
+    /// never the newest complete one). Durable when this returns; `None` when the backup is
+    /// gone or a bundle to copy is missing.
+    pub async fn add_backup_version(
+        &self,
+        backup_id: &str,
+        v: NewVersion,
+        keep: u32,
+    ) -> Result<Option<u64>, StoreError> {
+        let backup_id = backup_id.to_owned();
+        self.call(move |conn| {
+            let tx = conn.transaction()?;
+            let Some(version) = tx
+                .query_row(
+                    "SELECT next_version FROM backups WHERE backup_id = ?1",
+                    params![backup_id],
+                    |row| row.get::<_, i64>(0),
+                )
+                .optional()?
+            else {
+                return Ok(None);
+            };
+            let inserted = match &v.bundle {
+                Some((bundle, hash)) => tx.execute(
+                    "INSERT INTO backup_versions (backup_id, version, created, bundle, \
+                     bundle_sha256, sealed_keys, sealed_sha256, identities) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                    params![
+                        backup_id,
+                        version,
+                        v.created,
+                        bundle,
+                        hash.as_slice(),
+                        v.sealed_keys,
+                        v.sealed_sha256.as_slice(),
+                        v.identities
+                    ],
+                )?,
+                None => tx.execute(
+                    "INSERT INTO backup_versions (backup_id, version, created, bundle, \
+                     bundle_sha256, sealed_keys, sealed_sha256, identities) \
+                     SELECT ?1, ?2, ?3, bundle, bundle_sha256, ?4, ?5, ?6 FROM backup_versions \
+                     WHERE backup_id = ?1 AND complete = 1 ORDER BY version DESC LIMIT 1",
+                    params![
+                        backup_id,
+                        version,
+                        v.created,
+                        v.sealed_keys,
+                        v.sealed_sha256.as_slice(),
+                        v.identities
+                    ],
+                )?,
+            };
+            if inserted != 1 {
+                return Ok(None);
+            }
+            tx.execute(
+                "UPDATE backups SET next_version = ?2 WHERE backup_id = ?1",
+                params![backup_id, version + 1],
+            )?;
+            apply_retention(&tx, &backup_id, keep)?;
+            tx.commit()?;
+            Ok(Some(u64_of(version)))
+        })
+        .await
+    }
+
+    /// A version (the newest complete one when `version` is `None`).
+    pub async fn backup_version(
+        &self,
+        backup_id: &str,
+        version: Option<u64>,
+    ) -> Result<Option<VersionRow>, StoreError> {
+        let backup_id = backup_id.to_owned();
+        self.call(move |conn| {
+            const COLS: &str = "backup_id, version, created, bundle, bundle_sha256, \
+                                sealed_keys, sealed_sha256, identities";
+            let map = |row: &rusqlite::Row<'_>| {
+                Ok(VersionRow {
+                    backup_id: row.get(0)?,
+                    version: u64_of(row.get(1)?),
+                    created: row.get(2)?,
+                    bundle: row.get(3)?,
+                    bundle_sha256: hash32(row, 4)?,
+                    sealed_keys: row.get(5)?,
+                    sealed_sha256: hash32(row, 6)?,
+                    identities: row.get(7)?,
+                })
+            };
+            let found = match version {
+                Some(n) => conn
+                    .query_row(
+                        &format!(
+                            "SELECT {COLS} FROM backup_versions \
+                             WHERE backup_id = ?1 AND version = ?2"
+                        ),
+                        params![backup_id, i64_of(n)],
+                        map,
+                    )
+                    .optional()?,
+                None => conn
+                    .query_row(
+                        &format!(
+                            "SELECT {COLS} FROM backup_versions \
+                             WHERE backup_id = ?1 AND complete = 1 \
+                             ORDER BY version DESC LIMIT 1"
+                        ),
+                        params![backup_id],
+                        map,
+                    )
+                    .optional()?,
+            };
+            Ok(found)
+        })
+        .await
+    }
+
+    /// A device's backups with their newest version.
+    pub async fn backups_of(&self, device_id: &str) -> Result<Vec<VersionSummary>, StoreError> {
+        let device_id = device_id.to_owned();
+        self.call(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT b.backup_id, \
+                   (SELECT count(*) FROM backup_versions v WHERE v.backup_id = b.backup_id), \
+                   n.version, n.created, \
+                   coalesce(length(n.bundle) + length(n.sealed_keys), 0) \
+                 FROM backups b LEFT JOIN backup_versions n ON n.backup_id = b.backup_id \
+                   AND n.version = (SELECT max(version) FROM backup_versions m \
+                                    WHERE m.backup_id = b.backup_id) \
+                 WHERE b.device_id = ?1 ORDER BY b.created, b.backup_id",
+            )?;
+            let rows = stmt.query_map(params![device_id], |row| {
+                Ok(VersionSummary {
+                    backup_id: row.get(0)?,
+                    versions: u64_of(row.get(1)?),
+                    latest_version: row.get::<_, Option<i64>>(2)?.map(u64_of),
+                    latest_created: row.get(3)?,
+                    size: u64_of(row.get(4)?),
+                })
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
+    /// How many backups the box holds, of any device.
+    pub async fn backup_count(&self) -> Result<u64, StoreError> {
+        self.call(|conn| {
+            let n: i64 = conn.query_row("SELECT count(*) FROM backups", [], |row| row.get(0))?;
+            Ok(u64_of(n))
+        })
+        .await
+    }
+
+    /// The enabled backups whose newest version lists `did`, with their owners.
+    pub async fn backups_listing(&self, did: &str) -> Result<Vec<BackupRow>, StoreError> {
+        let did = did.to_owned();
+        self.call(move |conn| {
+            let ids: Vec<String> = {
+                let mut stmt = conn.prepare_cached(
+                    "SELECT DISTINCT v.backup_id FROM backup_versions v, json_each(v.identities) j \
+                     WHERE v.version = (SELECT max(version) FROM backup_versions m \
+                                        WHERE m.backup_id = v.backup_id) \
+                       AND json_extract(j.value, '$.did') = ?1",
+                )?;
+                let rows = stmt.query_map(params![did], |row| row.get(0))?;
+                rows.collect::<Result<_, _>>()?
+            };
+            let mut out = Vec::new();
+            for id in ids {
+                out.extend(backup_row(conn, &id)?.filter(|b| b.enabled));
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    /// Erases a backup and every version, then checkpoints the WAL so that no copy of the
+    /// ciphertext stays behind in it (`secure_delete` zeroes the freed pages).
+    pub async fn delete_backup(&self, backup_id: &str) -> Result<bool, StoreError> {
+        let backup_id = backup_id.to_owned();
+        self.call(move |conn| {
+            let tx = conn.transaction()?;
+            tx.execute(
+                "DELETE FROM backup_versions WHERE backup_id = ?1",
+                params![backup_id],
+            )?;
+            let n = tx.execute(
+                "DELETE FROM backups WHERE backup_id = ?1",
+                params![backup_id],
+            )?;
+            tx.commit()?;
+            checkpoint(conn)?;
+            Ok(n == 1)
+        })
+        .await
+    }
+}
+
+/// Deletes all but the newest `keep` versions, never the newest complete one. (Every version
+/// this box writes is complete, being one transaction; the rule guards against a version
+/// ever marked incomplete, so that retention can never leave a backup without one.)
+fn apply_retention(conn: &Connection, backup_id: &str, keep: u32) -> Result<usize, StoreError> {
+    Ok(conn.execute(
+        "DELETE FROM backup_versions WHERE backup_id = ?1 \
+         AND version NOT IN (SELECT version FROM backup_versions WHERE backup_id = ?1 \
+                             ORDER BY version DESC LIMIT ?2) \
+         AND version IS NOT (SELECT max(version) FROM backup_versions \
+                             WHERE backup_id = ?1 AND complete = 1)",
+        params![backup_id, i64::from(keep.max(1))],
+    )?)
+}
+
+/// Copies the WAL into the database and truncates it to zero bytes.
+pub(super) fn checkpoint(conn: &Connection) -> Result<(), StoreError> {
+    // In-memory databases have no WAL; the pragma answers a row either way.
+    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::crypto::sha256;
+
+    fn version(bundle: Option<&[u8]>, created: i64) -> NewVersion {
+        NewVersion {
+            bundle: bundle.map(|b| (b.to_vec(), sha256(b))),
+            sealed_keys: vec![created as u8; 10],
+            sealed_sha256: sha256(&[created as u8; 10]),
+            identities: "[]".into(),
+            created,
+        }
+    }
+
+    async fn with_backup() -> Store {
+        let store = Store::open_in_memory(1).await.unwrap();
+        assert!(
+            store
+                .insert_backup(BackupRow {
+                    backup_id: "ab".repeat(16),
+                    device_id: "dev".into(),
+                    recipient: [9; 32],
+                    created: 1,
+                    enabled: true,
+                })
+                .await
+                .unwrap()
+        );
+        store
+    }
+
+    #[tokio::test]
+    async fn versions_number_up_and_retention_keeps_the_newest() {
+        let store = with_backup().await;
+        let id = "ab".repeat(16);
+        for i in 1..=5u8 {
+            let n = store
+                .add_backup_version(&id, version(Some(&[i; 3]), i64::from(i)), 3)
+                .await
+                .unwrap();
+            assert_eq!(n, Some(u64::from(i)));
+        }
+        let status = store.backups_of("dev").await.unwrap();
+        assert_eq!(status[0].versions, 3);
+        assert_eq!(status[0].latest_version, Some(5));
+        assert!(store.backup_version(&id, Some(2)).await.unwrap().is_none());
+        // A version the box makes itself copies the newest bundle.
+        let n = store
+            .add_backup_version(&id, version(None, 6), 3)
+            .await
+            .unwrap();
+        assert_eq!(n, Some(6));
+        let newest = store.backup_version(&id, None).await.unwrap().unwrap();
+        assert_eq!((newest.version, newest.bundle), (6, vec![5; 3]));
+        assert_eq!(newest.bundle_sha256, sha256(&[5; 3]));
+    }
+
+    #[tokio::test]
+    async fn the_newest_complete_version_is_never_deleted() {
+        let store = with_backup().await;
+        let id = "ab".repeat(16);
+        store
+            .add_backup_version(&id, version(Some(b"a"), 1), 10)
+            .await
+            .unwrap();
+        let left = store
+            .call(move |conn| {
+                for n in [2, 3] {
+                    conn.execute(
+                        "INSERT INTO backup_versions SELECT backup_id, ?1, created, bundle, \
+                         bundle_sha256, sealed_keys, sealed_sha256, identities, 0 \
+                         FROM backup_versions WHERE version = 1",
+                        params![n],
+                    )?;
+                }
+                apply_retention(conn, &id, 1)?;
+                let mut stmt = conn.prepare("SELECT version FROM backup_versions ORDER BY 1")?;
+                let rows = stmt.query_map([], |row| row.get::<_, i64>(0))?;
+                Ok(rows.collect::<Result<Vec<_>, _>>()?)
+            })
+            .await
+            .unwrap();
+        // Keep 1: the newest (3, incomplete) and the newest complete (1) stay.
+        assert_eq!(left, vec![1, 3]);
+    }
+
+    #[tokio::test]
+    async fn unknown_backups_and_deletion() {
+        let store = with_backup().await;
+        assert_eq!(
+            store
+                .add_backup_version("cd", version(Some(b"x"), 1), 10)
+                .await
+                .unwrap(),
+            None
+        );
+        assert_eq!(store.backup_count().await.unwrap(), 1);
+        assert!(store.delete_backup(&"ab".repeat(16)).await.unwrap());
+        assert_eq!(store.backup_count().await.unwrap(), 0);
+        assert!(!store.delete_backup(&"ab".repeat(16)).await.unwrap());
+    }
+}
