@@ -102,7 +102,7 @@ pub fn main() -> ExitCode {
             command,
         } => match client::run(&state, json, &mdns_interfaces, command) {
             Ok(()) => ExitCode::SUCCESS,
-            Err(e) => fail(1, e),
+            Err(e) => fail(e.exit_code(), e),
         },
     }
 }

@@ -79,6 +79,19 @@ pub enum ClientError {
 }
 
 impl ClientError {
+    /// The command line's exit status: restore's outcomes each have their own, so that a
+    /// script (or an app's test) can tell them apart; everything else is 1.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            ClientError::Mnemonic(mnemonic::MnemonicError::Checksum) => 4,
+            ClientError::Mnemonic(_) => 3,
+            ClientError::NoBackupOnBox => 5,
+            ClientError::NoMatchingBackup => 6,
+            ClientError::BackupDamaged(_) => 7,
+            _ => 1,
+        }
+    }
+
     /// The machine-readable kind of a refusal or method error.
     pub fn kind(&self) -> Option<&str> {
         match self {

@@ -59,6 +59,17 @@ pub enum Started {
     Failed(ExitStatus, String),
 }
 
+impl Started {
+    /// The daemon, or the test fails with its status and stderr.
+    #[allow(dead_code)]
+    pub fn expect_ready(self) -> Daemon {
+        match self {
+            Started::Ready(d) => d,
+            Started::Failed(status, err) => panic!("daemon failed ({status}): {err}"),
+        }
+    }
+}
+
 impl Daemon {
     /// Starts `identity-box serve --data-dir DIR --listen 127.0.0.1:0 EXTRA…` and waits for
     /// `READY=1` on a notify socket of the test's own.
@@ -156,10 +167,7 @@ impl Daemon {
     }
 
     pub fn ready(data_dir: &Path, extra: &[&str]) -> Daemon {
-        match Self::start(data_dir, extra) {
-            Started::Ready(d) => d,
-            Started::Failed(status, err) => panic!("daemon failed ({status}): {err}"),
-        }
+        Self::start(data_dir, extra).expect_ready()
     }
 
     /// What the daemon wrote to stdout so far.

@@ -1,0 +1,546 @@
+//! Backups end to end (SPEC §5): the whole story of a phone that is reset, through the command
+//! line against a running daemon; automatic versions; take-over rules; bad input; and that a
+//! deleted backup leaves no bytes behind.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+
+use common::{BIN, Daemon, admin_command};
+use identity_box::client::{Client, ClientError};
+use identity_box::clock::{Clock, SystemClock};
+use identity_box::crypto::{self, BackupSecrets, Secret32, b64u};
+use identity_box::identity::Did;
+use serde_json::{Value, json};
+
+fn clock() -> Arc<dyn Clock> {
+    Arc::new(SystemClock)
+}
+
+fn kind(e: ClientError) -> String {
+    match e {
+        ClientError::Refused { kind, .. } | ClientError::Rpc { kind, .. } => kind,
+        other => panic!("expected a refusal, got {other}"),
+    }
+}
+
+/// The phrase of the first BIP39 vector: a valid mnemonic of "another user".
+const OTHER_USER: &str = "poverty gap ordinary script favorite burst nature wrong piece garage \
+                          siren begin village doll junior frown near maze popular sudden horse \
+                          remove anger grass";
+
+/// `identity-box client --json --state STATE args…`: (exit code, stdout JSON, stderr).
+fn cli(state: &Path, args: &[&str]) -> (i32, Value, String) {
+    let out = Command::new(BIN)
+        .args(["client", "--json", "--state"])
+        .arg(state)
+        .args(args)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let value = serde_json::from_str(stdout.trim()).unwrap_or(Value::Null);
+    (
+        out.status.code().unwrap_or(-1),
+        value,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn ok(state: &Path, args: &[&str]) -> Value {
+    let (code, value, stderr) = cli(state, args);
+    assert_eq!(code, 0, "{args:?}: {stderr}");
+    value
+}
+
+/// A pairing code from the box itself (`identity-box pair --uri`), as a reset phone gets one.
+fn box_pairing_uri(daemon: &Daemon) -> String {
+    let out = admin_command(&["pair", "--uri"], &daemon.data_dir);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+fn some_did(seed: u8) -> String {
+    Did::new(identity_box::ipfs::record::name_of_seed(&[seed; 32])).to_string()
+}
+
+fn latest_version(state: &Path) -> (String, u64) {
+    let status = ok(state, &["backup", "status"]);
+    let b = &status["backups"][0];
+    (
+        b["backup_id"].as_str().unwrap().to_owned(),
+        b["latest_version"].as_u64().unwrap(),
+    )
+}
+
+/// The address book a state file holds: own identities (with their keys) and peers.
+fn address_book(state: &Path) -> Value {
+    let s: Value = serde_json::from_slice(&std::fs::read(state).unwrap()).unwrap();
+    json!({ "identities": s["identities"], "peers": s["peers"] })
+}
+
+#[test]
+fn a_reset_phone_restores_its_address_book_and_continues_its_backup() {
+    let dir = tempfile::tempdir().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let daemon = Daemon::ready(dir.path(), &[]);
+    let phone = work.path().join("phone.json");
+    ok(&phone, &["pair", &daemon.startup_uri()]);
+
+    // Nothing is backed up yet: a restore says so.
+    let other_words = work.path().join("other.txt");
+    std::fs::write(&other_words, OTHER_USER).unwrap();
+    let other_file = other_words.to_str().unwrap();
+    let (code, _, stderr) = cli(
+        &phone,
+        &["backup", "restore", "--mnemonic-file", other_file],
+    );
+    assert_eq!(code, 5, "{stderr}");
+    assert!(stderr.contains("holds no backup at all"), "{stderr}");
+
+    let alice = ok(&phone, &["identity", "create", "Alice"])["did"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let work_did = ok(&phone, &["identity", "create", "Work"])["did"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    ok(&phone, &["peer", "add", &some_did(1), "Bob"]);
+
+    let enabled = ok(&phone, &["backup", "enable"]);
+    let words = enabled["mnemonic"].as_str().unwrap().to_owned();
+    assert_eq!(words.split(' ').count(), 24);
+    assert_eq!(enabled["stored"]["version"], json!(1));
+    let (backup_id, v1) = latest_version(&phone);
+    assert_eq!(v1, 1);
+
+    // Changes of the address book make new versions by themselves.
+    let added = ok(&phone, &["peer", "add", &some_did(2), "Carol"]);
+    assert_eq!(added["backup"]["version"], json!(2));
+    ok(&phone, &["identity", "create", "Club"]);
+    // The box makes one more version by itself when an identity is deleted (fresh sealed
+    // keys), then the phone uploads its new address book.
+    let deleted = ok(&phone, &["identity", "delete", &work_did]);
+    let (same_id, v) = latest_version(&phone);
+    assert_eq!(same_id, backup_id);
+    assert_eq!(deleted["backup"]["version"], json!(v));
+    assert_eq!(v, 5, "enable, peer, create, box-made after delete, delete");
+    let before = address_book(&phone);
+    assert_eq!(before["identities"].as_array().unwrap().len(), 2);
+
+    // The phone is reset: its state is gone. It pairs again with a code from the box.
+    std::fs::remove_file(&phone).unwrap();
+    ok(&phone, &["pair", &box_pairing_uri(&daemon)]);
+    let mut reset = Client::load(&phone, clock()).unwrap();
+    assert!(reset.call("backup.exists", json!({})).unwrap()["count"].as_u64() >= Some(1));
+    // Its identities still belong to the old device: this one cannot touch them.
+    assert_eq!(
+        kind(
+            reset
+                .call("identity.get", json!({"did": alice}))
+                .unwrap_err()
+        ),
+        "forbidden"
+    );
+
+    let phrase = work.path().join("phrase.txt");
+    // A typo: an unknown word, with the nearest word suggested.
+    let mut typo: Vec<String> = words.split(' ').map(str::to_owned).collect();
+    let original = typo[4].clone();
+    typo[4] = format!("{original}x");
+    std::fs::write(&phrase, typo.join(" ")).unwrap();
+    let phrase_file = phrase.to_str().unwrap();
+    let (code, _, stderr) = cli(
+        &phone,
+        &["backup", "restore", "--mnemonic-file", phrase_file],
+    );
+    assert_eq!(code, 3, "{stderr}");
+    assert!(stderr.contains("word 5"), "{stderr}");
+    assert!(
+        stderr.contains(&format!("did you mean \"{original}\"")),
+        "{stderr}"
+    );
+
+    // Two words swapped: every word is valid, the checksum is not.
+    let mut swapped: Vec<&str> = words.split(' ').collect();
+    let (i, j) = (0..23)
+        .map(|i| (i, i + 1))
+        .find(|&(i, j)| swapped[i] != swapped[j])
+        .unwrap();
+    swapped.swap(i, j);
+    std::fs::write(&phrase, swapped.join(" ")).unwrap();
+    let (code, _, stderr) = cli(
+        &phone,
+        &["backup", "restore", "--mnemonic-file", phrase_file],
+    );
+    assert_eq!(code, 4, "{stderr}");
+    assert!(stderr.contains("checksum"), "{stderr}");
+
+    // Another user's valid phrase: no backup matches.
+    let (code, _, stderr) = cli(
+        &phone,
+        &["backup", "restore", "--mnemonic-file", other_file],
+    );
+    assert_eq!(code, 6, "{stderr}");
+    assert!(stderr.contains("no backup on this box matches"), "{stderr}");
+
+    // The right phrase, typed sloppily: everything is back, identical.
+    std::fs::write(&phrase, format!("  {}\n", words.to_uppercase())).unwrap();
+    let restored = ok(
+        &phone,
+        &["backup", "restore", "--mnemonic-file", phrase_file],
+    );
+    assert_eq!(restored["version"], json!(v));
+    assert_eq!(address_book(&phone), before);
+
+    // The restored phone took the backup over: it owns the identities again, and its next
+    // change adds a version to the same backup.
+    let mut restored_phone = Client::load(&phone, clock()).unwrap();
+    assert_eq!(
+        restored_phone
+            .call("identity.get", json!({"did": alice}))
+            .unwrap()["did"],
+        json!(alice)
+    );
+    let added = ok(&phone, &["peer", "add", &some_did(3), "Dan"]);
+    assert_eq!(added["backup"]["version"], json!(v + 1));
+    assert_eq!(latest_version(&phone), (backup_id.clone(), v + 1));
+}
+
+#[test]
+fn the_box_versions_a_backup_when_a_listed_identity_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = Daemon::ready(dir.path(), &[]);
+    let mut phone = Client::pair(&daemon.startup_uri(), "Phone", clock()).unwrap();
+    let did = phone.create_identity("Alice").unwrap()["did"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (_, stored) = phone.enable_backup().unwrap();
+    assert_eq!(stored["version"], json!(1));
+    let id = phone.state().backup.as_ref().unwrap().backup_id.clone();
+    let secrets_recipient = phone.state().backup.as_ref().unwrap().recipient.clone();
+
+    let first = phone
+        .call("backup.fetch", json!({"backup_id": id}))
+        .unwrap();
+    assert_eq!(first["identities"][0]["seq"], json!(0));
+
+    // A new document: the box writes version 2 by itself, same bundle, fresh sealed keys
+    // listing the new sequence number.
+    let keys = phone.state().identities[0].keys_param();
+    phone
+        .call(
+            "identity.update",
+            json!({"did": did, "keys": keys, "services": [
+                {"id": "#inbox", "type": "Inbox", "serviceEndpoint": "https://example.org/in"}
+            ]}),
+        )
+        .unwrap();
+    let second = phone
+        .call("backup.fetch", json!({"backup_id": id}))
+        .unwrap();
+    assert_eq!(second["version"], json!(2));
+    assert_eq!(second["bundle"], first["bundle"]);
+    assert_ne!(second["sealed_keys"], first["sealed_keys"]);
+    assert_eq!(second["identities"][0]["seq"], json!(1));
+    assert_eq!(
+        second["documents"][&did]["service"][0]["type"],
+        json!("Inbox")
+    );
+    // The sealed keys open with the owner's recipient secret only, padded to 4 KiB.
+    let sealed = crypto::b64u_decode(second["sealed_keys"].as_str().unwrap()).unwrap();
+    assert_eq!((sealed.len() - 48) % 4096, 0);
+    let plain = crypto::seal_open(&secrets_recipient, &sealed).unwrap();
+    let payload: Value = serde_json::from_slice(&plain).unwrap();
+    assert_eq!(payload["identities"][0]["did"], json!(did));
+    assert_eq!(payload["identities"][0]["seq"], json!(1));
+    assert!(crypto::seal_open(&Secret32::new([1; 32]), &sealed).is_none());
+
+    // Deleting the identity: version 3 holds no key for it any more.
+    phone.delete_identity(&did).unwrap();
+    let third = phone
+        .call("backup.fetch", json!({"backup_id": id}))
+        .unwrap();
+    assert_eq!(third["version"], json!(3));
+    assert_eq!(third["identities"], json!([]));
+    // Older versions stay fetchable.
+    let old = phone
+        .call("backup.fetch", json!({"backup_id": id, "version": 1}))
+        .unwrap();
+    assert_eq!(old["sealed_keys"], first["sealed_keys"]);
+}
+
+#[test]
+fn taking_a_backup_over_needs_the_mnemonics_proof() {
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = Daemon::ready(dir.path(), &[]);
+    let mut owner = Client::pair(&daemon.startup_uri(), "Phone A", clock()).unwrap();
+    owner.create_identity("Alice").unwrap();
+    owner.enable_backup().unwrap();
+    let state = owner.state().backup.clone().unwrap();
+    let id = state.backup_id.clone();
+    let recipient_public = crypto::x25519_public(&state.recipient);
+
+    let opened = owner.call("pairing.open", json!({})).unwrap();
+    let mut other = Client::pair(opened["uri"].as_str().unwrap(), "Phone B", clock()).unwrap();
+    let box_key = other.box_key().unwrap();
+    let enable = |proof: Option<(Vec<u8>, [u8; 24])>| {
+        let mut p = json!({"backup_id": id, "recipient": b64u(&recipient_public)});
+        if let Some((proof, nonce)) = proof {
+            p["proof"] = json!(b64u(&proof));
+            p["proof_nonce"] = json!(b64u(&nonce));
+        }
+        p
+    };
+    let text = identity_box::backup::rebind_text(&id, &other.state().device.device_id);
+    let nonce = crypto::random_nonce();
+
+    // Knowing the id gives ciphertext, nothing more.
+    assert!(other.call("backup.fetch", json!({"backup_id": id})).is_ok());
+    let bundle = b64u(&[0u8; 64]);
+    assert_eq!(
+        kind(
+            other
+                .call("backup.put", json!({"backup_id": id, "bundle": bundle}))
+                .unwrap_err()
+        ),
+        "forbidden"
+    );
+    // No proof.
+    assert_eq!(
+        kind(other.call("backup.enable", enable(None)).unwrap_err()),
+        "forbidden"
+    );
+    // A proof made with another mnemonic's recipient secret.
+    let stranger = BackupSecrets::from_entropy(&Secret32::new([7; 32]));
+    let bad = crypto::nacl_box(&stranger.recipient, &box_key, &nonce, text.as_bytes());
+    assert_eq!(
+        kind(
+            other
+                .call("backup.enable", enable(Some((bad, nonce))))
+                .unwrap_err()
+        ),
+        "forbidden"
+    );
+    // The right secret over another device's text (a replayed proof).
+    let owner_text = identity_box::backup::rebind_text(&id, &owner.state().device.device_id);
+    let replayed = crypto::nacl_box(&state.recipient, &box_key, &nonce, owner_text.as_bytes());
+    assert_eq!(
+        kind(
+            other
+                .call("backup.enable", enable(Some((replayed, nonce))))
+                .unwrap_err()
+        ),
+        "forbidden"
+    );
+    // Another recipient for the same id: conflict.
+    let p = json!({"backup_id": id, "recipient": b64u(&stranger.recipient_public())});
+    assert_eq!(
+        kind(other.call("backup.enable", p).unwrap_err()),
+        "conflict"
+    );
+    // The real proof: the backup and its identities move to Phone B.
+    let good = crypto::nacl_box(&state.recipient, &box_key, &nonce, text.as_bytes());
+    let answer = other
+        .call("backup.enable", enable(Some((good, nonce))))
+        .unwrap();
+    assert_eq!(answer["rebound"], json!(true));
+    assert_eq!(
+        other.call("identity.list", json!({})).unwrap()["identities"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        kind(
+            owner
+                .call("backup.put", json!({"backup_id": id, "bundle": bundle}))
+                .unwrap_err()
+        ),
+        "forbidden"
+    );
+}
+
+#[test]
+fn bad_backup_input_gets_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = Daemon::start_with_env(
+        dir.path(),
+        &[],
+        &[("IDENTITY_BOX_BACKUP__MAX_BUNDLE_BYTES", "4096")],
+    )
+    .expect_ready();
+    let mut owner = Client::pair(&daemon.startup_uri(), "Phone A", clock()).unwrap();
+    let secrets = BackupSecrets::from_entropy(&Secret32::new([3; 32]));
+    let recipient = b64u(&secrets.recipient_public());
+    let call_kind = |c: &mut Client, m: &str, p: Value| kind(c.call(m, p).unwrap_err());
+
+    // Malformed ids, and recipient keys of low order.
+    for bad_id in [
+        "",
+        "ABCDEF0123456789ABCDEF0123456789",
+        "abc",
+        &"g".repeat(32),
+    ] {
+        assert_eq!(
+            call_kind(
+                &mut owner,
+                "backup.enable",
+                json!({"backup_id": bad_id, "recipient": recipient})
+            ),
+            "invalid_params",
+            "{bad_id:?}"
+        );
+    }
+    let mut one = [0u8; 32];
+    one[0] = 1;
+    for low in [[0u8; 32], one] {
+        assert_eq!(
+            call_kind(
+                &mut owner,
+                "backup.enable",
+                json!({"backup_id": secrets.backup_id, "recipient": b64u(&low)})
+            ),
+            "invalid_params"
+        );
+    }
+    // Before enable: no such backup.
+    assert_eq!(
+        call_kind(
+            &mut owner,
+            "backup.put",
+            json!({"backup_id": secrets.backup_id, "bundle": b64u(&[1; 64])})
+        ),
+        "backup_not_found"
+    );
+    owner
+        .call(
+            "backup.enable",
+            json!({"backup_id": secrets.backup_id, "recipient": recipient}),
+        )
+        .unwrap();
+    // Over the limit.
+    assert_eq!(
+        call_kind(
+            &mut owner,
+            "backup.put",
+            json!({"backup_id": secrets.backup_id, "bundle": b64u(&vec![1; 4097])})
+        ),
+        "too_large"
+    );
+    // Exactly the limit is fine.
+    let stored = owner
+        .call(
+            "backup.put",
+            json!({"backup_id": secrets.backup_id, "bundle": b64u(&vec![1; 4096])}),
+        )
+        .unwrap();
+    assert_eq!(stored["version"], json!(1));
+    // Identities of another device, or not DIDs at all.
+    let opened = owner.call("pairing.open", json!({})).unwrap();
+    let mut member = Client::pair(opened["uri"].as_str().unwrap(), "Phone B", clock()).unwrap();
+    let theirs = member.create_identity("Theirs").unwrap()["did"].clone();
+    assert_eq!(
+        call_kind(
+            &mut owner,
+            "backup.put",
+            json!({"backup_id": secrets.backup_id, "bundle": b64u(&[1; 64]), "identities": [theirs]})
+        ),
+        "forbidden"
+    );
+    assert_eq!(
+        call_kind(
+            &mut owner,
+            "backup.put",
+            json!({"backup_id": secrets.backup_id, "bundle": b64u(&[1; 64]), "identities": ["did:web:x"]})
+        ),
+        "invalid_params"
+    );
+    assert_eq!(
+        call_kind(
+            &mut owner,
+            "backup.put",
+            json!({"backup_id": secrets.backup_id, "bundle": "not base64!"})
+        ),
+        "invalid_params"
+    );
+    // Nothing of that was stored.
+    let status = owner.call("backup.status", json!({})).unwrap();
+    assert_eq!(status["backups"][0]["versions"], json!(1));
+    // Restoring keys that are not sealed to this box.
+    assert_eq!(
+        call_kind(
+            &mut owner,
+            "backup.restore_keys",
+            json!({"backup_id": secrets.backup_id, "sealed": b64u(&[0; 100])})
+        ),
+        "invalid_params"
+    );
+}
+
+/// Finds `needle` in a file's bytes.
+fn contains(path: &Path, needle: &[u8]) -> bool {
+    match std::fs::read(path) {
+        Ok(bytes) => bytes.windows(needle.len()).any(|w| w == needle),
+        Err(_) => false,
+    }
+}
+
+#[test]
+fn a_deleted_backup_leaves_no_bytes_in_the_database_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut daemon = Daemon::ready(dir.path(), &[]);
+    let mut owner = Client::pair(&daemon.startup_uri(), "Phone A", clock()).unwrap();
+    let secrets = BackupSecrets::from_entropy(&Secret32::new([4; 32]));
+    owner
+        .call(
+            "backup.enable",
+            json!({"backup_id": secrets.backup_id, "recipient": b64u(&secrets.recipient_public())}),
+        )
+        .unwrap();
+    let marker = b"MARKER-0f3c9a7e-the-bundle-bytes-MARKER";
+    let bundle: Vec<u8> = marker.iter().copied().cycle().take(20_000).collect();
+    for _ in 0..3 {
+        owner
+            .call(
+                "backup.put",
+                json!({"backup_id": secrets.backup_id, "bundle": b64u(&bundle)}),
+            )
+            .unwrap();
+    }
+    let db = identity_box::store::database_path(dir.path());
+    let wal = db.with_extension("sqlite3-wal");
+    // The test can fail: the marker is there while the backup is.
+    assert!(contains(&db, marker) || contains(&wal, marker));
+
+    let answer = owner
+        .call(
+            "backup.disable",
+            json!({"backup_id": secrets.backup_id, "delete": true}),
+        )
+        .unwrap();
+    assert_eq!(answer["deleted"], json!(true));
+    assert!(!contains(&db, marker), "marker bytes left in the database");
+    assert!(!contains(&wal, marker), "marker bytes left in the WAL");
+    assert_eq!(
+        kind(
+            owner
+                .call("backup.fetch", json!({"backup_id": secrets.backup_id}))
+                .unwrap_err()
+        ),
+        "backup_not_found"
+    );
+    // And after a clean stop (the last checkpoint), still nothing.
+    daemon.terminate();
+    assert!(!contains(&db, marker));
+    assert!(!contains(&wal, marker));
+}
