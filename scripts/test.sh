@@ -37,10 +37,15 @@ if [ "${#need[@]}" -gt 0 ]; then
     as_root apt-get update -qq
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}"
 fi
-# PyNaCl for the interoperability test (a phone written against libsodium).
+# PyNaCl for the interoperability test (a phone written against libsodium), and the BIP39
+# reference implementation for the backup-phrase vectors (tests/interop/backup_vectors.py).
 if ! python3 -c "import nacl" 2>/dev/null; then
     python3 -m pip install --quiet pynacl 2>/dev/null \
         || as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-nacl
+fi
+if ! python3 -c "import mnemonic" 2>/dev/null; then
+    python3 -m pip install --quiet mnemonic 2>/dev/null \
+        || as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-mnemonic
 fi
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
 if [ "$cross" = 1 ]; then
