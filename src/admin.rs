@@ -27,6 +27,8 @@ pub enum AdminRequest {
     Status,
     /// Open a pairing window (or keep the open one) and return its URI.
     Pair,
+    /// Erase everything and start again as a new box.
+    FactoryReset,
 }
 
 /// The daemon's answer.
@@ -41,6 +43,11 @@ pub enum AdminResponse {
         expires: Option<i64>,
         /// The box's clock when it answered.
         now: i64,
+    },
+    /// The box is erasing itself and will start again as a new box.
+    Resetting {
+        /// The fingerprint of the box being erased (the new box has another).
+        old_fingerprint: String,
     },
     Error {
         message: String,

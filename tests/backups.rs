@@ -544,3 +544,88 @@ fn a_deleted_backup_leaves_no_bytes_in_the_database_files() {
     assert!(!contains(&db, marker));
     assert!(!contains(&wal, marker));
 }
+
+#[test]
+fn a_factory_reset_erases_everything_and_the_box_starts_again_as_a_new_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut daemon = Daemon::start_with_env(
+        dir.path(),
+        &[],
+        &[("IDENTITY_BOX_IPFS__RESOLVE_TIMEOUT_SECS", "1")],
+    )
+    .expect_ready();
+    let mut owner = Client::pair(&daemon.startup_uri(), "Phone A", clock()).unwrap();
+    let did = owner.create_identity("Alice").unwrap()["did"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    owner.enable_backup().unwrap();
+    let opened = owner.call("pairing.open", json!({})).unwrap();
+    let mut member = Client::pair(opened["uri"].as_str().unwrap(), "Phone B", clock()).unwrap();
+    let seed_file = dir.path().join("box-seed");
+    let old_seed = std::fs::read(&seed_file).unwrap();
+
+    // Refusals erase nothing.
+    let out = admin_command(&["factory-reset"], dir.path());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--yes"));
+    let reset =
+        |c: &mut Client, confirm: &str| c.call("box.factory_reset", json!({ "confirm": confirm }));
+    assert_eq!(
+        kind(reset(&mut member, "erase everything").unwrap_err()),
+        "forbidden"
+    );
+    assert_eq!(
+        kind(reset(&mut owner, "yes").unwrap_err()),
+        "invalid_params"
+    );
+    assert_eq!(
+        owner.call("identity.list", json!({})).unwrap()["identities"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    let old_key = daemon.get("/v1/info").json()["agreement_key"].clone();
+
+    // The owner's phone erases the box: it answers, then starts again as a new box.
+    assert_eq!(
+        reset(&mut owner, "erase everything").unwrap()["erased"],
+        json!(true)
+    );
+    daemon.wait_ready_again();
+    let info = daemon.get("/v1/info").json();
+    assert_ne!(info["agreement_key"], old_key);
+    assert_eq!(info["pairing_open"], json!(true));
+    assert_ne!(std::fs::read(&seed_file).unwrap(), old_seed);
+    // The old phones are strangers now.
+    assert!(owner.call("box.info", json!({})).is_err());
+    assert!(member.call("box.info", json!({})).is_err());
+    // A new phone finds an empty box: no identities, no backups; the DID is not held here.
+    let mut fresh = Client::pair(&box_pairing_uri(&daemon), "Phone C", clock()).unwrap();
+    assert_eq!(fresh.state().device.role, identity_box::store::Role::Owner);
+    let box_info = fresh.call("box.info", json!({})).unwrap();
+    assert_eq!(box_info["identities"], json!(0));
+    assert_eq!(box_info["devices"], json!(1));
+    assert_eq!(
+        fresh.call("backup.exists", json!({})).unwrap()["count"],
+        json!(0)
+    );
+    assert_eq!(
+        kind(fresh.call("did.resolve", json!({"did": did})).unwrap_err()),
+        "not_found"
+    );
+
+    // The same from the box's console: it waits for the new box and says so.
+    let before = daemon.get("/v1/info").json()["agreement_key"].clone();
+    let out = admin_command(&["factory-reset", "--yes"], dir.path());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("started again as a new box"));
+    daemon.wait_ready_again();
+    assert_ne!(daemon.get("/v1/info").json()["agreement_key"], before);
+    assert!(fresh.call("box.info", json!({})).is_err());
+}

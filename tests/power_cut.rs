@@ -63,10 +63,9 @@ fn acknowledged_versions_survive_sigkill() {
                     "backup.put",
                     json!({"backup_id": id, "bundle": b64u(&bundle)}),
                 ) {
-                    Ok(stored) => acked.push((
-                        stored["version"].as_u64().unwrap(),
-                        crypto::sha256(&bundle),
-                    )),
+                    Ok(stored) => {
+                        acked.push((stored["version"].as_u64().unwrap(), crypto::sha256(&bundle)))
+                    }
                     Err(_) => return (phone, acked),
                 }
             }

@@ -197,8 +197,14 @@ fn backup_phrase_derivations_match_vectors_and_python() {
     let v = load("backup-derivation.json");
     let cases = v["cases"].as_array().unwrap();
     assert!(cases.len() >= 3);
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/backup-derivation.json");
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/backup_vectors.py");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/backup-derivation.json"
+    );
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/interop/backup_vectors.py"
+    );
     let out = std::process::Command::new("python3")
         .args([script, path])
         .output()

@@ -52,6 +52,9 @@ pub struct AppState {
     started: Instant,
     store: OnceLock<Store>,
     services: OnceLock<(Identities, Backups)>,
+    /// Cancelled when a factory reset is asked for; the daemon then stops, erases and starts
+    /// again as a new box.
+    factory_reset: tokio_util::sync::CancellationToken,
     pairing: Pairing,
     pair_limit: RateLimiter,
     resolve_limit: RateLimiter,
@@ -74,6 +77,7 @@ impl AppState {
             started: Instant::now(),
             store: OnceLock::new(),
             services: OnceLock::new(),
+            factory_reset: tokio_util::sync::CancellationToken::new(),
             pairing,
             pair_limit: RateLimiter::new(limits.pair_per_minute),
             resolve_limit: RateLimiter::new(limits.resolve_per_minute),
@@ -103,6 +107,18 @@ impl AppState {
 
     pub fn backups(&self) -> Option<&Backups> {
         self.services.get().map(|(_, b)| b)
+    }
+
+    /// Asks the daemon to erase everything and start again as a new box (SPEC §3
+    /// `box.factory_reset`, `identity-box factory-reset`). Requests in flight still finish.
+    pub fn request_factory_reset(&self) {
+        log::warn!("factory reset requested: the box will erase everything and restart");
+        self.factory_reset.cancel();
+    }
+
+    /// Completes when a factory reset has been asked for.
+    pub fn factory_reset_requested(&self) -> tokio_util::sync::WaitForCancellationFuture<'_> {
+        self.factory_reset.cancelled()
     }
 
     pub fn store(&self) -> Option<&Store> {

@@ -169,6 +169,7 @@ async fn route(call: &Call<'_>, method: &str, params: Value) -> RpcResult<Value>
         "backup.fetch" => reply(backup_fetch(call, parse(params)?).await),
         "backup.restore_keys" => reply(backup_restore_keys(call, parse(params)?).await),
         "backup.disable" => reply(backup_disable(call, parse(params)?).await),
+        "box.factory_reset" => reply(box_factory_reset(call, parse(params)?).await),
         other => Err(RpcError::MethodNotFound(other.to_owned())),
     }
 }
@@ -478,4 +479,36 @@ async fn backup_restore_keys(call: &Call<'_>, p: RestoreKeysParams) -> RpcResult
 
 async fn backup_disable(call: &Call<'_>, p: DisableParams) -> RpcResult<Disabled> {
     Ok(backups(call)?.disable(&call.device.device_id, p).await?)
+}
+
+/// The words `box.factory_reset` must carry, so that no stray call erases a household's box.
+pub const RESET_CONFIRMATION: &str = "erase everything";
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResetParams {
+    pub confirm: String,
+}
+
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Erased {
+    pub erased: bool,
+}
+
+/// The owner erases the box: the answer goes out, then the daemon stops, erases its data
+/// directory and starts again with a new seed and an open pairing window.
+async fn box_factory_reset(call: &Call<'_>, p: ResetParams) -> RpcResult<Erased> {
+    if call.device.role != Role::Owner {
+        return Err(RpcError::Forbidden(
+            "only the owner's phone can erase the box".into(),
+        ));
+    }
+    if p.confirm != RESET_CONFIRMATION {
+        return Err(RpcError::InvalidParams(format!(
+            "to erase the box, confirm must be \"{RESET_CONFIRMATION}\""
+        )));
+    }
+    log::warn!("factory reset by device {}", call.device.device_id);
+    call.state.request_factory_reset();
+    Ok(Erased { erased: true })
 }

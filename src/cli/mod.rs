@@ -55,6 +55,15 @@ pub enum Command {
         #[command(subcommand)]
         command: client::ClientCommand,
     },
+    /// Erase everything on the box (identity keys, paired phones, backups) and start again as
+    /// a new box with a new key and an open pairing window.
+    FactoryReset {
+        #[command(flatten)]
+        common: CommonArgs,
+        /// Really erase everything; without it nothing happens.
+        #[arg(long)]
+        yes: bool,
+    },
     /// Show whether the running box is healthy, its version, uptime, data directory and keys.
     Status {
         #[command(flatten)]
@@ -94,6 +103,7 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::Serve { common, listen } => serve(&common, listen),
         Command::Status { common, json } => status(&common, json),
+        Command::FactoryReset { common, yes } => factory_reset(&common, yes),
         Command::Pair { common, uri } => pair(&common, uri),
         Command::Client {
             state,
@@ -128,11 +138,24 @@ fn serve(common: &CommonArgs, listen: Option<SocketAddr>) -> ExitCode {
         Ok(rt) => rt,
         Err(e) => return fail(1, format!("cannot start the async runtime: {e}")),
     };
-    let result = rt.block_on(daemon::run(
-        config,
-        DaemonEnv::from_process(),
-        CancellationToken::new(),
-    ));
+    let mut config = config;
+    let result = rt.block_on(async {
+        loop {
+            match daemon::run(
+                config.clone(),
+                DaemonEnv::from_process(),
+                CancellationToken::new(),
+            )
+            .await
+            {
+                // A factory reset: the same process starts again as a new box, on the same
+                // address.
+                Ok(daemon::Outcome::FactoryReset { listen }) => config.listen = listen,
+                Ok(daemon::Outcome::Stopped) => return Ok(()),
+                Err(e) => return Err(e),
+            }
+        }
+    });
     // Background threads (the runtime's blocking pool) get a bounded time to end.
     rt.shutdown_timeout(Duration::from_secs(2));
     match result {
@@ -188,6 +211,47 @@ fn pair(common: &CommonArgs, uri_only: bool) -> ExitCode {
         Ok(other) => fail(1, format!("unexpected answer from the box: {other:?}")),
         Err((code, message)) => fail(code, message),
     }
+}
+
+/// How long `factory-reset` waits for the box to come back as a new box.
+const RESET_WAIT: Duration = Duration::from_secs(120);
+
+fn factory_reset(common: &CommonArgs, yes: bool) -> ExitCode {
+    if !yes {
+        return fail(
+            2,
+            "this erases every identity key, paired phone and backup on this box, and cannot be \
+             undone; run `identity-box factory-reset --yes` to do it",
+        );
+    }
+    let old = match admin_request(common, AdminRequest::FactoryReset) {
+        Ok(AdminResponse::Resetting { old_fingerprint }) => old_fingerprint,
+        Ok(AdminResponse::Error { message }) => return fail(1, message),
+        Ok(other) => return fail(1, format!("unexpected answer from the box: {other:?}")),
+        Err((code, message)) => return fail(code, message),
+    };
+    println!("Erasing the box…");
+    // The daemon stops, erases and starts again in the same process; ask until the new box
+    // answers (the admin socket is gone for a moment in between).
+    let deadline = std::time::Instant::now() + RESET_WAIT;
+    while std::time::Instant::now() < deadline {
+        if let Ok(AdminResponse::Status(report)) = admin_request(common, AdminRequest::Status)
+            && report.healthy
+            && report.fingerprint != old
+        {
+            println!(
+                "The box is erased and started again as a new box (fingerprint {}).",
+                report.fingerprint
+            );
+            println!("Pair a phone with it: run `identity-box pair` and scan the code.");
+            return ExitCode::SUCCESS;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    fail(
+        1,
+        "the box was erased but has not started again; see `journalctl -u identity-box`",
+    )
 }
 
 fn status(common: &CommonArgs, json: bool) -> ExitCode {

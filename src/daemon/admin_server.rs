@@ -108,6 +108,13 @@ async fn handle(req: AdminRequest, ctx: &Context) -> AdminResponse {
                 now: pairing.now(),
             }
         }
+        AdminRequest::FactoryReset => {
+            log::warn!("factory reset from the console");
+            ctx.state.request_factory_reset();
+            AdminResponse::Resetting {
+                old_fingerprint: ctx.state.keys().fingerprint.clone(),
+            }
+        }
         AdminRequest::Status => {
             let state = &ctx.state;
             let (first_started_at, devices, identities) = match state.store() {

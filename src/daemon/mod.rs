@@ -126,12 +126,22 @@ impl DaemonError {
     }
 }
 
-/// Runs the box until SIGTERM/SIGINT or until `shutdown` is cancelled.
+/// How a run of the daemon ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// SIGTERM, SIGINT or the caller's token.
+    Stopped,
+    /// A factory reset erased the data directory: start again, as a new box, on `listen`
+    /// (the address this run had, so that a port chosen by the system stays the same).
+    FactoryReset { listen: SocketAddr },
+}
+
+/// Runs the box until SIGTERM/SIGINT, until `shutdown` is cancelled, or until a factory reset.
 pub async fn run(
     config: Config,
     env: DaemonEnv,
     shutdown: CancellationToken,
-) -> Result<(), DaemonError> {
+) -> Result<Outcome, DaemonError> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let data_dir = config.data_dir(env.state_directory.as_deref())?;
     let runtime_dir = config.runtime_dir(env.runtime_directory.as_deref(), &data_dir);
@@ -247,7 +257,7 @@ pub async fn run(
         }
         None => {
             stop_tasks(&tasks_stop, shutdown, tasks, &admin_path).await;
-            return Ok(());
+            return Ok(Outcome::Stopped);
         }
     };
     match store
@@ -339,7 +349,10 @@ pub async fn run(
         tasks.spawn(watchdog(store.clone(), interval, tasks_stop.clone()));
     }
 
-    shutdown.cancelled().await;
+    let reset = tokio::select! {
+        () = shutdown.cancelled() => false,
+        () = state.factory_reset_requested() => true,
+    };
     systemd::stopping();
     log::info!("stopping");
     if let Some(a) = advertiser {
@@ -347,13 +360,57 @@ pub async fn run(
     }
     stop_tasks(&tasks_stop, shutdown, tasks, &admin_path).await;
     node.stop().await;
+    if reset {
+        store.close().await;
+        erase(&data_dir)?;
+        log::warn!("factory reset done: everything is erased; starting again as a new box");
+        return Ok(Outcome::FactoryReset { listen: local_addr });
+    }
     // After the drain no request is in flight: the nonce list is complete.
     if let Err(e) = store.save_nonces(state.pairing().recent_nonces()).await {
         log::error!("cannot save the request nonces for the next start: {e}");
     }
     store.close().await;
     log::info!("stopped");
-    Ok(())
+    Ok(Outcome::Stopped)
+}
+
+/// Erases what a factory reset erases (SPEC §1): the seed (overwritten before it is
+/// removed), the database with every device, identity key and backup, and the IPFS
+/// repository. The directory and its lock stay.
+fn erase(data_dir: &Path) -> Result<(), DaemonError> {
+    let err = |source| DaemonError::DataDir {
+        path: data_dir.to_owned(),
+        source,
+    };
+    let seed = data_dir.join(SEED_FILE);
+    match std::fs::OpenOptions::new().write(true).open(&seed) {
+        Ok(mut file) => {
+            use std::io::Write;
+            // Overwrite in place (not a new file renamed over it), then remove.
+            file.write_all(&[0u8; 32]).map_err(err)?;
+            file.sync_all().map_err(err)?;
+            std::fs::remove_file(&seed).map_err(err)?;
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(err(e)),
+    }
+    let db = store::database_path(data_dir);
+    for suffix in ["", "-wal", "-shm"] {
+        let mut path = db.clone().into_os_string();
+        path.push(suffix);
+        match std::fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(err(e)),
+        }
+    }
+    match std::fs::remove_dir_all(data_dir.join("ipfs")) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(err(e)),
+    }
+    fsutil::sync_dir(data_dir).map_err(err)
 }
 
 async fn stop_tasks(

@@ -50,6 +50,7 @@ pub struct Daemon {
     pub addr: SocketAddr,
     pub data_dir: PathBuf,
     _notify_dir: tempfile::TempDir,
+    notify: UnixDatagram,
 }
 
 /// What a start attempt produced.
@@ -163,11 +164,44 @@ impl Daemon {
             addr,
             data_dir: data_dir.to_owned(),
             _notify_dir: notify_dir,
+            notify,
         })
     }
 
     pub fn ready(data_dir: &Path, extra: &[&str]) -> Daemon {
         Self::start(data_dir, extra).expect_ready()
+    }
+
+    /// Waits for the next `READY=1` (a box that restarts in the same process, after a
+    /// factory reset, announces readiness again).
+    #[allow(dead_code)]
+    pub fn wait_ready_again(&mut self) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        let mut buf = [0u8; 4096];
+        loop {
+            match self.notify.recv(&mut buf) {
+                Ok(n) => {
+                    if String::from_utf8_lossy(&buf[..n])
+                        .lines()
+                        .any(|l| l == "READY=1")
+                    {
+                        return;
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    assert!(
+                        self.child.try_wait().unwrap().is_none(),
+                        "the daemon exited: {}",
+                        self.stderr()
+                    );
+                    assert!(
+                        std::time::Instant::now() < deadline,
+                        "the daemon never became ready again"
+                    );
+                }
+                Err(e) => panic!("notify socket: {e}"),
+            }
+        }
     }
 
     /// What the daemon wrote to stdout so far.
