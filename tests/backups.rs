@@ -629,3 +629,82 @@ fn a_factory_reset_erases_everything_and_the_box_starts_again_as_a_new_one() {
     assert_ne!(daemon.get("/v1/info").json()["agreement_key"], before);
     assert!(fresh.call("box.info", json!({})).is_err());
 }
+
+#[test]
+fn a_new_box_gets_its_identity_keys_back_from_the_phone_and_the_words() {
+    let dir = tempfile::tempdir().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let mut daemon = Daemon::start_with_env(
+        dir.path(),
+        &[],
+        &[("IDENTITY_BOX_IPFS__RESOLVE_TIMEOUT_SECS", "1")],
+    )
+    .expect_ready();
+    let phone = work.path().join("phone.json");
+    ok(&phone, &["pair", &daemon.startup_uri()]);
+    let dids: Vec<String> = ["Alice", "Work"]
+        .iter()
+        .map(|n| {
+            ok(&phone, &["identity", "create", n])["did"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    ok(&phone, &["peer", "add", &some_did(1), "Bob"]);
+    let words = ok(&phone, &["backup", "enable"])["mnemonic"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let before: Vec<Value> = dids.iter().map(|d| ok(&phone, &["resolve", d])).collect();
+    let book = address_book(&phone);
+
+    // The box is reset (or replaced): keys, documents and backups are gone from it.
+    let out = admin_command(&["factory-reset", "--yes"], dir.path());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    daemon.wait_ready_again();
+    // The phone pairs with the new box and keeps its address book.
+    ok(&phone, &["pair", &box_pairing_uri(&daemon)]);
+    assert_eq!(address_book(&phone), book);
+    let (code, _, stderr) = cli(&phone, &["resolve", &dids[0]]);
+    assert_ne!(code, 0, "the new box cannot know the DID yet");
+    assert!(stderr.contains("not_found"), "{stderr}");
+
+    // A wrong phrase opens nothing.
+    let phrase = work.path().join("phrase.txt");
+    std::fs::write(&phrase, OTHER_USER).unwrap();
+    let phrase_file = phrase.to_str().unwrap();
+    let (code, _, _) = cli(
+        &phone,
+        &["backup", "restore", "--mnemonic-file", phrase_file],
+    );
+    assert_eq!(code, 5);
+
+    std::fs::write(&phrase, &words).unwrap();
+    let restored = ok(
+        &phone,
+        &["backup", "restore", "--mnemonic-file", phrase_file],
+    );
+    assert_eq!(restored["keys_restored"].as_array().unwrap().len(), 2);
+    for (did, old) in dids.iter().zip(&before) {
+        let now = ok(&phone, &["resolve", did]);
+        assert_eq!(now["document"], old["document"], "{did}");
+        assert!(
+            now["metadata"]["seq"].as_u64() > old["metadata"]["seq"].as_u64(),
+            "{did}: {} then {}",
+            old["metadata"]["seq"],
+            now["metadata"]["seq"]
+        );
+        assert_eq!(now["metadata"]["local"], json!(true));
+    }
+    // The phone owns them on the new box, and the backup lives on there.
+    let listed = ok(&phone, &["identity", "list"]);
+    assert_eq!(listed["identities"].as_array().unwrap().len(), 2);
+    let (_, version) = latest_version(&phone);
+    assert_eq!(version, 1);
+    assert_eq!(address_book(&phone), book);
+}

@@ -108,7 +108,11 @@ fn acknowledged_versions_survive_sigkill() {
             .collect::<Result<_, _>>()
             .unwrap();
         let newest = stored.keys().max().copied().unwrap_or(0);
-        assert!(stored.len() as u64 <= KEEP, "retention kept {}", stored.len());
+        assert!(
+            stored.len() as u64 <= KEEP,
+            "retention kept {}",
+            stored.len()
+        );
         for (version, hash) in acknowledged.range(newest.saturating_sub(KEEP - 1)..) {
             let Some((actual, recorded)) = stored.get(version) else {
                 panic!("round {round}: acknowledged version {version} is lost");

@@ -82,6 +82,9 @@ pub struct Stored {
     pub created: i64,
     /// Bytes stored: bundle and sealed keys.
     pub size: u64,
+    /// The sealed identity keys of this version (b64u): a phone keeps the latest copy, so that
+    /// it can give a new or reset box its keys back.
+    pub sealed_keys: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -410,11 +413,13 @@ impl Backups {
         let size = bundle.len();
         self.write_version(&backup, Some((bundle, hash)), sealed, list)
             .await
-            .map(|(version, created, sealed_len)| Stored {
+            .map(|(version, created, sealed_keys)| Stored {
                 backup_id: backup.backup_id.clone(),
                 version,
                 created,
-                size: (size + sealed_len) as u64,
+                // Base64url without padding: 4 characters per 3 bytes.
+                size: (size + sealed_keys.len() * 3 / 4) as u64,
+                sealed_keys,
             })
     }
 
@@ -424,9 +429,9 @@ impl Backups {
         bundle: Option<(Vec<u8>, [u8; 32])>,
         sealed: Vec<SealedIdentity>,
         list: Vec<Listed>,
-    ) -> Result<(u64, i64, usize)> {
+    ) -> Result<(u64, i64, String)> {
         let sealed_keys = SealedKeys::new(sealed).seal(&backup.recipient);
-        let sealed_len = sealed_keys.len();
+        let sealed_b64u = crypto::b64u(&sealed_keys);
         let created = self.clock.now_unix();
         let version = NewVersion {
             bundle,
@@ -441,7 +446,7 @@ impl Backups {
             .add_backup_version(&backup.backup_id, version, self.settings.keep_versions)
             .await?
             .ok_or_else(|| not_found(&backup.backup_id))?;
-        Ok((n, created, sealed_len))
+        Ok((n, created, sealed_b64u))
     }
 
     /// After an identity changed (new document, deletion, restore): every backup whose newest

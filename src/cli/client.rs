@@ -119,7 +119,12 @@ pub fn run(
     let clock = Arc::new(SystemClock);
     if let ClientCommand::Pair { uri, name } = command {
         let name = name.unwrap_or_else(default_device_name);
-        let client = Client::pair(&uri, &name, clock)?;
+        // A phone that pairs again (with a new or reset box) keeps its address book.
+        let earlier = Client::load(state, clock.clone()).ok();
+        let mut client = Client::pair(&uri, &name, clock)?;
+        if let Some(earlier) = earlier {
+            client.keep_address_book(earlier.state().clone());
+        }
         client.save(state)?;
         let s = client.state();
         if json_out {

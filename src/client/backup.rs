@@ -7,7 +7,9 @@ use zeroize::Zeroizing;
 
 use super::{Client, ClientError, OwnIdentity, mnemonic, secret_b64u};
 use crate::backup::rebind_text;
-use crate::backup::wire::SealedKeys;
+use std::collections::BTreeMap;
+
+use crate::backup::wire::{SealedIdentity, SealedKeys};
 use crate::crypto::{self, BackupSecrets, Secret32, b64u, b64u_decode};
 use crate::identity::Did;
 use crate::identity::document::{self, PublicKeys};
@@ -27,6 +29,10 @@ pub struct BackupState {
     pub bundle_key: Secret32,
     #[serde(with = "secret_b64u")]
     pub recipient: Secret32,
+    /// The identity keys of the latest version, still sealed to the recipient (b64u): with
+    /// the 24 words they give a new or reset box its keys back.
+    #[serde(default)]
+    pub sealed_keys: Option<String>,
 }
 
 impl std::fmt::Debug for BackupState {
@@ -46,11 +52,12 @@ impl BackupState {
         }
     }
 
-    fn from_secrets(s: &BackupSecrets) -> Self {
+    fn from_secrets(s: &BackupSecrets, sealed_keys: Option<String>) -> Self {
         Self {
             backup_id: s.backup_id.clone(),
             bundle_key: s.bundle_key.clone(),
             recipient: s.recipient.clone(),
+            sealed_keys,
         }
     }
 }
@@ -72,7 +79,7 @@ struct Fetched {
     bundle_sha256: String,
     sealed_sha256: String,
     #[serde(default)]
-    documents: std::collections::BTreeMap<String, Value>,
+    documents: BTreeMap<String, Value>,
 }
 
 impl Client {
@@ -88,7 +95,7 @@ impl Client {
                 "recipient": b64u(&secrets.recipient_public()),
             }),
         )?;
-        self.state.backup = Some(BackupState::from_secrets(&secrets));
+        self.state.backup = Some(BackupState::from_secrets(&secrets, None));
         let stored = self.put_backup()?;
         Ok((mnemonic::words(&entropy), stored))
     }
@@ -116,10 +123,16 @@ impl Client {
             .iter()
             .map(|i| i.did.as_str())
             .collect();
-        self.call(
+        let stored = self.call(
             "backup.put",
             json!({ "backup_id": secrets.backup_id, "bundle": b64u(&bundle), "identities": dids }),
-        )
+        )?;
+        if let (Some(state), Some(sealed)) =
+            (&mut self.state.backup, stored["sealed_keys"].as_str())
+        {
+            state.sealed_keys = Some(sealed.to_owned());
+        }
+        Ok(stored)
     }
 
     /// After a change of the address book: a new version when backups are on.
@@ -173,12 +186,25 @@ impl Client {
         let count = self.call("backup.exists", json!({}))?["count"]
             .as_u64()
             .unwrap_or(0);
+        // This phone's own copy of the sealed keys, for a box that lost the backup.
+        let own_copy = self
+            .state
+            .backup
+            .as_ref()
+            .filter(|b| b.backup_id == secrets.backup_id)
+            .and_then(|b| b.sealed_keys.clone());
         if count == 0 {
-            return Err(ClientError::NoBackupOnBox);
+            return match own_copy {
+                Some(sealed) => self.restore_onto_box(&secrets, &sealed),
+                None => Err(ClientError::NoBackupOnBox),
+            };
         }
         let fetched = match self.call("backup.fetch", json!({ "backup_id": secrets.backup_id })) {
             Err(e) if e.kind() == Some("backup_not_found") => {
-                return Err(ClientError::NoMatchingBackup);
+                return match own_copy {
+                    Some(sealed) => self.restore_onto_box(&secrets, &sealed),
+                    None => Err(ClientError::NoMatchingBackup),
+                };
             }
             other => other?,
         };
@@ -218,8 +244,16 @@ impl Client {
             }),
         )?;
         self.state.identities = book.own.clone();
+        for own in &mut self.state.identities {
+            if let Some(doc) = fetched.documents.get(&own.did) {
+                own.document = Some(doc.clone());
+            }
+        }
         self.state.peers = book.peers.clone();
-        self.state.backup = Some(BackupState::from_secrets(&secrets));
+        self.state.backup = Some(BackupState::from_secrets(
+            &secrets,
+            Some(fetched.sealed_keys.clone()),
+        ));
 
         // Identity keys the box does not hold (a new or reset box) go back to it.
         let held: Vec<String> = self.call("identity.list", json!({}))?["identities"]
@@ -234,35 +268,11 @@ impl Client {
             .filter(|k| !held.contains(&k.did))
             .cloned()
             .collect();
-        let mut keys_restored = Vec::new();
-        if !missing.is_empty() {
-            let identities: Vec<Value> = missing
-                .iter()
-                .map(|k| {
-                    let own = book.own.iter().find(|o| o.did == k.did);
-                    json!({
-                        "did": k.did,
-                        "name": own.map(|o| o.name.clone()),
-                        "document": fetched
-                            .documents
-                            .get(&k.did)
-                            .cloned()
-                            .or_else(|| own.and_then(document_of))
-                            .unwrap_or(Value::Null),
-                    })
-                })
-                .collect();
-            let resealed = SealedKeys::new(missing).seal(&box_key);
-            let answer = self.call(
-                "backup.restore_keys",
-                json!({
-                    "backup_id": secrets.backup_id,
-                    "sealed": b64u(&resealed),
-                    "identities": identities,
-                }),
-            )?;
-            keys_restored = answer["restored"].as_array().cloned().unwrap_or_default();
-        }
+        let keys_restored = if missing.is_empty() {
+            Vec::new()
+        } else {
+            self.restore_keys(&secrets.backup_id, missing, &book.own, &fetched.documents)?
+        };
         Ok(json!({
             "restored": true,
             "backup_id": secrets.backup_id,
@@ -270,6 +280,78 @@ impl Client {
             "identities": book.own.iter().map(|o| json!({"did": o.did, "name": o.name})).collect::<Vec<_>>(),
             "peers": book.peers,
             "keys_restored": keys_restored,
+        }))
+    }
+}
+
+impl Client {
+    /// Gives the box identity keys it lacks, sealed to its agreement key, with the documents
+    /// to publish. Returns the DIDs the box restored.
+    fn restore_keys(
+        &mut self,
+        backup_id: &str,
+        keys: Vec<SealedIdentity>,
+        own: &[OwnIdentity],
+        documents: &BTreeMap<String, Value>,
+    ) -> Result<Vec<Value>, ClientError> {
+        let identities: Vec<Value> = keys
+            .iter()
+            .map(|k| {
+                let own = own.iter().find(|o| o.did == k.did);
+                json!({
+                    "did": k.did,
+                    "name": own.map(|o| o.name.clone()),
+                    "document": documents
+                        .get(&k.did)
+                        .cloned()
+                        .or_else(|| own.and_then(|o| o.document.clone()))
+                        .or_else(|| own.and_then(document_of))
+                        .unwrap_or(Value::Null),
+                })
+            })
+            .collect();
+        let resealed = SealedKeys::new(keys).seal(&self.box_key()?);
+        let answer = self.call(
+            "backup.restore_keys",
+            json!({ "backup_id": backup_id, "sealed": b64u(&resealed), "identities": identities }),
+        )?;
+        Ok(answer["restored"].as_array().cloned().unwrap_or_default())
+    }
+
+    /// A new or reset box: this phone still has its address book and its copy of the sealed
+    /// keys; the words open them. The box gets the backup, the keys and the documents back.
+    fn restore_onto_box(
+        &mut self,
+        secrets: &BackupSecrets,
+        sealed: &str,
+    ) -> Result<Value, ClientError> {
+        let damaged = |what: &str| ClientError::BackupDamaged(what.to_owned());
+        let sealed = b64u_decode(sealed).map_err(|_| damaged("this phone's copy of the keys"))?;
+        let keys = SealedKeys::open(&secrets.recipient, &sealed)
+            .map_err(|_| damaged("this phone's copy of the keys does not open with this phrase"))?;
+        self.call(
+            "backup.enable",
+            json!({
+                "backup_id": secrets.backup_id,
+                "recipient": b64u(&secrets.recipient_public()),
+            }),
+        )?;
+        let own = self.state.identities.clone();
+        let keys_restored = self.restore_keys(
+            &secrets.backup_id,
+            keys.identities.clone(),
+            &own,
+            &BTreeMap::new(),
+        )?;
+        let stored = self.put_backup()?;
+        Ok(json!({
+            "restored": true,
+            "backup_id": secrets.backup_id,
+            "version": stored["version"],
+            "identities": own.iter().map(|o| json!({"did": o.did, "name": o.name})).collect::<Vec<_>>(),
+            "peers": self.state.peers,
+            "keys_restored": keys_restored,
+            "onto_new_box": true,
         }))
     }
 }

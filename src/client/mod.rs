@@ -157,6 +157,10 @@ pub struct OwnIdentity {
     /// X25519 secret of the document's `#agreement-key`.
     #[serde(with = "secret_b64u")]
     pub agreement_secret: Secret32,
+    /// The document as the box last published it (so that a new box can publish it again,
+    /// services included). An addition to SPEC §5's bundle entry; readers ignore it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub document: Option<Value>,
 }
 
 impl OwnIdentity {
@@ -328,6 +332,14 @@ impl Client {
         })
     }
 
+    /// Keeps the address book and backup secrets of an earlier state (a phone that pairs with
+    /// a new or reset box keeps what it owns).
+    pub fn keep_address_book(&mut self, earlier: ClientState) {
+        self.state.identities = earlier.identities;
+        self.state.peers = earlier.peers;
+        self.state.backup = earlier.backup;
+    }
+
     /// Loads a client from its state file.
     pub fn load(path: &Path, clock: Arc<dyn Clock>) -> Result<Client, ClientError> {
         let state_err = |detail: String| ClientError::State {
@@ -483,6 +495,7 @@ impl Client {
             name: name.to_owned(),
             signing_secret: random()?,
             agreement_secret: random()?,
+            document: None,
         };
         let result = self.call(
             "identity.create",
@@ -493,6 +506,7 @@ impl Client {
             .ok_or_else(|| ClientError::Protocol("identity.create gave no did".into()))?
             .to_owned();
         own.name = result["name"].as_str().unwrap_or(name).to_owned();
+        own.document = result.get("document").cloned();
         self.state.identities.push(own);
         Ok(result)
     }

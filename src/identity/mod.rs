@@ -379,7 +379,9 @@ impl Identities {
                 let label = valid_name(name.unwrap_or("restored identity"))?;
                 let doc = document::document(&did, &keys, &services);
                 let cid = self.node.put_document(&doc).await?;
-                let seq = min_seq + 1;
+                // Other boxes may still hold records of the old box with higher numbers.
+                let seen = self.highest_seq_on_network(&did).await;
+                let seq = min_seq.max(seen.unwrap_or(0)) + 1;
                 let record = record::sign(
                     secret.expose(),
                     &ipfs_path(&cid),
@@ -412,6 +414,20 @@ impl Identities {
                 Ok(Some(view))
             }
         }
+    }
+
+    /// The highest sequence number of a valid record for `did` that the network gives within
+    /// a short time (none without peers).
+    async fn highest_seq_on_network(&self, did: &Did) -> Option<u64> {
+        let timeout = self.resolve_timeout.min(Duration::from_secs(5));
+        let now = self.clock.now_unix();
+        self.node
+            .find_records(did.ipns_name(), timeout)
+            .await
+            .iter()
+            .filter_map(|bytes| record::verify(did.ipns_name(), bytes, now).ok())
+            .map(|info| info.seq)
+            .max()
     }
 
     /// The live identities of a device, with their keys (for sealing them into a backup).
