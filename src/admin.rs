@@ -79,6 +79,9 @@ pub struct StatusReport {
     /// Live identities (absent while the database is not open).
     #[serde(default)]
     pub identities: Option<u64>,
+    /// Backups of all devices (absent while the database is not open).
+    #[serde(default)]
+    pub backups: Option<u64>,
     /// The IPFS node (absent while it is not running).
     #[serde(default)]
     pub ipfs: Option<IpfsStatus>,

@@ -587,6 +587,16 @@ fn a_factory_reset_erases_everything_and_the_box_starts_again_as_a_new_one() {
         1
     );
     let old_key = daemon.get("/v1/info").json()["agreement_key"].clone();
+    let backups_in_status = || {
+        let out = admin_command(&["status", "--json"], dir.path());
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()["backups"].clone()
+    };
+    assert_eq!(backups_in_status(), json!(1));
 
     // The owner's phone erases the box: it answers, then starts again as a new box.
     assert_eq!(
@@ -602,6 +612,7 @@ fn a_factory_reset_erases_everything_and_the_box_starts_again_as_a_new_one() {
     assert!(owner.call("box.info", json!({})).is_err());
     assert!(member.call("box.info", json!({})).is_err());
     // A new phone finds an empty box: no identities, no backups; the DID is not held here.
+    assert_eq!(backups_in_status(), json!(0));
     let mut fresh = Client::pair(&box_pairing_uri(&daemon), "Phone C", clock()).unwrap();
     assert_eq!(fresh.state().device.role, identity_box::store::Role::Owner);
     let box_info = fresh.call("box.info", json!({})).unwrap();

@@ -304,6 +304,7 @@ pub fn format_status(r: &StatusReport) -> String {
          first started   {since}\n  \
          paired devices  {devices}\n  \
          identities      {identities}\n  \
+         backups         {backups}\n  \
          IPFS node       {ipfs}\n  \
          pairing         {pairing}\n",
         name = r.name,
@@ -319,6 +320,9 @@ pub fn format_status(r: &StatusReport) -> String {
             .map_or_else(|| "unknown".to_owned(), |n| n.to_string()),
         identities = r
             .identities
+            .map_or_else(|| "unknown".to_owned(), |n| n.to_string()),
+        backups = r
+            .backups
             .map_or_else(|| "unknown".to_owned(), |n| n.to_string()),
         ipfs = r.ipfs.as_ref().map_or_else(
             || "not running".to_owned(),

@@ -117,13 +117,14 @@ async fn handle(req: AdminRequest, ctx: &Context) -> AdminResponse {
         }
         AdminRequest::Status => {
             let state = &ctx.state;
-            let (first_started_at, devices, identities) = match state.store() {
+            let (first_started_at, devices, identities, backups) = match state.store() {
                 Some(store) => (
                     store.first_started_at().await.ok(),
                     store.device_count().await.ok(),
                     store.identity_count().await.ok(),
+                    store.backup_count().await.ok(),
                 ),
-                None => (None, None, None),
+                None => (None, None, None, None),
             };
             let ipfs = match state.identities() {
                 Some(ids) => Some(IpfsStatus {
@@ -147,6 +148,7 @@ async fn handle(req: AdminRequest, ctx: &Context) -> AdminResponse {
                 devices,
                 pairing_open: state.pairing().is_open(),
                 identities,
+                backups,
                 ipfs,
             }))
         }
