@@ -7,25 +7,12 @@ mod common;
 
 use std::path::Path;
 use std::process::Command;
-use std::sync::Arc;
 
-use common::{BIN, Daemon, admin_command};
-use identity_box::client::{Client, ClientError};
-use identity_box::clock::{Clock, SystemClock};
+use common::{BIN, Daemon, admin_command, clock, kind};
+use identity_box::client::Client;
 use identity_box::crypto::{self, BackupSecrets, Secret32, b64u};
 use identity_box::identity::Did;
 use serde_json::{Value, json};
-
-fn clock() -> Arc<dyn Clock> {
-    Arc::new(SystemClock)
-}
-
-fn kind(e: ClientError) -> String {
-    match e {
-        ClientError::Refused { kind, .. } | ClientError::Rpc { kind, .. } => kind,
-        other => panic!("expected a refusal, got {other}"),
-    }
-}
 
 /// The phrase of the first BIP39 vector: a valid mnemonic of "another user".
 const OTHER_USER: &str = "poverty gap ordinary script favorite burst nature wrong piece garage \

@@ -8,26 +8,13 @@ mod common;
 
 use std::path::Path;
 use std::process::Command;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{BIN, Daemon, admin_command};
-use identity_box::client::{Client, ClientError};
-use identity_box::clock::{Clock, SystemClock};
+use common::{BIN, Daemon, admin_command, clock, kind};
+use identity_box::client::Client;
 use identity_box::identity::Did;
 use identity_box::identity::document::{check_shape, multikey_ed25519, multikey_x25519};
 use serde_json::{Value, json};
-
-fn clock() -> Arc<dyn Clock> {
-    Arc::new(SystemClock)
-}
-
-fn kind(e: ClientError) -> String {
-    match e {
-        ClientError::Refused { kind, .. } | ClientError::Rpc { kind, .. } => kind,
-        other => panic!("expected a refusal, got {other}"),
-    }
-}
 
 /// The first phone of a fresh box (its owner).
 fn owner(daemon: &Daemon) -> Client {

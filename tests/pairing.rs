@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 
-use common::{BIN, Daemon, config_file};
+use common::{BIN, Daemon, clock, config_file, kind};
 use identity_box::client::{Client, ClientError};
 use identity_box::clock::{Clock, SystemClock};
 use identity_box::crypto::b64u;
@@ -20,17 +20,6 @@ struct Skewed(i64);
 impl Clock for Skewed {
     fn now_unix(&self) -> i64 {
         SystemClock.now_unix() + self.0
-    }
-}
-
-fn clock() -> Arc<dyn Clock> {
-    Arc::new(SystemClock)
-}
-
-fn refused_kind(e: ClientError) -> String {
-    match e {
-        ClientError::Refused { kind, .. } | ClientError::Rpc { kind, .. } => kind,
-        other => panic!("expected a refusal, got {other}"),
     }
 }
 
@@ -110,7 +99,7 @@ fn pairing_is_refused_when_the_window_is_closed() {
     assert_eq!(daemon.get("/v1/info").json()["pairing_open"], false);
     assert_eq!(daemon.get("/v1/pairing/qr.svg").status, 404);
     let err = Client::pair(&with_token(&uri, [1; 16]), "second", clock()).unwrap_err();
-    assert_eq!(refused_kind(err), "pairing_closed");
+    assert_eq!(kind(err), "pairing_closed");
 }
 
 #[test]
@@ -120,13 +109,13 @@ fn the_twentieth_wrong_code_closes_the_window() {
     let uri = daemon.console_uri();
     for i in 1..20u8 {
         let err = Client::pair(&with_token(&uri, [i; 16]), "guess", clock()).unwrap_err();
-        assert_eq!(refused_kind(err), "bad_token", "attempt {i}");
+        assert_eq!(kind(err), "bad_token", "attempt {i}");
     }
     let err = Client::pair(&with_token(&uri, [99; 16]), "guess", clock()).unwrap_err();
-    assert_eq!(refused_kind(err), "too_many_attempts");
+    assert_eq!(kind(err), "too_many_attempts");
     // Even the right code is refused now: the window is closed.
     let err = Client::pair(&uri, "owner", clock()).unwrap_err();
-    assert_eq!(refused_kind(err), "pairing_closed");
+    assert_eq!(kind(err), "pairing_closed");
 }
 
 #[test]
@@ -140,10 +129,10 @@ fn pairing_attempts_are_rate_limited_per_address() {
     let uri = daemon.startup_uri();
     for i in 0..3u8 {
         let err = Client::pair(&with_token(&uri, [i; 16]), "guess", clock()).unwrap_err();
-        assert_eq!(refused_kind(err), "bad_token");
+        assert_eq!(kind(err), "bad_token");
     }
     let err = Client::pair(&uri, "owner", clock()).unwrap_err();
-    assert_eq!(refused_kind(err), "too_many_attempts");
+    assert_eq!(kind(err), "too_many_attempts");
 }
 
 #[test]
@@ -280,14 +269,14 @@ fn roles_revocation_and_renaming() {
     let err = member
         .call("devices.revoke", json!({"device_id": owner_id}))
         .unwrap_err();
-    assert_eq!(refused_kind(err), "forbidden");
+    assert_eq!(kind(err), "forbidden");
     let err = member
         .call(
             "devices.rename",
             json!({"device_id": owner_id, "name": "x"}),
         )
         .unwrap_err();
-    assert_eq!(refused_kind(err), "forbidden");
+    assert_eq!(kind(err), "forbidden");
     // …but can rename itself; bad params and unknown methods are clear errors.
     let renamed = member
         .call(
@@ -299,9 +288,9 @@ fn roles_revocation_and_renaming() {
     let err = member
         .call("devices.rename", json!({"device_id": member_id}))
         .unwrap_err();
-    assert_eq!(refused_kind(err), "invalid_params");
+    assert_eq!(kind(err), "invalid_params");
     let err = member.call("no.such.method", json!({})).unwrap_err();
-    assert_eq!(refused_kind(err), "not_found");
+    assert_eq!(kind(err), "not_found");
 
     // The owner revokes the member, which is refused on its very next request.
     let revoked = owner
@@ -309,11 +298,11 @@ fn roles_revocation_and_renaming() {
         .unwrap();
     assert_eq!(revoked["revoked"], true);
     let err = member.call("box.info", json!({})).unwrap_err();
-    assert_eq!(refused_kind(err), "unknown_device");
+    assert_eq!(kind(err), "unknown_device");
     let err = owner
         .call("devices.revoke", json!({"device_id": member_id}))
         .unwrap_err();
-    assert_eq!(refused_kind(err), "not_found");
+    assert_eq!(kind(err), "not_found");
     let devices = owner.call("devices.list", json!({})).unwrap();
     assert_eq!(devices["devices"].as_array().unwrap().len(), 1);
 }
@@ -380,7 +369,7 @@ fn a_device_sending_too_many_requests_is_slowed_down() {
         phone.call("box.info", json!({})).unwrap();
     }
     let err = phone.call("box.info", json!({})).unwrap_err();
-    assert_eq!(refused_kind(err), "too_many_requests");
+    assert_eq!(kind(err), "too_many_requests");
     // Another device has its own allowance.
     let uri = daemon.console_uri();
     let mut other = Client::pair(&uri, "other", clock()).unwrap();

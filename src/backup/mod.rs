@@ -19,7 +19,7 @@ use crate::clock::Clock;
 use crate::config::BackupSettings;
 use crate::crypto::{self, BoxKeys, NONCE_LEN, Secret32};
 use crate::identity::{Did, Identities, IdentityError};
-use crate::store::{BackupRow, NewVersion, Store, StoreError};
+use crate::store::{BackupRow, IdentityRow, NewVersion, Store, StoreError};
 use wire::{SealedIdentity, SealedKeys, SealedKeysError};
 
 /// Why a backup operation failed; each maps to a SPEC §3 error kind.
@@ -390,8 +390,7 @@ impl Backups {
             }
         }
         let own = self.identities.keys_of(device_id).await?;
-        let mut sealed = Vec::with_capacity(dids.len());
-        let mut list = Vec::with_capacity(dids.len());
+        let mut rows = Vec::with_capacity(dids.len());
         for did in &dids {
             let Some(row) = own.iter().find(|r| &r.did == did) else {
                 return Err(BackupError::Forbidden(format!(
@@ -399,19 +398,11 @@ impl Backups {
                      device's own identities"
                 )));
             };
-            let Some(secret) = &row.secret_key else {
-                continue;
-            };
-            sealed.push(SealedIdentity::new(row.did.clone(), secret, row.seq));
-            list.push(Listed {
-                did: row.did.clone(),
-                cid: row.cid.clone(),
-                seq: row.seq,
-            });
+            rows.push(row);
         }
         let hash = crypto::sha256(&bundle);
         let size = bundle.len();
-        self.write_version(&backup, Some((bundle, hash)), sealed, list)
+        self.write_version(&backup, Some((bundle, hash)), &rows)
             .await
             .map(|(version, created, sealed_keys)| Stored {
                 backup_id: backup.backup_id.clone(),
@@ -423,13 +414,27 @@ impl Backups {
             })
     }
 
+    /// Writes a version holding the keys of `rows` (those with a key: deleted identities have
+    /// none) sealed to the backup's recipient.
     async fn write_version(
         &self,
         backup: &BackupRow,
         bundle: Option<(Vec<u8>, [u8; 32])>,
-        sealed: Vec<SealedIdentity>,
-        list: Vec<Listed>,
+        rows: &[&IdentityRow],
     ) -> Result<(u64, i64, String)> {
+        let mut sealed = Vec::with_capacity(rows.len());
+        let mut list = Vec::with_capacity(rows.len());
+        for row in rows {
+            let Some(secret) = &row.secret_key else {
+                continue;
+            };
+            sealed.push(SealedIdentity::new(row.did.clone(), secret, row.seq));
+            list.push(Listed {
+                did: row.did.clone(),
+                cid: row.cid.clone(),
+                seq: row.seq,
+            });
+        }
         let sealed_keys = SealedKeys::new(sealed).seal(&backup.recipient);
         let sealed_b64u = crypto::b64u(&sealed_keys);
         let created = self.clock.now_unix();
@@ -459,24 +464,12 @@ impl Backups {
                 continue;
             };
             let own = self.identities.keys_of(&backup.device_id).await?;
-            let mut sealed = Vec::new();
-            let mut list = Vec::new();
-            for l in listed(&newest.identities) {
-                // Deleted identities, and those no longer the owner's, drop out.
-                let Some(row) = own.iter().find(|r| r.did == l.did) else {
-                    continue;
-                };
-                let Some(secret) = &row.secret_key else {
-                    continue;
-                };
-                sealed.push(SealedIdentity::new(row.did.clone(), secret, row.seq));
-                list.push(Listed {
-                    did: row.did.clone(),
-                    cid: row.cid.clone(),
-                    seq: row.seq,
-                });
-            }
-            let (version, _, _) = self.write_version(&backup, None, sealed, list).await?;
+            // Deleted identities, and those no longer the owner's, drop out.
+            let rows: Vec<&IdentityRow> = listed(&newest.identities)
+                .iter()
+                .filter_map(|l| own.iter().find(|r| r.did == l.did))
+                .collect();
+            let (version, _, _) = self.write_version(&backup, None, &rows).await?;
             log::info!(
                 "backup version {version} made after a change of {did} (device {})",
                 backup.device_id

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use zeroize::Zeroizing;
 
 use super::{Client, ClientError, OwnIdentity, mnemonic, secret_b64u};
-use crate::backup::rebind_text;
+use crate::backup::{Fetched, rebind_text};
 use std::collections::BTreeMap;
 
 use crate::backup::wire::{SealedIdentity, SealedKeys};
@@ -70,31 +70,13 @@ pub struct Bundle {
     pub peers: Vec<Peer>,
 }
 
-/// A `backup.fetch` answer, as far as the phone reads it.
-#[derive(Debug, Deserialize)]
-struct Fetched {
-    version: u64,
-    bundle: String,
-    sealed_keys: String,
-    bundle_sha256: String,
-    sealed_sha256: String,
-    #[serde(default)]
-    documents: BTreeMap<String, Value>,
-}
-
 impl Client {
     /// Turns backups on: makes 32 bytes of entropy, registers the derived id and recipient
     /// with the box, and uploads the first bundle. Returns the 24 words, to be shown once.
     pub fn enable_backup(&mut self) -> Result<(Zeroizing<String>, Value), ClientError> {
         let entropy = Secret32::random().map_err(|e| ClientError::Protocol(e.to_string()))?;
         let secrets = BackupSecrets::from_entropy(&entropy);
-        self.call(
-            "backup.enable",
-            json!({
-                "backup_id": secrets.backup_id,
-                "recipient": b64u(&secrets.recipient_public()),
-            }),
-        )?;
+        self.enable_on_box(&secrets, false)?;
         self.state.backup = Some(BackupState::from_secrets(&secrets, None));
         let stored = self.put_backup()?;
         Ok((mnemonic::words(&entropy), stored))
@@ -230,19 +212,7 @@ impl Client {
             .map_err(|_| damaged("the sealed identity keys do not open with this phrase"))?;
 
         // Take the backup over with the proof only the phrase gives.
-        let box_key = self.box_key()?;
-        let nonce = crypto::random_nonce();
-        let text = rebind_text(&secrets.backup_id, &self.state.device.device_id);
-        let proof = crypto::nacl_box(&secrets.recipient, &box_key, &nonce, text.as_bytes());
-        self.call(
-            "backup.enable",
-            json!({
-                "backup_id": secrets.backup_id,
-                "recipient": b64u(&secrets.recipient_public()),
-                "proof": b64u(&proof),
-                "proof_nonce": b64u(&nonce),
-            }),
-        )?;
+        self.enable_on_box(&secrets, true)?;
         self.state.identities = book.own.clone();
         for own in &mut self.state.identities {
             if let Some(doc) = fetched.documents.get(&own.did) {
@@ -285,6 +255,32 @@ impl Client {
 }
 
 impl Client {
+    /// `backup.enable` for these secrets; `take_over` adds the proof of the words (SPEC §5),
+    /// which a backup of another device needs.
+    fn enable_on_box(
+        &mut self,
+        secrets: &BackupSecrets,
+        take_over: bool,
+    ) -> Result<Value, ClientError> {
+        let mut params = json!({
+            "backup_id": secrets.backup_id,
+            "recipient": b64u(&secrets.recipient_public()),
+        });
+        if take_over {
+            let nonce = crypto::random_nonce();
+            let text = rebind_text(&secrets.backup_id, &self.state.device.device_id);
+            let proof = crypto::nacl_box(
+                &secrets.recipient,
+                &self.box_key()?,
+                &nonce,
+                text.as_bytes(),
+            );
+            params["proof"] = json!(b64u(&proof));
+            params["proof_nonce"] = json!(b64u(&nonce));
+        }
+        self.call("backup.enable", params)
+    }
+
     /// Gives the box identity keys it lacks, sealed to its agreement key, with the documents
     /// to publish. Returns the DIDs the box restored.
     fn restore_keys(
@@ -329,13 +325,7 @@ impl Client {
         let sealed = b64u_decode(sealed).map_err(|_| damaged("this phone's copy of the keys"))?;
         let keys = SealedKeys::open(&secrets.recipient, &sealed)
             .map_err(|_| damaged("this phone's copy of the keys does not open with this phrase"))?;
-        self.call(
-            "backup.enable",
-            json!({
-                "backup_id": secrets.backup_id,
-                "recipient": b64u(&secrets.recipient_public()),
-            }),
-        )?;
+        self.enable_on_box(secrets, false)?;
         let own = self.state.identities.clone();
         let keys_restored = self.restore_keys(
             &secrets.backup_id,

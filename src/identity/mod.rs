@@ -158,10 +158,28 @@ impl Identities {
         let did = Did::new(record::name_of_seed(secret.expose()));
         let services =
             document::normalize_services(&did, p.services).map_err(IdentityError::InvalidParams)?;
-        let doc = document::document(&did, &keys, &services);
+        let view = self
+            .insert_new(device_id, label, &secret, keys, &services, 0)
+            .await?;
+        log::info!("identity {did} created by device {device_id}");
+        Ok(view)
+    }
+
+    /// Stores and publishes the first value this box holds of an identity: the document put
+    /// and pinned, a record signed with `seq`, one durable insert, the record queued.
+    async fn insert_new(
+        &self,
+        device_id: &str,
+        label: String,
+        secret: &Secret32,
+        keys: PublicKeys,
+        services: &[Service],
+        seq: u64,
+    ) -> Result<IdentityView, IdentityError> {
+        let did = Did::new(record::name_of_seed(secret.expose()));
+        let doc = document::document(&did, &keys, services);
         let cid = self.node.put_document(&doc).await?;
         let now = self.clock.now_unix();
-        let seq = 0;
         let record = record::sign(
             secret.expose(),
             &ipfs_path(&cid),
@@ -176,7 +194,7 @@ impl Identities {
             secret_key: Some(Zeroizing::new(*secret.expose())),
             signing_key: keys.signing,
             agreement_key: keys.agreement,
-            services: services_json(&services),
+            services: services_json(services),
             document: doc.to_string(),
             cid,
             seq,
@@ -188,7 +206,6 @@ impl Identities {
         let view = view(&row, doc);
         self.store.insert_identity(row).await?;
         self.node.publish(did.ipns_name(), record);
-        log::info!("identity {did} created by device {device_id}");
         Ok(view)
     }
 
@@ -325,11 +342,11 @@ impl Identities {
         document: Option<&Value>,
     ) -> Result<Option<IdentityView>, IdentityError> {
         let did = Did::new(record::name_of_seed(secret.expose()));
-        let now = self.clock.now_unix();
-        let key = Zeroizing::new(*secret.expose());
         match self.store.identity(&did.to_string()).await? {
             Some(row) if row.deactivated => Ok(None),
             Some(row) => {
+                let now = self.clock.now_unix();
+                let key = Zeroizing::new(*secret.expose());
                 let doc = parse_document(&row.document)?;
                 // The repository may have lost the block; putting it is idempotent.
                 let cid = self.node.put_document(&doc).await?;
@@ -377,37 +394,12 @@ impl Identities {
                     IdentityError::InvalidParams(format!("the document of {did}: {e}"))
                 })?;
                 let label = valid_name(name.unwrap_or("restored identity"))?;
-                let doc = document::document(&did, &keys, &services);
-                let cid = self.node.put_document(&doc).await?;
                 // Other boxes may still hold records of the old box with higher numbers.
                 let seen = self.highest_seq_on_network(&did).await;
                 let seq = min_seq.max(seen.unwrap_or(0)) + 1;
-                let record = record::sign(
-                    secret.expose(),
-                    &ipfs_path(&cid),
-                    seq,
-                    now + RECORD_LIFETIME_SECS,
-                )?;
-                let row = IdentityRow {
-                    did: did.to_string(),
-                    ipns_name: did.ipns_name().to_string(),
-                    name: label,
-                    device_id: device_id.to_owned(),
-                    secret_key: Some(key),
-                    signing_key: keys.signing,
-                    agreement_key: keys.agreement,
-                    services: services_json(&services),
-                    document: doc.to_string(),
-                    cid,
-                    seq,
-                    record: record.clone(),
-                    created: now,
-                    updated: now,
-                    deactivated: false,
-                };
-                let view = view(&row, doc);
-                self.store.insert_identity(row).await?;
-                self.node.publish(did.ipns_name(), record);
+                let view = self
+                    .insert_new(device_id, label, secret, keys, &services, seq)
+                    .await?;
                 log::info!(
                     "identity {did} restored onto this box for device {device_id} (sequence {seq})"
                 );

@@ -309,3 +309,18 @@ pub fn parse_response(raw: &[u8]) -> Response {
         body: raw[split + 4..].to_vec(),
     }
 }
+
+/// The real clock, as a phone has it.
+pub fn clock() -> std::sync::Arc<dyn identity_box::clock::Clock> {
+    std::sync::Arc::new(identity_box::clock::SystemClock)
+}
+
+/// The kind of a refusal (HTTP) or of a method's error (in the channel); any other failure
+/// fails the test.
+pub fn kind(e: identity_box::client::ClientError) -> String {
+    use identity_box::client::ClientError;
+    match e {
+        ClientError::Refused { kind, .. } | ClientError::Rpc { kind, .. } => kind,
+        other => panic!("expected a refusal, got {other}"),
+    }
+}
