@@ -435,13 +435,22 @@ impl Client {
     ) -> Result<(Envelope, [u8; 24]), ClientError> {
         let id = self.next_id;
         self.next_id += 1;
-        let request = json!({
-            "jsonrpc": "2.0",
-            "id": id,
-            "method": method,
-            "params": params,
-            "ts": self.clock.now_unix() + self.state.clock_offset,
-        });
+        /// The request as sent, borrowing the params (a bundle is megabytes: no copy).
+        #[derive(Serialize)]
+        struct Request<'a> {
+            jsonrpc: &'static str,
+            id: u64,
+            method: &'a str,
+            params: &'a Value,
+            ts: i64,
+        }
+        let request = Request {
+            jsonrpc: "2.0",
+            id,
+            method,
+            params,
+            ts: self.clock.now_unix() + self.state.clock_offset,
+        };
         let plain =
             serde_json::to_vec(&request).map_err(|e| ClientError::Protocol(e.to_string()))?;
         let nonce = crypto::random_nonce();
@@ -463,12 +472,10 @@ impl Client {
     }
 
     fn post_rpc(&mut self, envelope: &Envelope) -> Result<Answer, ClientError> {
-        let body =
-            serde_json::to_value(envelope).map_err(|e| ClientError::Protocol(e.to_string()))?;
-        self.post_any("/v1/rpc", &body)
+        self.post_any("/v1/rpc", envelope)
     }
 
-    fn post_any(&mut self, path: &str, body: &Value) -> Result<Answer, ClientError> {
+    fn post_any<T: Serialize>(&mut self, path: &str, body: &T) -> Result<Answer, ClientError> {
         let mut last_error = String::new();
         for i in 0..self.state.box_pin.addrs.len() {
             let addr = &self.state.box_pin.addrs[i];

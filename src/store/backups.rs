@@ -177,6 +177,10 @@ impl Store {
             else {
                 return Ok(None);
             };
+            // Retention first, then again after the insert: the pages of the version that
+            // goes (zeroed by `secure_delete`) are reused by the new one within this
+            // transaction, so each is written to the WAL once, not twice (zeros, then data).
+            apply_retention(&tx, &backup_id, keep.saturating_sub(1))?;
             let inserted = match &v.bundle {
                 Some((bundle, hash)) => tx.execute(
                     "INSERT INTO backup_versions (backup_id, version, created, bundle, \
@@ -461,6 +465,29 @@ mod tests {
             .unwrap();
         // Keep 1: the newest (3, incomplete) and the newest complete (1) stay.
         assert_eq!(left, vec![1, 3]);
+    }
+
+    /// "The newest complete version" (retention and box-made versions ask it on every put)
+    /// must come from the index: `complete` is stored after the bundle, so reading it from the
+    /// table walks each bundle's overflow pages.
+    #[tokio::test]
+    async fn the_newest_complete_version_is_found_without_reading_bundles() {
+        let store = with_backup().await;
+        let plan = store
+            .call(|conn| {
+                let mut stmt = conn.prepare(
+                    "EXPLAIN QUERY PLAN SELECT max(version) FROM backup_versions \
+                     WHERE backup_id = 'x' AND complete = 1",
+                )?;
+                let rows = stmt.query_map([], |row| row.get::<_, String>(3))?;
+                Ok(rows.collect::<Result<Vec<_>, _>>()?.join("; "))
+            })
+            .await
+            .unwrap();
+        assert!(
+            plan.contains("COVERING INDEX backup_versions_complete"),
+            "{plan}"
+        );
     }
 
     #[tokio::test]

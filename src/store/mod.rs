@@ -24,6 +24,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("migrations/0003_replay.sql")),
     M::up(include_str!("migrations/0004_identities.sql")),
     M::up(include_str!("migrations/0005_backups.sql")),
+    M::up(include_str!("migrations/0006_backup_versions_complete.sql")),
 ];
 
 pub use backups::{BackupRow, NewVersion, VersionRow, VersionSummary};
