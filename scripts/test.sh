@@ -85,6 +85,11 @@ if [ "$fuzz" = 1 ]; then
         mkdir -p target
         for target in $(cargo +nightly fuzz list --fuzz-dir fuzz); do
             log="target/fuzz-$target.log"
+            # Seeds kept in the repository (a valid input that reaches deep), if any.
+            if [ -d "fuzz/seeds/$target" ]; then
+                mkdir -p "fuzz/corpus/$target"
+                cp -n "fuzz/seeds/$target"/* "fuzz/corpus/$target"/
+            fi
             if cargo +nightly fuzz run --fuzz-dir fuzz "$target" -- \
                 -max_total_time="${FUZZ_SECONDS:-15}" -rss_limit_mb=2048 >"$log" 2>&1; then
                 printf '%s: %s\n' "$target" "$(grep -E '^Done' "$log" | tail -n 1)"

@@ -7,6 +7,7 @@
 //! identity a backup lists changes or is deleted, the box writes a new version by itself (the
 //! same bundle, freshly sealed keys), so backups stay automatic on both sides.
 
+pub mod archive;
 pub mod wire;
 
 use std::collections::BTreeMap;

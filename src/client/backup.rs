@@ -356,3 +356,51 @@ fn document_of(own: &OwnIdentity) -> Option<Value> {
     };
     Some(document::document(&did, &keys, &[]))
 }
+
+/// What a restore drill found in an archive: the words open it, and what it would bring back.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Drill {
+    /// Own identities in the address book, with their names.
+    pub identities: Vec<(String, String)>,
+    pub peers: usize,
+    /// Identities whose keys the sealed keys hold.
+    pub keys: Vec<String>,
+}
+
+/// Opens an archive's bundle and sealed keys with the backup words, changing nothing: a
+/// restore drill (`identity-box verify FILE --mnemonic-file F`).
+pub fn drill(opened: &crate::backup::archive::Opened, phrase: &str) -> Result<Drill, ClientError> {
+    let entropy = mnemonic::parse(phrase)?;
+    let secrets = BackupSecrets::from_entropy(&entropy);
+    if secrets.backup_id != opened.manifest.backup_id {
+        return Err(ClientError::ArchiveOfOtherWords {
+            words: secrets.backup_id.clone(),
+            archive: opened.manifest.backup_id.clone(),
+        });
+    }
+    let damaged = |what: &str| ClientError::BackupDamaged(what.to_owned());
+    let bundle = opened
+        .bundle
+        .as_deref()
+        .ok_or_else(|| damaged("the archive was read without its bundle"))?;
+    let plain = secrets
+        .open_bundle(bundle)
+        .ok_or_else(|| damaged("bundle.enc does not open with these words"))?;
+    let book: Bundle = serde_json::from_slice(&plain)
+        .map_err(|_| damaged("bundle.enc does not hold an address book"))?;
+    let sealed = opened
+        .sealed_keys
+        .as_deref()
+        .ok_or_else(|| damaged("the archive was read without its sealed keys"))?;
+    let keys = SealedKeys::open(&secrets.recipient, sealed)
+        .map_err(|_| damaged("box-keys.sealed does not open with these words"))?;
+    Ok(Drill {
+        identities: book
+            .own
+            .iter()
+            .map(|o| (o.did.clone(), o.name.clone()))
+            .collect(),
+        peers: book.peers.len(),
+        keys: keys.identities.iter().map(|k| k.did.clone()).collect(),
+    })
+}

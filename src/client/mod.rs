@@ -6,7 +6,7 @@
 mod backup;
 pub mod mnemonic;
 
-pub use backup::{BackupState, Bundle, Peer};
+pub use backup::{BackupState, Bundle, Drill, Peer, drill};
 
 use std::path::Path;
 use std::sync::Arc;
@@ -73,6 +73,12 @@ pub enum ClientError {
          changed. Try an older version, or the copy saved on a USB stick"
     )]
     BackupDamaged(String),
+    /// A restore drill: the archive holds the backup of another phrase.
+    #[error(
+        "this archive holds another backup than the one these words open (the words belong \
+         to backup {words}, the archive to backup {archive}); check the words, or the file"
+    )]
+    ArchiveOfOtherWords { words: String, archive: String },
     /// A backup command before `backup enable`.
     #[error("backups are not turned on for this phone: run `client backup enable` first")]
     BackupsOff,
@@ -86,7 +92,7 @@ impl ClientError {
             ClientError::Mnemonic(mnemonic::MnemonicError::Checksum) => 4,
             ClientError::Mnemonic(_) => 3,
             ClientError::NoBackupOnBox => 5,
-            ClientError::NoMatchingBackup => 6,
+            ClientError::NoMatchingBackup | ClientError::ArchiveOfOtherWords { .. } => 6,
             ClientError::BackupDamaged(_) => 7,
             _ => 1,
         }

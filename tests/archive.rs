@@ -1,0 +1,251 @@
+//! The archive (SPEC §6) against its test vector `tests/data/archive-v1.idbox`, whose secrets are
+//! in `tests/data/archive-v1.json` and whose backup words are `tests/data/archive-v1.words`;
+//! and `identity-box verify` on it, good and altered.
+//!
+//! `IDBOX_WRITE_VECTORS=1 cargo test --test archive` writes the vector again (the sealed keys
+//! use a random ephemeral key, so a new vector differs; the checks below hold for any).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use identity_box::backup::archive::{self, Inputs, Plan};
+use identity_box::backup::wire::{SealedIdentity, SealedKeys};
+use identity_box::client::mnemonic;
+use identity_box::crypto::{self, BackupSecrets, BoxKeys, BoxSeed, Secret32, b64u};
+use identity_box::identity::Did;
+use identity_box::identity::document::{self, PublicKeys};
+use serde_json::{Value, json};
+
+fn data(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name)
+}
+
+const BOX_SEED: [u8; 32] = [0x42; 32];
+const ENTROPY: [u8; 32] = [0x17; 32];
+const IDENTITY_SEED: [u8; 32] = [0x21; 32];
+const AGREEMENT_SECRET: [u8; 32] = [0x22; 32];
+
+fn keys() -> BoxKeys {
+    BoxKeys::from_seed(&BoxSeed::from_bytes(BOX_SEED))
+}
+
+/// The vector's inputs; the sealed keys and the bundle are the stored ones when given.
+fn inputs(bundle: &[u8], sealed: Vec<u8>) -> (Inputs, Value) {
+    let did = Did::new(identity_box::ipfs::record::name_of_seed(&IDENTITY_SEED));
+    let signing = ed25519_dalek::SigningKey::from_bytes(&IDENTITY_SEED);
+    let doc = document::document(
+        &did,
+        &PublicKeys {
+            signing: signing.verifying_key().to_bytes(),
+            agreement: crypto::x25519_public(&Secret32::new(AGREEMENT_SECRET)),
+        },
+        &[],
+    );
+    let name = did.to_string()["did:ipid:".len()..].to_owned();
+    let secrets = BackupSecrets::from_entropy(&Secret32::new(ENTROPY));
+    (
+        Inputs {
+            box_name: "Test vector box".into(),
+            backup_id: secrets.backup_id,
+            version: 7,
+            created: 1_764_000_000,
+            bundle_len: bundle.len() as u64,
+            bundle_sha256: crypto::sha256(bundle),
+            sealed_keys: sealed,
+            documents: vec![(name, doc.clone())],
+        },
+        json!({ "did": did.to_string(), "document": doc }),
+    )
+}
+
+/// Writes the vector: run once with `IDBOX_WRITE_VECTORS=1`.
+fn write_vector() {
+    let entropy = Secret32::new(ENTROPY);
+    let secrets = BackupSecrets::from_entropy(&entropy);
+    let did = Did::new(identity_box::ipfs::record::name_of_seed(&IDENTITY_SEED)).to_string();
+    let plain = json!({
+        "v": 1,
+        "own": [{
+            "did": did,
+            "name": "Alice",
+            "signing_secret": b64u(&IDENTITY_SEED),
+            "agreement_secret": b64u(&AGREEMENT_SECRET),
+        }],
+        "peers": [{ "did": "did:ipid:k51qzi5uqu5dkkciu33khkzbcmxtyhn376i1e83tya8kuy7z9euedzyr5nhoew", "name": "Bob" }],
+    });
+    let bundle = secrets.seal_bundle(&serde_json::to_vec(&plain).unwrap());
+    let sealed = SealedKeys::new(vec![SealedIdentity::new(did.clone(), &IDENTITY_SEED, 3)])
+        .seal(&secrets.recipient_public());
+    let (inputs, _) = inputs(&bundle, sealed);
+    let plan = Plan::new(&inputs, &keys()).unwrap();
+    let mut out = Vec::new();
+    plan.write_to(&bundle, &mut out).unwrap();
+    std::fs::write(data("archive-v1.idbox"), &out).unwrap();
+    std::fs::write(
+        data("archive-v1.words"),
+        format!("{}\n", mnemonic::words(&entropy).as_str()),
+    )
+    .unwrap();
+    let secrets_doc = json!({
+        "what": "The secrets that open tests/data/archive-v1.idbox (see docs/archive-format.md).",
+        "box_seed_hex": hex::encode(BOX_SEED),
+        "box_signing_key": keys().public().signing_b64u,
+        "mnemonic": mnemonic::words(&entropy).as_str(),
+        "entropy_hex": hex::encode(ENTROPY),
+        "backup_id": secrets.backup_id,
+        "bundle_key_hex": hex::encode(secrets.bundle_key.expose()),
+        "recipient_secret_hex": hex::encode(secrets.recipient.expose()),
+        "bundle_plaintext": plain,
+        "identity": { "did": did, "ed25519_seed_hex": hex::encode(IDENTITY_SEED), "seq": 3 },
+        "version": 7,
+        "created": 1_764_000_000,
+    });
+    std::fs::write(
+        data("archive-v1.json"),
+        serde_json::to_string_pretty(&secrets_doc).unwrap() + "\n",
+    )
+    .unwrap();
+}
+
+fn vector() -> Vec<u8> {
+    if std::env::var_os("IDBOX_WRITE_VECTORS").is_some() {
+        write_vector();
+    }
+    std::fs::read(data("archive-v1.idbox")).unwrap()
+}
+
+#[test]
+fn the_vector_reads_opens_and_is_what_the_writer_makes() {
+    let bytes = vector();
+    let secrets_doc: Value =
+        serde_json::from_slice(&std::fs::read(data("archive-v1.json")).unwrap()).unwrap();
+    let opened = archive::read(&bytes[..], true).unwrap();
+    assert_eq!(opened.manifest.backup_id, secrets_doc["backup_id"]);
+    assert_eq!(opened.manifest.seq, 7);
+    assert_eq!(
+        opened.manifest.box_info.signing_key,
+        secrets_doc["box_signing_key"]
+    );
+
+    // The words in the vector's files open the bundle and the keys.
+    let words = std::fs::read_to_string(data("archive-v1.words")).unwrap();
+    assert_eq!(words.trim(), secrets_doc["mnemonic"]);
+    let secrets = BackupSecrets::from_entropy(&mnemonic::parse(&words).unwrap());
+    let bundle = opened.bundle.clone().unwrap();
+    let plain: Value = serde_json::from_slice(&secrets.open_bundle(&bundle).unwrap()).unwrap();
+    assert_eq!(plain, secrets_doc["bundle_plaintext"]);
+    let sealed = opened.sealed_keys.clone().unwrap();
+    let opened_keys = SealedKeys::open(&secrets.recipient, &sealed).unwrap();
+    assert_eq!(opened_keys.identities.len(), 1);
+    assert_eq!(
+        opened_keys.identities[0].did,
+        secrets_doc["identity"]["did"]
+    );
+    assert_eq!(
+        hex::encode(opened_keys.identities[0].secret().unwrap().expose()),
+        secrets_doc["identity"]["ed25519_seed_hex"]
+    );
+
+    // The writer, given the same parts and box key, makes exactly these bytes.
+    let (inputs, expected) = inputs(&bundle, sealed);
+    assert_eq!(
+        opened.documents.get(expected["did"].as_str().unwrap()),
+        Some(&expected["document"])
+    );
+    let mut again = Vec::new();
+    Plan::new(&inputs, &keys())
+        .unwrap()
+        .write_to(&bundle, &mut again)
+        .unwrap();
+    assert!(
+        again == bytes,
+        "the writer no longer makes the vector's bytes"
+    );
+}
+
+fn verify(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(common::BIN)
+        .arg("verify")
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn verify_checks_the_vector_and_rehearses_a_restore() {
+    let bytes = vector();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("backup.idbox");
+    std::fs::write(&file, &bytes).unwrap();
+    let path = file.to_str().unwrap();
+
+    let (code, out, err) = verify(&[path]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("good"), "{out}");
+    assert!(out.contains("Test vector box"), "{out}");
+    assert!(out.contains("version 7"), "{out}");
+
+    let words = data("archive-v1.words");
+    let (code, out, err) = verify(&[path, "--mnemonic-file", words.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("Restore drill"), "{out}");
+    assert!(out.contains("Alice"), "{out}");
+
+    let (code, out, _) = verify(&[path, "--json"]);
+    assert_eq!(code, 0);
+    let summary: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(summary["version"], 7);
+    assert_eq!(summary["identities"].as_array().unwrap().len(), 1);
+
+    // Another user's valid words: the archive is not theirs (exit 6).
+    let other = dir.path().join("other.words");
+    std::fs::write(&other, mnemonic::words(&Secret32::new([0x99; 32])).as_str()).unwrap();
+    let (code, _, err) = verify(&[path, "--mnemonic-file", other.to_str().unwrap()]);
+    assert_eq!(code, 6, "{err}");
+    assert!(err.contains("another backup"), "{err}");
+
+    // A typo: unknown word (exit 3).
+    let typo = dir.path().join("typo.words");
+    let text = std::fs::read_to_string(&words).unwrap();
+    let mut list: Vec<&str> = text.split_whitespace().collect();
+    list[0] = "abandonn";
+    std::fs::write(&typo, list.join(" ")).unwrap();
+    let (code, _, err) = verify(&[path, "--mnemonic-file", typo.to_str().unwrap()]);
+    assert_eq!(code, 3, "{err}");
+
+    // An altered bundle: the check fails and names the file and the member.
+    let (at, _) = {
+        let mut a = tar::Archive::new(&bytes[..]);
+        let e = a
+            .entries()
+            .unwrap()
+            .map(|e| e.unwrap())
+            .find(|e| e.path_bytes().as_ref() == b"bundle.enc")
+            .unwrap();
+        (e.raw_file_position() as usize, e.size())
+    };
+    let mut bad = bytes.clone();
+    bad[at + 30] ^= 0x80;
+    let altered = dir.path().join("altered.idbox");
+    std::fs::write(&altered, &bad).unwrap();
+    let (code, _, err) = verify(&[altered.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(err.contains("altered.idbox"), "{err}");
+    assert!(err.contains("bundle.enc"), "{err}");
+    assert!(err.contains("SHA-256"), "{err}");
+
+    // A missing file.
+    let (code, _, err) = verify(&[dir.path().join("nope.idbox").to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(err.contains("nope.idbox"), "{err}");
+}
