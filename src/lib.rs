@@ -23,6 +23,7 @@ pub mod config;
 pub mod crypto;
 pub mod daemon;
 pub mod discovery;
+pub mod extract;
 pub mod fsutil;
 pub mod identity;
 pub mod ipfs;

@@ -249,3 +249,121 @@ fn verify_checks_the_vector_and_rehearses_a_restore() {
     assert_eq!(code, 1);
     assert!(err.contains("nope.idbox"), "{err}");
 }
+
+fn get(daemon: &common::Daemon, path: &str, range: Option<&str>) -> common::Response {
+    let range = range.map(|r| format!("Range: {r}\r\n")).unwrap_or_default();
+    common::http(
+        daemon.addr,
+        &format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n{range}Connection: close\r\n\r\n"),
+    )
+}
+
+fn header<'a>(response: &'a common::Response, name: &str) -> Option<&'a str> {
+    response.head.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.eq_ignore_ascii_case(name).then(|| v.trim())
+    })
+}
+
+#[test]
+fn a_box_serves_its_archive_once_per_ticket_and_resumes_with_range() {
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = common::Daemon::ready(&dir.path().join("box"), &[]);
+    let mut phone =
+        identity_box::client::Client::pair(&daemon.startup_uri(), "phone", common::clock())
+            .unwrap();
+    let alice = phone.create_identity("Alice").unwrap()["did"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    phone.create_identity("Bob").unwrap();
+    phone.add_peer(&alice, "me again").unwrap();
+    let (words, _) = phone.enable_backup().unwrap();
+    let backup_id = phone.state().backup.as_ref().unwrap().backup_id.clone();
+    let ticket = |phone: &mut identity_box::client::Client| {
+        phone
+            .call("backup.archive_ticket", json!({ "backup_id": backup_id }))
+            .unwrap()
+    };
+
+    // One whole download.
+    let t = ticket(&mut phone);
+    let url = t["url"].as_str().unwrap().to_owned();
+    let full = get(&daemon, &url, None);
+    assert_eq!(full.status, 200, "{}", full.head);
+    assert_eq!(full.body.len() as u64, t["size"].as_u64().unwrap());
+    assert_eq!(
+        header(&full, "content-length"),
+        Some(full.body.len().to_string().as_str())
+    );
+    let filename = t["filename"].as_str().unwrap();
+    assert!(
+        filename.ends_with(&format!("-{}-v1.idbox", &backup_id[..8])),
+        "{filename}"
+    );
+    assert!(
+        header(&full, "content-disposition")
+            .unwrap()
+            .contains(filename)
+    );
+    assert_eq!(header(&full, "accept-ranges"), Some("bytes"));
+
+    // It verifies, opens with the words, and holds both identities' documents and keys.
+    let opened = archive::read(&full.body[..], true).unwrap();
+    assert_eq!(opened.manifest.backup_id, backup_id);
+    assert_eq!(opened.documents.len(), 2);
+    let drill = identity_box::client::drill(&opened, &words).unwrap();
+    assert_eq!(drill.identities.len(), 2);
+    assert_eq!(drill.keys.len(), 2);
+    assert_eq!(drill.peers, 1);
+
+    // Used: the same ticket is gone.
+    let again = get(&daemon, &url, None);
+    assert_eq!(again.status, 404);
+    assert_eq!(again.json()["error"], "ticket_gone");
+
+    // A broken download resumed with Range is byte-identical, and uses the ticket up.
+    let url = ticket(&mut phone)["url"].as_str().unwrap().to_owned();
+    let first = get(&daemon, &url, Some("bytes=0-1499"));
+    assert_eq!(first.status, 206);
+    assert_eq!(first.body.len(), 1500);
+    assert_eq!(
+        header(&first, "content-range"),
+        Some(format!("bytes 0-1499/{}", full.body.len()).as_str())
+    );
+    let outside = get(&daemon, &url, Some(&format!("bytes={}-", full.body.len())));
+    assert_eq!(outside.status, 416);
+    let rest = get(&daemon, &url, Some("bytes=1500-"));
+    assert_eq!(rest.status, 206);
+    let mut joined = first.body.clone();
+    joined.extend_from_slice(&rest.body);
+    assert!(joined == full.body, "the resumed download differs");
+    assert_eq!(get(&daemon, &url, Some("bytes=0-10")).status, 404);
+
+    // What the phone may not have: another version, someone else's backup, a made-up ticket.
+    let err = phone
+        .call(
+            "backup.archive_ticket",
+            json!({ "backup_id": backup_id, "version": 99 }),
+        )
+        .unwrap_err();
+    assert_eq!(common::kind(err), "backup_not_found");
+    let mut stranger = identity_box::client::Client::pair(
+        &common::admin_pair_uri(&daemon),
+        "stranger",
+        common::clock(),
+    )
+    .unwrap();
+    let err = stranger
+        .call("backup.archive_ticket", json!({ "backup_id": backup_id }))
+        .unwrap_err();
+    assert_eq!(common::kind(err), "forbidden");
+    assert_eq!(get(&daemon, "/v1/archive/AAAA", None).status, 404);
+
+    // `identity-box verify` agrees with the downloaded file.
+    let file = dir.path().join(filename);
+    std::fs::write(&file, &full.body).unwrap();
+    let (code, out, err) = verify(&[file.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains(&backup_id), "{out}");
+}

@@ -44,13 +44,7 @@ fn ok(state: &Path, args: &[&str]) -> Value {
 
 /// A pairing code from the box itself (`identity-box pair --uri`), as a reset phone gets one.
 fn box_pairing_uri(daemon: &Daemon) -> String {
-    let out = admin_command(&["pair", "--uri"], &daemon.data_dir);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    common::admin_pair_uri(daemon)
 }
 
 fn some_did(seed: u8) -> String {

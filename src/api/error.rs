@@ -26,6 +26,14 @@ pub enum ApiError {
     /// Nothing is served at this path.
     #[error("There is nothing at this address.")]
     NotFound,
+    /// A download link that expired, was used, or never existed.
+    #[error(
+        "This download link has expired or was already used. Ask for a new one: start saving the backup again."
+    )]
+    TicketGone,
+    /// A `Range` outside the file.
+    #[error("The requested range is outside the file ({size} bytes). Start the download again.")]
+    RangeNotSatisfiable { size: u64 },
     /// The path exists but not with this method.
     #[error("This address does not accept that kind of request.")]
     MethodNotAllowed,
@@ -74,7 +82,8 @@ impl ApiError {
             ApiError::MisdirectedHost => StatusCode::MISDIRECTED_REQUEST,
             ApiError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::NotReady => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::NotFound | ApiError::TicketGone => StatusCode::NOT_FOUND,
+            ApiError::RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::PairingClosed => StatusCode::FORBIDDEN,
@@ -94,6 +103,8 @@ impl ApiError {
             ApiError::BodyTooLarge { .. } => "too_large",
             ApiError::NotReady => "starting",
             ApiError::NotFound => "not_found",
+            ApiError::TicketGone => "ticket_gone",
+            ApiError::RangeNotSatisfiable { .. } => "range_not_satisfiable",
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::BadRequest(_) => "bad_request",
             ApiError::PairingClosed => "pairing_closed",

@@ -2,6 +2,7 @@
 //!
 //! Only this module knows HTTP and warp. Handlers are plain functions of [`AppState`].
 
+pub mod download;
 pub mod error;
 pub mod host;
 pub mod ratelimit;
@@ -21,6 +22,7 @@ use warp::{Filter, Rejection, Reply};
 use crate::backup::Backups;
 use crate::clock::Clock;
 use crate::crypto::BoxPublicKeys;
+use crate::extract::Tickets;
 use crate::identity::Identities;
 use crate::pairing::wire::{Envelope, PairRequest};
 use crate::pairing::{ChannelError, PairError, Pairing};
@@ -60,6 +62,7 @@ pub struct AppState {
     resolve_limit: RateLimiter,
     bad_rpc_limit: RateLimiter,
     device_limit: RateLimiter<String>,
+    tickets: Tickets,
 }
 
 impl AppState {
@@ -71,6 +74,7 @@ impl AppState {
         limits: RateLimits,
     ) -> Self {
         Self {
+            tickets: Tickets::new(clock.clone()),
             name,
             keys,
             clock,
@@ -119,6 +123,11 @@ impl AppState {
     /// Completes when a factory reset has been asked for.
     pub fn factory_reset_requested(&self) -> tokio_util::sync::WaitForCancellationFuture<'_> {
         self.factory_reset.cancelled()
+    }
+
+    /// Download tickets for archives.
+    pub fn tickets(&self) -> &Tickets {
+        &self.tickets
     }
 
     pub fn store(&self) -> Option<&Store> {
@@ -178,6 +187,11 @@ pub fn routes(
         .and(peer_ip())
         .and(json_body::<PairRequest>(PAIR_BODY_LIMIT))
         .then(pair);
+    let archive = warp::path!("v1" / "archive" / String)
+        .and(warp::get())
+        .and(with_state(state.clone()))
+        .and(warp::header::optional::<String>("range"))
+        .then(|ticket, state, range| download::archive(state, ticket, range));
     let rpc = warp::path!("v1" / "rpc")
         .and(warp::post())
         .and(with_state(state))
@@ -198,6 +212,8 @@ pub fn routes(
                 .or(rpc)
                 .unify()
                 .or(resolve)
+                .unify()
+                .or(archive)
                 .unify(),
         )
         .recover(error::recover)

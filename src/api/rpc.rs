@@ -123,6 +123,10 @@ impl From<BackupError> for RpcError {
             BackupError::TooLarge(m) => RpcError::TooLarge(m),
             BackupError::Identity(e) => e.into(),
             BackupError::Store(e) => e.into(),
+            BackupError::Archive(e) => {
+                log::error!("archive: {e}");
+                RpcError::Internal
+            }
         }
     }
 }
@@ -167,6 +171,7 @@ async fn route(call: &Call<'_>, method: &str, params: Value) -> RpcResult<Value>
         "backup.status" => reply(backup_status(call, parse(params)?).await),
         "backup.exists" => reply(backup_exists(call, parse(params)?).await),
         "backup.fetch" => reply(backup_fetch(call, parse(params)?).await),
+        "backup.archive_ticket" => reply(backup_archive_ticket(call, parse(params)?).await),
         "backup.restore_keys" => reply(backup_restore_keys(call, parse(params)?).await),
         "backup.disable" => reply(backup_disable(call, parse(params)?).await),
         "box.factory_reset" => reply(box_factory_reset(call, parse(params)?).await),
@@ -469,6 +474,60 @@ async fn backup_exists(call: &Call<'_>, _: NoParams) -> RpcResult<Exists> {
 
 async fn backup_fetch(call: &Call<'_>, p: FetchParams) -> RpcResult<Fetched> {
     Ok(backups(call)?.fetch(p).await?)
+}
+
+/// `backup.archive_ticket` params: the caller's backup, a version (the newest by default).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArchiveTicketParams {
+    pub backup_id: String,
+    pub version: Option<u64>,
+}
+
+/// A download URL for an archive (SPEC §6).
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ArchiveTicket {
+    /// Path on the box: `/v1/archive/<ticket>`.
+    pub url: String,
+    pub filename: String,
+    pub size: u64,
+    pub version: u64,
+    pub expires: i64,
+}
+
+/// An archive download for a version of the caller's own backup.
+pub async fn archive_ticket(
+    state: &AppState,
+    device_id: &str,
+    p: ArchiveTicketParams,
+) -> RpcResult<ArchiveTicket> {
+    let backups = state.backups().ok_or(RpcError::Internal)?;
+    let source = backups
+        .archive(device_id, &p.backup_id, p.version, state.name())
+        .await?;
+    let (filename, size, version) = (
+        source.plan.filename().to_owned(),
+        source.plan.len(),
+        source.version,
+    );
+    let issued = state.tickets().issue(source).map_err(|e| {
+        log::error!("no ticket: {e}");
+        RpcError::Internal
+    })?;
+    Ok(ArchiveTicket {
+        url: format!("/v1/archive/{}", issued.ticket),
+        filename,
+        size,
+        version,
+        expires: issued.expires,
+    })
+}
+
+async fn backup_archive_ticket(
+    call: &Call<'_>,
+    p: ArchiveTicketParams,
+) -> RpcResult<ArchiveTicket> {
+    archive_ticket(call.state, &call.device.device_id, p).await
 }
 
 async fn backup_restore_keys(call: &Call<'_>, p: RestoreKeysParams) -> RpcResult<RestoredKeys> {

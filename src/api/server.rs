@@ -9,6 +9,10 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use bytes::Bytes;
+use futures_util::TryStreamExt as _;
+use http_body::Frame;
+use http_body_util::{BodyExt as _, StreamBody};
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
@@ -20,6 +24,8 @@ use tokio::time::{Instant, Sleep};
 use tokio_util::sync::CancellationToken;
 use tower_service::Service as _;
 use warp::{Filter, Reply};
+
+use super::download::StreamedBody;
 
 /// The peer's address, put into every request's extensions for rate limits and logs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,7 +91,8 @@ where
                 let service = service.clone();
                 let hyper_service = hyper::service::service_fn(move |mut req| {
                     req.extensions_mut().insert(PeerAddr(peer));
-                    service.clone().call(req)
+                    let call = service.clone().call(req);
+                    async move { call.await.map(with_streamed_body) }
                 });
                 let io = TokioIo::new(IdleTimeout::new(stream, limits.idle_timeout));
                 let conn = http1::Builder::new()
@@ -117,6 +124,23 @@ where
     }
     while connections.join_next().await.is_some() {}
     ServeOutcome { drained }
+}
+
+/// A response body: warp's, or a stream a route left in the extensions ([`StreamedBody`]).
+type Body = http_body_util::combinators::UnsyncBoxBody<Bytes, BoxError>;
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+fn with_streamed_body(mut response: warp::reply::Response) -> http::Response<Body> {
+    let streamed = response
+        .extensions_mut()
+        .remove::<StreamedBody>()
+        .and_then(|s| s.take());
+    match streamed {
+        Some(stream) => response.map(|_| {
+            StreamBody::new(stream.map_ok(Frame::data).map_err(BoxError::from)).boxed_unsync()
+        }),
+        None => response.map(|body| body.map_err(BoxError::from).boxed_unsync()),
+    }
 }
 
 /// Answers a connection over the cap with `503` and closes it, so the client learns why at once.

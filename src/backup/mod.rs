@@ -41,6 +41,9 @@ pub enum BackupError {
     Identity(#[from] IdentityError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// An archive could not be laid out (a bug, not bad input).
+    #[error("cannot lay out the archive: {0}")]
+    Archive(std::io::Error),
 }
 
 type Result<T> = std::result::Result<T, BackupError>;
@@ -190,6 +193,61 @@ pub struct Backups {
     keys: Arc<BoxKeys>,
     clock: Arc<dyn Clock>,
     settings: BackupSettings,
+}
+
+/// An archive ready to be sent: its layout, and where its bundle's bytes are.
+#[derive(Debug, Clone)]
+pub struct ArchiveSource {
+    pub plan: Arc<archive::Plan>,
+    pub backup_id: String,
+    pub version: u64,
+    store: Store,
+}
+
+impl ArchiveSource {
+    /// Bytes `start..end` of the archive as a stream of pieces of at most `chunk` bytes read
+    /// one after the other (constant memory whatever the bundle's size). `on_end` runs once
+    /// the archive's last byte has been handed out.
+    pub fn stream(
+        &self,
+        start: u64,
+        end: u64,
+        chunk: usize,
+        on_end: impl FnOnce() + Send + 'static,
+    ) -> impl futures_util::Stream<Item = std::io::Result<bytes::Bytes>> + Send + 'static {
+        let reaches_end = end >= self.plan.len();
+        let pieces: std::collections::VecDeque<archive::Piece> =
+            self.plan.pieces(start, end, chunk as u64).into();
+        let state = (pieces, self.clone(), Some(on_end), reaches_end);
+        futures_util::stream::unfold(
+            state,
+            |(mut pieces, source, mut on_end, reaches_end)| async move {
+                let piece = pieces.pop_front()?;
+                let bytes = match piece {
+                    archive::Piece::Bytes(b) => Ok(b),
+                    archive::Piece::Bundle { offset, len } => source
+                        .store
+                        .read_bundle(&source.backup_id, source.version, offset, len as usize)
+                        .await
+                        .map_err(std::io::Error::other)
+                        .and_then(|read| match read {
+                            Some(b) if b.len() as u64 == len => Ok(bytes::Bytes::from(b)),
+                            _ => Err(std::io::Error::other(
+                                "this backup version was removed from the box during the download",
+                            )),
+                        }),
+                };
+                if pieces.is_empty()
+                    && reaches_end
+                    && bytes.is_ok()
+                    && let Some(f) = on_end.take()
+                {
+                    f();
+                }
+                Some((bytes, (pieces, source, on_end, reaches_end)))
+            },
+        )
+    }
 }
 
 /// The text a restored phone signs (as a `crypto_box`) to take a backup over.
@@ -520,14 +578,7 @@ impl Backups {
                 None => not_found(&p.backup_id),
             })?;
         let identities = listed(&v.identities);
-        let mut documents = BTreeMap::new();
-        for l in &identities {
-            if let Some(row) = self.store.identity(&l.did).await?
-                && let Ok(doc) = serde_json::from_str::<Value>(&row.document)
-            {
-                documents.insert(l.did.clone(), doc);
-            }
-        }
+        let documents = self.documents_of(&identities).await?;
         Ok(Fetched {
             backup_id: v.backup_id,
             version: v.version,
@@ -538,6 +589,69 @@ impl Backups {
             sealed_sha256: hex::encode(v.sealed_sha256),
             identities,
             documents,
+        })
+    }
+
+    /// The current documents of the listed identities, by DID.
+    async fn documents_of(&self, identities: &[Listed]) -> Result<BTreeMap<String, Value>> {
+        let mut documents = BTreeMap::new();
+        for l in identities {
+            if let Some(row) = self.store.identity(&l.did).await?
+                && let Ok(doc) = serde_json::from_str::<Value>(&row.document)
+            {
+                documents.insert(l.did.clone(), doc);
+            }
+        }
+        Ok(documents)
+    }
+
+    /// Lays out the archive of a version of the caller's backup (the newest when `version` is
+    /// `None`), signed by this box; its bundle is read from the store as it is sent.
+    pub async fn archive(
+        &self,
+        device_id: &str,
+        backup_id: &str,
+        version: Option<u64>,
+        box_name: &str,
+    ) -> Result<ArchiveSource> {
+        let backup = self.owned(device_id, backup_id).await?;
+        let meta = self
+            .store
+            .backup_version_meta(&backup.backup_id, version)
+            .await?
+            .ok_or_else(|| match version {
+                Some(n) => BackupError::NotFound(format!(
+                    "this backup has no version {n}; backup.status lists the versions kept"
+                )),
+                None => BackupError::NotFound(
+                    "this backup has no version yet; upload one with backup.put".into(),
+                ),
+            })?;
+        let documents = self
+            .documents_of(&listed(&meta.identities))
+            .await?
+            .into_iter()
+            .map(|(did, doc)| {
+                let name = did.strip_prefix("did:ipid:").unwrap_or(&did).to_owned();
+                (name, doc)
+            })
+            .collect();
+        let inputs = archive::Inputs {
+            box_name: box_name.to_owned(),
+            backup_id: backup.backup_id.clone(),
+            version: meta.version,
+            created: meta.created,
+            bundle_len: meta.bundle_len,
+            bundle_sha256: meta.bundle_sha256,
+            sealed_keys: meta.sealed_keys,
+            documents,
+        };
+        let plan = archive::Plan::new(&inputs, &self.keys).map_err(BackupError::Archive)?;
+        Ok(ArchiveSource {
+            plan: Arc::new(plan),
+            backup_id: backup.backup_id,
+            version: meta.version,
+            store: self.store.clone(),
         })
     }
 

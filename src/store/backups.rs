@@ -33,6 +33,18 @@ pub struct VersionRow {
     pub identities: String,
 }
 
+/// A version as an archive needs it: everything but the bundle's bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionMeta {
+    pub version: u64,
+    pub created: i64,
+    pub bundle_len: u64,
+    pub bundle_sha256: [u8; 32],
+    pub sealed_keys: Vec<u8>,
+    /// JSON `[{did, cid, seq}]`.
+    pub identities: String,
+}
+
 /// What a new version holds. `bundle: None` copies the newest version's bundle (a version
 /// the box makes by itself when an identity changes).
 #[derive(Debug, Clone)]
@@ -234,44 +246,89 @@ impl Store {
     ) -> Result<Option<VersionRow>, StoreError> {
         let backup_id = backup_id.to_owned();
         self.call(move |conn| {
-            const COLS: &str = "backup_id, version, created, bundle, bundle_sha256, \
-                                sealed_keys, sealed_sha256, identities";
-            let map = |row: &rusqlite::Row<'_>| {
-                Ok(VersionRow {
-                    backup_id: row.get(0)?,
-                    version: u64_of(row.get(1)?),
-                    created: row.get(2)?,
-                    bundle: row.get(3)?,
-                    bundle_sha256: hash32(row, 4)?,
-                    sealed_keys: row.get(5)?,
-                    sealed_sha256: hash32(row, 6)?,
-                    identities: row.get(7)?,
-                })
+            find_version(
+                conn,
+                &backup_id,
+                version,
+                "backup_id, version, created, bundle, bundle_sha256, sealed_keys, \
+                 sealed_sha256, identities",
+                |row| {
+                    Ok(VersionRow {
+                        backup_id: row.get(0)?,
+                        version: u64_of(row.get(1)?),
+                        created: row.get(2)?,
+                        bundle: row.get(3)?,
+                        bundle_sha256: hash32(row, 4)?,
+                        sealed_keys: row.get(5)?,
+                        sealed_sha256: hash32(row, 6)?,
+                        identities: row.get(7)?,
+                    })
+                },
+            )
+        })
+        .await
+    }
+
+    /// A version without its bundle's bytes (only their length): what an archive is planned
+    /// from, whatever the bundle's size.
+    pub async fn backup_version_meta(
+        &self,
+        backup_id: &str,
+        version: Option<u64>,
+    ) -> Result<Option<VersionMeta>, StoreError> {
+        let backup_id = backup_id.to_owned();
+        self.call(move |conn| {
+            find_version(
+                conn,
+                &backup_id,
+                version,
+                "version, created, length(bundle), bundle_sha256, sealed_keys, identities",
+                |row| {
+                    Ok(VersionMeta {
+                        version: u64_of(row.get(0)?),
+                        created: row.get(1)?,
+                        bundle_len: u64_of(row.get(2)?),
+                        bundle_sha256: hash32(row, 3)?,
+                        sealed_keys: row.get(4)?,
+                        identities: row.get(5)?,
+                    })
+                },
+            )
+        })
+        .await
+    }
+
+    /// Up to `len` bytes of a version's bundle from `offset` (incremental blob I/O: only those
+    /// bytes are read). `None` when the version is gone.
+    pub async fn read_bundle(
+        &self,
+        backup_id: &str,
+        version: u64,
+        offset: u64,
+        len: usize,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let backup_id = backup_id.to_owned();
+        self.call(move |conn| {
+            let Some(rowid) = conn
+                .query_row(
+                    "SELECT rowid FROM backup_versions WHERE backup_id = ?1 AND version = ?2",
+                    params![backup_id, i64_of(version)],
+                    |row| row.get::<_, i64>(0),
+                )
+                .optional()?
+            else {
+                return Ok(None);
             };
-            let found = match version {
-                Some(n) => conn
-                    .query_row(
-                        &format!(
-                            "SELECT {COLS} FROM backup_versions \
-                             WHERE backup_id = ?1 AND version = ?2"
-                        ),
-                        params![backup_id, i64_of(n)],
-                        map,
-                    )
-                    .optional()?,
-                None => conn
-                    .query_row(
-                        &format!(
-                            "SELECT {COLS} FROM backup_versions \
-                             WHERE backup_id = ?1 AND complete = 1 \
-                             ORDER BY version DESC LIMIT 1"
-                        ),
-                        params![backup_id],
-                        map,
-                    )
-                    .optional()?,
-            };
-            Ok(found)
+            let blob =
+                conn.blob_open(rusqlite::MAIN_DB, "backup_versions", "bundle", rowid, true)?;
+            let size = u64::try_from(blob.len()).unwrap_or(0);
+            let want = (size.saturating_sub(offset)).min(len as u64) as usize;
+            let mut buf = vec![0; want];
+            let at = usize::try_from(offset).unwrap_or(usize::MAX);
+            if want > 0 {
+                blob.read_at_exact(&mut buf, at)?;
+            }
+            Ok(Some(buf))
         })
         .await
     }
@@ -361,6 +418,38 @@ impl Store {
 /// Deletes all but the newest `keep` versions, never the newest complete one. (Every version
 /// this box writes is complete, being one transaction; the rule guards against a version
 /// ever marked incomplete, so that retention can never leave a backup without one.)
+/// The row of a version (the newest complete one when `version` is `None`), as `map` reads
+/// the columns `cols`.
+fn find_version<T>(
+    conn: &Connection,
+    backup_id: &str,
+    version: Option<u64>,
+    cols: &str,
+    map: impl FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+) -> Result<Option<T>, StoreError> {
+    Ok(match version {
+        Some(n) => conn
+            .query_row(
+                &format!(
+                    "SELECT {cols} FROM backup_versions WHERE backup_id = ?1 AND version = ?2"
+                ),
+                params![backup_id, i64_of(n)],
+                map,
+            )
+            .optional()?,
+        None => conn
+            .query_row(
+                &format!(
+                    "SELECT {cols} FROM backup_versions WHERE backup_id = ?1 AND complete = 1 \
+                     ORDER BY version DESC LIMIT 1"
+                ),
+                params![backup_id],
+                map,
+            )
+            .optional()?,
+    })
+}
+
 fn apply_retention(conn: &Connection, backup_id: &str, keep: u32) -> Result<usize, StoreError> {
     Ok(conn.execute(
         "DELETE FROM backup_versions WHERE backup_id = ?1 \
@@ -487,6 +576,41 @@ mod tests {
         assert!(
             plan.contains("COVERING INDEX backup_versions_complete"),
             "{plan}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_bundle_is_read_in_pieces_and_its_meta_without_it() {
+        let store = with_backup().await;
+        let id = "ab".repeat(16);
+        let bundle: Vec<u8> = (0..10_000u32).map(|i| (i % 251) as u8).collect();
+        store
+            .add_backup_version(&id, version(Some(&bundle), 5), 10)
+            .await
+            .unwrap();
+        let meta = store.backup_version_meta(&id, None).await.unwrap().unwrap();
+        assert_eq!(
+            (meta.version, meta.created, meta.bundle_len),
+            (1, 5, 10_000)
+        );
+        assert_eq!(meta.bundle_sha256, sha256(&bundle));
+        let mut read = Vec::new();
+        let mut at = 0;
+        while let Some(piece) = store.read_bundle(&id, 1, at, 3000).await.unwrap() {
+            if piece.is_empty() {
+                break;
+            }
+            at += piece.len() as u64;
+            read.extend(piece);
+        }
+        assert_eq!(read, bundle);
+        assert_eq!(store.read_bundle(&id, 2, 0, 10).await.unwrap(), None);
+        assert!(
+            store
+                .backup_version_meta(&id, Some(2))
+                .await
+                .unwrap()
+                .is_none()
         );
     }
 

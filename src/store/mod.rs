@@ -27,7 +27,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("migrations/0006_backup_versions_complete.sql")),
 ];
 
-pub use backups::{BackupRow, NewVersion, VersionRow, VersionSummary};
+pub use backups::{BackupRow, NewVersion, VersionMeta, VersionRow, VersionSummary};
 pub use devices::{Device, Event, Role};
 pub use identities::{IdentityRow, Publication};
 

@@ -271,6 +271,18 @@ impl Response {
     }
 }
 
+/// A pairing URI from the running box, through its admin socket (`identity-box pair --uri`).
+#[allow(dead_code)]
+pub fn admin_pair_uri(daemon: &Daemon) -> String {
+    let out = admin_command(&["pair", "--uri"], &daemon.data_dir);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
 /// POSTs a JSON body and reads the response.
 pub fn post_json(addr: SocketAddr, path: &str, body: &serde_json::Value) -> Response {
     let body = body.to_string();
