@@ -367,3 +367,110 @@ fn a_box_serves_its_archive_once_per_ticket_and_resumes_with_range() {
     assert_eq!(code, 0, "{err}");
     assert!(out.contains(&backup_id), "{out}");
 }
+
+fn get_status(daemon: &common::Daemon, session: &str, secret: &str) -> common::Response {
+    common::http(
+        daemon.addr,
+        &format!(
+            "GET /v1/extract/{session} HTTP/1.1\r\nHost: localhost\r\n\
+             Idbox-Extract-Secret: {secret}\r\nConnection: close\r\n\r\n"
+        ),
+    )
+}
+
+#[test]
+fn a_desktop_gets_the_archive_only_after_the_phone_approves() {
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = common::Daemon::ready(&dir.path().join("box"), &[]);
+    let mut phone =
+        identity_box::client::Client::pair(&daemon.startup_uri(), "phone", common::clock())
+            .unwrap();
+    phone.create_identity("Alice").unwrap();
+
+    let start = || {
+        let r = common::post_json(daemon.addr, "/v1/extract", &json!({}));
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        r.json()
+    };
+    let s = start();
+    let (session, secret) = (
+        s["session"].as_str().unwrap(),
+        s["secret"].as_str().unwrap(),
+    );
+    let qr = s["qr"].as_str().unwrap();
+    assert!(qr.starts_with("idbox://approve?session="), "{qr}");
+    let pending = get_status(&daemon, session, secret);
+    assert_eq!(pending.json()["status"], "pending");
+    // Without the secret, or with another, the session does not exist.
+    assert_eq!(get_status(&daemon, session, "wrong").status, 404);
+    assert_eq!(daemon.get(&format!("/v1/extract/{session}")).status, 404);
+
+    // A phone without backups cannot approve; a wrong code is refused; neither answers.
+    assert!(matches!(
+        phone.approve_extraction(qr, false),
+        Err(identity_box::client::ClientError::BackupsOff)
+    ));
+    let (words, _) = phone.enable_backup().unwrap();
+    let wrong = qr.replace("code=", "code=9");
+    assert_eq!(
+        common::kind(phone.approve_extraction(&wrong, false).unwrap_err()),
+        "invalid_params"
+    );
+    assert_eq!(
+        get_status(&daemon, session, secret).json()["status"],
+        "pending"
+    );
+
+    // The phone approves: the desktop gets a single-use URL, and the archive opens.
+    let answer = phone.approve_extraction(qr, false).unwrap();
+    assert_eq!(answer["approved"], true);
+    let approved = get_status(&daemon, session, secret).json();
+    assert_eq!(approved["status"], "approved");
+    let url = approved["url"].as_str().unwrap();
+    let file = get(&daemon, url, None);
+    assert_eq!(file.status, 200);
+    assert_eq!(file.body.len() as u64, approved["size"].as_u64().unwrap());
+    let opened = archive::read(&file.body[..], true).unwrap();
+    assert_eq!(
+        identity_box::client::drill(&opened, &words)
+            .unwrap()
+            .identities
+            .len(),
+        1
+    );
+    assert_eq!(get(&daemon, url, None).status, 404, "single use");
+    // An answered session cannot be answered again.
+    assert_eq!(
+        common::kind(phone.approve_extraction(qr, true).unwrap_err()),
+        "invalid_params"
+    );
+
+    // Refused: the desktop is told, and gets no URL.
+    let s = start();
+    let qr = s["qr"].as_str().unwrap();
+    assert_eq!(
+        phone.approve_extraction(qr, true).unwrap()["approved"],
+        false
+    );
+    let refused = get_status(
+        &daemon,
+        s["session"].as_str().unwrap(),
+        s["secret"].as_str().unwrap(),
+    )
+    .json();
+    assert_eq!(refused["status"], "refused");
+    assert!(refused.get("url").is_none());
+    assert!(
+        refused["message"]
+            .as_str()
+            .unwrap()
+            .contains("did not allow")
+    );
+
+    // An unknown session: the phone hears it is gone.
+    let gone = identity_box::extract::approve_uri("AAAAAAAAAAAAAAAAAAAAAA", "12345678");
+    assert_eq!(
+        common::kind(phone.approve_extraction(&gone, false).unwrap_err()),
+        "not_found"
+    );
+}

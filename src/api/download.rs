@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use futures_util::Stream;
+use warp::Reply as _;
 use warp::http::{HeaderValue, StatusCode, header};
 use warp::reply::Response;
 
@@ -84,6 +85,28 @@ pub fn parse_range(value: &str, len: u64) -> Result<Option<(u64, u64)>, Unsatisf
         return Err(Unsatisfiable);
     }
     Ok(Some(range))
+}
+
+/// `POST /v1/extract`: a desktop asks to save a backup (SPEC §6).
+pub fn start_extract(state: &AppState, ip: std::net::IpAddr) -> Response {
+    if !state.pair_limit.hit(&ip) {
+        return ApiError::TooManyAttempts.reply();
+    }
+    match state.sessions().start() {
+        Ok(started) => warp::reply::json(&started).into_response(),
+        Err(e) => {
+            log::error!("extraction session: {e}");
+            ApiError::Internal.reply()
+        }
+    }
+}
+
+/// `GET /v1/extract/<session>` with `Idbox-Extract-Secret`.
+pub fn extract_status(state: &AppState, session: &str, secret: Option<&str>) -> Response {
+    match secret.and_then(|secret| state.sessions().status(session, secret)) {
+        Some(status) => warp::reply::json(&status).into_response(),
+        None => ApiError::SessionGone.reply(),
+    }
 }
 
 /// `GET /v1/archive/<ticket>`.

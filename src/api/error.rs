@@ -31,6 +31,9 @@ pub enum ApiError {
         "This download link has expired or was already used. Ask for a new one: start saving the backup again."
     )]
     TicketGone,
+    /// An extraction session that expired, never existed, or whose secret is wrong.
+    #[error("This request to save a backup has expired (they last 5 minutes). Start again.")]
+    SessionGone,
     /// A `Range` outside the file.
     #[error("The requested range is outside the file ({size} bytes). Start the download again.")]
     RangeNotSatisfiable { size: u64 },
@@ -82,7 +85,9 @@ impl ApiError {
             ApiError::MisdirectedHost => StatusCode::MISDIRECTED_REQUEST,
             ApiError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::NotReady => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::NotFound | ApiError::TicketGone => StatusCode::NOT_FOUND,
+            ApiError::NotFound | ApiError::TicketGone | ApiError::SessionGone => {
+                StatusCode::NOT_FOUND
+            }
             ApiError::RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
@@ -104,6 +109,7 @@ impl ApiError {
             ApiError::NotReady => "starting",
             ApiError::NotFound => "not_found",
             ApiError::TicketGone => "ticket_gone",
+            ApiError::SessionGone => "session_gone",
             ApiError::RangeNotSatisfiable { .. } => "range_not_satisfiable",
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::BadRequest(_) => "bad_request",

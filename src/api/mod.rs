@@ -22,7 +22,7 @@ use warp::{Filter, Rejection, Reply};
 use crate::backup::Backups;
 use crate::clock::Clock;
 use crate::crypto::BoxPublicKeys;
-use crate::extract::Tickets;
+use crate::extract::{Sessions, Tickets};
 use crate::identity::Identities;
 use crate::pairing::wire::{Envelope, PairRequest};
 use crate::pairing::{ChannelError, PairError, Pairing};
@@ -63,6 +63,7 @@ pub struct AppState {
     bad_rpc_limit: RateLimiter,
     device_limit: RateLimiter<String>,
     tickets: Tickets,
+    sessions: Sessions,
 }
 
 impl AppState {
@@ -75,6 +76,7 @@ impl AppState {
     ) -> Self {
         Self {
             tickets: Tickets::new(clock.clone()),
+            sessions: Sessions::new(clock.clone()),
             name,
             keys,
             clock,
@@ -128,6 +130,11 @@ impl AppState {
     /// Download tickets for archives.
     pub fn tickets(&self) -> &Tickets {
         &self.tickets
+    }
+
+    /// Desktop extraction sessions.
+    pub fn sessions(&self) -> &Sessions {
+        &self.sessions
     }
 
     pub fn store(&self) -> Option<&Store> {
@@ -192,6 +199,20 @@ pub fn routes(
         .and(with_state(state.clone()))
         .and(warp::header::optional::<String>("range"))
         .then(|ticket, state, range| download::archive(state, ticket, range));
+    let extract_start = warp::path!("v1" / "extract")
+        .and(warp::post())
+        .and(with_state(state.clone()))
+        .and(peer_ip())
+        .map(|state: Arc<AppState>, ip| download::start_extract(&state, ip));
+    let extract_status = warp::path!("v1" / "extract" / String)
+        .and(warp::get())
+        .and(with_state(state.clone()))
+        .and(warp::header::optional::<String>("idbox-extract-secret"))
+        .map(
+            |session: String, state: Arc<AppState>, secret: Option<String>| {
+                download::extract_status(&state, &session, secret.as_deref())
+            },
+        );
     let rpc = warp::path!("v1" / "rpc")
         .and(warp::post())
         .and(with_state(state))
@@ -214,6 +235,10 @@ pub fn routes(
                 .or(resolve)
                 .unify()
                 .or(archive)
+                .unify()
+                .or(extract_start)
+                .unify()
+                .or(extract_status)
                 .unify(),
         )
         .recover(error::recover)

@@ -172,6 +172,7 @@ async fn route(call: &Call<'_>, method: &str, params: Value) -> RpcResult<Value>
         "backup.exists" => reply(backup_exists(call, parse(params)?).await),
         "backup.fetch" => reply(backup_fetch(call, parse(params)?).await),
         "backup.archive_ticket" => reply(backup_archive_ticket(call, parse(params)?).await),
+        "extract.approve" => reply(extract_approve(call, parse(params)?).await),
         "backup.restore_keys" => reply(backup_restore_keys(call, parse(params)?).await),
         "backup.disable" => reply(backup_disable(call, parse(params)?).await),
         "box.factory_reset" => reply(box_factory_reset(call, parse(params)?).await),
@@ -528,6 +529,82 @@ async fn backup_archive_ticket(
     p: ArchiveTicketParams,
 ) -> RpcResult<ArchiveTicket> {
     archive_ticket(call.state, &call.device.device_id, p).await
+}
+
+/// `extract.approve` params: the session and code from the desktop's QR, and which backup to
+/// hand over (the caller's own); `refuse` says no instead.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApproveParams {
+    pub session: String,
+    pub code: String,
+    pub backup_id: Option<String>,
+    pub version: Option<u64>,
+    #[serde(default)]
+    pub refuse: bool,
+}
+
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Approved {
+    pub approved: bool,
+    pub filename: Option<String>,
+    pub size: Option<u64>,
+}
+
+async fn extract_approve(call: &Call<'_>, p: ApproveParams) -> RpcResult<Approved> {
+    let sessions = call.state.sessions();
+    let refused = |e: crate::extract::ApproveError| match e {
+        crate::extract::ApproveError::Gone => RpcError::NotFound(e.to_string()),
+        _ => RpcError::InvalidParams(e.to_string()),
+    };
+    sessions.check(&p.session, &p.code).map_err(refused)?;
+    if p.refuse {
+        sessions
+            .answer(
+                &p.session,
+                &p.code,
+                crate::extract::Status::Refused {
+                    message: "The phone did not allow this computer to save the backup.".into(),
+                },
+            )
+            .map_err(refused)?;
+        log::info!("extraction refused by device {}", call.device.device_id);
+        return Ok(Approved {
+            approved: false,
+            filename: None,
+            size: None,
+        });
+    }
+    let backup_id = p.backup_id.ok_or_else(|| {
+        RpcError::InvalidParams("backup_id is needed to approve: which backup to save".into())
+    })?;
+    let ticket = archive_ticket(
+        call.state,
+        &call.device.device_id,
+        ArchiveTicketParams {
+            backup_id,
+            version: p.version,
+        },
+    )
+    .await?;
+    sessions
+        .answer(
+            &p.session,
+            &p.code,
+            crate::extract::Status::Approved {
+                url: ticket.url,
+                filename: ticket.filename.clone(),
+                size: ticket.size,
+                expires: ticket.expires,
+            },
+        )
+        .map_err(refused)?;
+    log::info!("extraction approved by device {}", call.device.device_id);
+    Ok(Approved {
+        approved: true,
+        filename: Some(ticket.filename),
+        size: Some(ticket.size),
+    })
 }
 
 async fn backup_restore_keys(call: &Call<'_>, p: RestoreKeysParams) -> RpcResult<RestoredKeys> {

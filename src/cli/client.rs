@@ -48,6 +48,14 @@ pub enum ClientCommand {
         #[command(subcommand)]
         command: PeerCommand,
     },
+    /// Let a computer save this phone's backup: the `idbox://approve?…` text of the QR code
+    /// it shows.
+    Approve {
+        uri: String,
+        /// Say no instead.
+        #[arg(long)]
+        refuse: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -159,6 +167,7 @@ pub fn run(
             PeerCommand::List => Ok(json!({ "peers": client.state().peers })),
         },
         ClientCommand::Backup { command } => backup(client, command),
+        ClientCommand::Approve { uri, refuse } => client.approve_extraction(uri, *refuse),
         other => {
             let (method, params) = method_of(other);
             client.call(method, params)
@@ -271,6 +280,7 @@ fn method_of(command: &ClientCommand) -> (&'static str, Value) {
         } => ("identity.list", json!({})),
         ClientCommand::Resolve { did } => ("did.resolve", json!({ "did": did })),
         ClientCommand::Pair { .. }
+        | ClientCommand::Approve { .. }
         | ClientCommand::Backup { .. }
         | ClientCommand::Peer { .. }
         | ClientCommand::Identity {
@@ -392,6 +402,17 @@ fn print_human(command: &ClientCommand, r: &Value) {
                 }
             }
         },
+        ClientCommand::Approve { .. } => {
+            if r["approved"] == true {
+                println!(
+                    "Approved: the computer is saving {} ({} bytes).",
+                    s(&r["filename"]),
+                    s(&r["size"])
+                );
+            } else {
+                println!("Refused: the computer will not get the backup.");
+            }
+        }
         ClientCommand::Pair { .. } => {}
     }
     if let Some(v) = r.get("backup").and_then(|b| b.get("version")) {

@@ -357,6 +357,27 @@ fn document_of(own: &OwnIdentity) -> Option<Value> {
     Some(document::document(&did, &keys, &[]))
 }
 
+impl Client {
+    /// Answers a computer's request to save this phone's backup (the QR text
+    /// `idbox://approve?session=…&code=…`): approves with the newest version, or refuses.
+    pub fn approve_extraction(&mut self, uri: &str, refuse: bool) -> Result<Value, ClientError> {
+        let (session, code) = crate::extract::parse_approve_uri(uri).ok_or_else(|| {
+            ClientError::Protocol(
+                "this is not an approval code: expected idbox://approve?session=…&code=…".into(),
+            )
+        })?;
+        let backup_id = match &self.state.backup {
+            Some(b) => Some(b.backup_id.clone()),
+            None if refuse => None,
+            None => return Err(ClientError::BackupsOff),
+        };
+        self.call(
+            "extract.approve",
+            json!({ "session": session, "code": code, "backup_id": backup_id, "refuse": refuse }),
+        )
+    }
+}
+
 /// What a restore drill found in an archive: the words open it, and what it would bring back.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Drill {

@@ -143,3 +143,275 @@ mod tests {
         );
     }
 }
+
+/// How long a desktop's request to save a backup waits for the phone (SPEC §6).
+pub const SESSION_SECS: i64 = 5 * 60;
+/// At most this many sessions at once; the oldest goes first.
+const MAX_SESSIONS: usize = 32;
+
+/// What `POST /v1/extract` answers: the desktop keeps `secret` and shows `qr` (with `code`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Started {
+    pub session: String,
+    pub secret: String,
+    pub code: String,
+    pub qr: String,
+    pub expires: i64,
+}
+
+/// Where a session stands, as `GET /v1/extract/<session>` tells the desktop.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum Status {
+    /// Waiting for the phone.
+    Pending { expires: i64 },
+    /// The phone approved: a download URL (single use, valid until `expires`).
+    Approved {
+        url: String,
+        filename: String,
+        size: u64,
+        expires: i64,
+    },
+    /// The phone said no.
+    Refused { message: String },
+}
+
+#[derive(Debug)]
+struct Session {
+    secret_hash: [u8; 32],
+    code: String,
+    expires: i64,
+    status: Status,
+}
+
+/// Why a phone's approval was not taken.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ApproveError {
+    #[error(
+        "this request to save a backup has expired or does not exist; start it again on the computer"
+    )]
+    Gone,
+    #[error("this code does not match the request; scan the QR code on the computer again")]
+    WrongCode,
+    #[error("this request was already answered")]
+    Answered,
+}
+
+/// Desktop extraction sessions (SPEC §6), kept in memory.
+#[derive(Debug, Clone)]
+pub struct Sessions {
+    clock: Arc<dyn Clock>,
+    live: Arc<Mutex<HashMap<String, Session>>>,
+}
+
+impl Sessions {
+    pub fn new(clock: Arc<dyn Clock>) -> Self {
+        Self {
+            clock,
+            live: Arc::new(Mutex::new(HashMap::new())),
+        }
+    }
+
+    fn live(&self) -> MutexGuard<'_, HashMap<String, Session>> {
+        self.live.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A new session for a desktop.
+    pub fn start(&self) -> Result<Started, crypto::KeyError> {
+        let id = &Secret32::random()?.expose()[..16].to_vec();
+        let session = crypto::b64u(id);
+        let secret = crypto::b64u(Secret32::random()?.expose());
+        let digits = Secret32::random()?;
+        let n = u32::from_le_bytes([
+            digits.expose()[0],
+            digits.expose()[1],
+            digits.expose()[2],
+            digits.expose()[3],
+        ]);
+        let code = format!("{:08}", n % 100_000_000);
+        let now = self.clock.now_unix();
+        let expires = now + SESSION_SECS;
+        let mut live = self.live();
+        live.retain(|_, s| s.expires > now);
+        while live.len() >= MAX_SESSIONS {
+            let oldest = live
+                .iter()
+                .min_by_key(|(_, s)| s.expires)
+                .map(|(k, _)| k.clone());
+            match oldest {
+                Some(k) => live.remove(&k),
+                None => break,
+            };
+        }
+        live.insert(
+            session.clone(),
+            Session {
+                secret_hash: crypto::sha256(secret.as_bytes()),
+                code: code.clone(),
+                expires,
+                status: Status::Pending { expires },
+            },
+        );
+        Ok(Started {
+            qr: approve_uri(&session, &code),
+            session,
+            secret,
+            code,
+            expires,
+        })
+    }
+
+    /// The session's status for the desktop holding `secret`; `None` when it is unknown,
+    /// expired, or the secret is wrong.
+    pub fn status(&self, session: &str, secret: &str) -> Option<Status> {
+        let now = self.clock.now_unix();
+        let mut live = self.live();
+        let s = live.get(session)?;
+        let right: bool = subtle::ConstantTimeEq::ct_eq(
+            &crypto::sha256(secret.as_bytes())[..],
+            &s.secret_hash[..],
+        )
+        .into();
+        if !right {
+            return None;
+        }
+        let alive = match &s.status {
+            Status::Approved { expires, .. } => *expires > now,
+            _ => s.expires > now,
+        };
+        if !alive {
+            live.remove(session);
+            return None;
+        }
+        Some(s.status.clone())
+    }
+
+    /// Checks a phone's answer before it is acted on.
+    pub fn check(&self, session: &str, code: &str) -> Result<(), ApproveError> {
+        let now = self.clock.now_unix();
+        let live = self.live();
+        let s = live
+            .get(session)
+            .filter(|s| s.expires > now)
+            .ok_or(ApproveError::Gone)?;
+        let right: bool = subtle::ConstantTimeEq::ct_eq(code.as_bytes(), s.code.as_bytes()).into();
+        if !right {
+            return Err(ApproveError::WrongCode);
+        }
+        if !matches!(s.status, Status::Pending { .. }) {
+            return Err(ApproveError::Answered);
+        }
+        Ok(())
+    }
+
+    /// Records the phone's answer (after [`Sessions::check`]).
+    pub fn answer(&self, session: &str, code: &str, status: Status) -> Result<(), ApproveError> {
+        self.check(session, code)?;
+        if let Some(s) = self.live().get_mut(session) {
+            s.status = status;
+        }
+        Ok(())
+    }
+}
+
+/// The QR payload a desktop shows: `idbox://approve?session=…&code=…`.
+pub fn approve_uri(session: &str, code: &str) -> String {
+    format!("idbox://approve?session={session}&code={code}")
+}
+
+/// The session and code of an approval URI.
+pub fn parse_approve_uri(uri: &str) -> Option<(String, String)> {
+    let url = url::Url::parse(uri.trim()).ok()?;
+    if url.scheme() != "idbox" || url.host_str() != Some("approve") {
+        return None;
+    }
+    let mut session = None;
+    let mut code = None;
+    for (k, v) in url.query_pairs() {
+        match k.as_ref() {
+            "session" => session = Some(v.into_owned()),
+            "code" => code = Some(v.into_owned()),
+            _ => {}
+        }
+    }
+    Some((session?, code?))
+}
+
+#[cfg(test)]
+mod session_tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use std::sync::atomic::{AtomicI64, Ordering};
+
+    #[derive(Debug, Default)]
+    struct TestClock(AtomicI64);
+    impl Clock for TestClock {
+        fn now_unix(&self) -> i64 {
+            self.0.load(Ordering::SeqCst)
+        }
+    }
+
+    #[test]
+    fn a_session_waits_for_the_phone_then_expires() {
+        let clock = Arc::new(TestClock(AtomicI64::new(100)));
+        let sessions = Sessions::new(clock.clone());
+        let s = sessions.start().unwrap();
+        assert_eq!(
+            parse_approve_uri(&s.qr),
+            Some((s.session.clone(), s.code.clone()))
+        );
+        assert_eq!(s.code.len(), 8);
+        assert_eq!(
+            sessions.status(&s.session, &s.secret),
+            Some(Status::Pending {
+                expires: 100 + SESSION_SECS
+            })
+        );
+        assert_eq!(sessions.status(&s.session, "wrong"), None);
+        assert_eq!(
+            sessions.check(&s.session, "00000000x"),
+            Err(ApproveError::WrongCode)
+        );
+        assert_eq!(sessions.check("nope", &s.code), Err(ApproveError::Gone));
+        let approved = Status::Approved {
+            url: "/v1/archive/t".into(),
+            filename: "f.idbox".into(),
+            size: 10,
+            expires: 100 + SESSION_SECS + 200,
+        };
+        sessions
+            .answer(&s.session, &s.code, approved.clone())
+            .unwrap();
+        assert_eq!(
+            sessions.check(&s.session, &s.code),
+            Err(ApproveError::Answered)
+        );
+        // An approved session lives as long as its ticket.
+        clock.0.store(100 + SESSION_SECS + 1, Ordering::SeqCst);
+        assert_eq!(sessions.status(&s.session, &s.secret), Some(approved));
+        clock.0.store(100 + SESSION_SECS + 200, Ordering::SeqCst);
+        assert_eq!(sessions.status(&s.session, &s.secret), None);
+
+        // Unanswered, it expires after five minutes, and can no longer be approved.
+        let t = sessions.start().unwrap();
+        clock
+            .0
+            .store(100 + 2 * SESSION_SECS + 200, Ordering::SeqCst);
+        assert_eq!(sessions.check(&t.session, &t.code), Err(ApproveError::Gone));
+        assert_eq!(sessions.status(&t.session, &t.secret), None);
+    }
+
+    #[test]
+    fn approval_uris_parse_strictly() {
+        assert_eq!(
+            parse_approve_uri("idbox://approve?session=abc&code=12345678"),
+            Some(("abc".into(), "12345678".into()))
+        );
+        assert_eq!(parse_approve_uri("idbox://pair?session=abc&code=1"), None);
+        assert_eq!(
+            parse_approve_uri("https://approve?session=abc&code=1"),
+            None
+        );
+        assert_eq!(parse_approve_uri("idbox://approve?session=abc"), None);
+    }
+}
