@@ -94,9 +94,10 @@ impl Advertiser {
     }
 }
 
-/// Looks for the box whose TXT `fp` is `fp`, for at most `timeout`; its `ip:port` addresses.
+/// Looks for the box whose TXT `fp` is `fp` (any box when `None`: the first to answer), for at
+/// most `timeout`; its `ip:port` addresses.
 pub fn find(
-    fp: &str,
+    fp: Option<&str>,
     timeout: Duration,
     interfaces: &[String],
 ) -> Result<Vec<SocketAddr>, DiscoveryError> {
@@ -107,7 +108,7 @@ pub fn find(
     while let Some(left) = deadline.checked_duration_since(Instant::now()) {
         match events.recv_timeout(left) {
             Ok(ServiceEvent::ServiceResolved(service)) => {
-                if service.get_property_val_str("fp") == Some(fp)
+                if fp.is_none_or(|fp| service.get_property_val_str("fp") == Some(fp))
                     && service.get_property_val_str("v") == Some("1")
                 {
                     let port = service.get_port();

@@ -474,3 +474,87 @@ fn a_desktop_gets_the_archive_only_after_the_phone_approves() {
         "not_found"
     );
 }
+
+#[test]
+fn the_extract_command_saves_a_checked_archive_once_the_phone_approves() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = common::Daemon::ready(&dir.path().join("box"), &[]);
+    let mut phone =
+        identity_box::client::Client::pair(&daemon.startup_uri(), "phone", common::clock())
+            .unwrap();
+    phone.create_identity("Alice").unwrap();
+    phone.create_identity("Bob").unwrap();
+    let (words, _) = phone.enable_backup().unwrap();
+    let usb = dir.path().join("usb");
+    std::fs::create_dir(&usb).unwrap();
+
+    let mut child = Command::new(common::BIN)
+        .args(["extract", "--json", "--box"])
+        .arg(format!("http://{}", daemon.addr))
+        .arg("--out")
+        .arg(&usb)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let first: Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    let qr = first["approve"].as_str().unwrap();
+    // Nothing is saved before the phone says yes.
+    assert_eq!(std::fs::read_dir(&usb).unwrap().count(), 0);
+    phone.approve_extraction(qr, false).unwrap();
+    let last: Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{last}");
+    let saved = &last["saved"];
+    let path = PathBuf::from(saved["path"].as_str().unwrap());
+    assert_eq!(path.parent().unwrap(), usb);
+    assert_eq!(saved["identities"].as_array().unwrap().len(), 2);
+    // Only the finished file is left, and it opens with the words.
+    let names: Vec<_> = std::fs::read_dir(&usb)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names.len(), 1, "{names:?}");
+    let bytes = std::fs::read(&path).unwrap();
+    assert_eq!(bytes.len() as u64, saved["size"].as_u64().unwrap());
+    let opened = archive::read(&bytes[..], true).unwrap();
+    assert_eq!(
+        identity_box::client::drill(&opened, &words)
+            .unwrap()
+            .keys
+            .len(),
+        2
+    );
+
+    // Refused by the phone: a clear error, and no file.
+    let mut child = Command::new(common::BIN)
+        .args(["extract", "--json", "--box"])
+        .arg(format!("http://{}", daemon.addr))
+        .arg("--out")
+        .arg(&usb)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let first: Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    phone
+        .approve_extraction(first["approve"].as_str().unwrap(), true)
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("did not allow"), "{err}");
+    assert_eq!(std::fs::read_dir(&usb).unwrap().count(), 1);
+
+    // No box there: a clear error.
+    let out = Command::new(common::BIN)
+        .args(["extract", "--box", "http://127.0.0.1:9", "--out"])
+        .arg(&usb)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot reach the box"));
+}

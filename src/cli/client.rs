@@ -176,7 +176,7 @@ pub fn run(
     let result = match act(&mut client) {
         Err(ClientError::Unreachable { addrs, detail }) => {
             let fp = client.state().box_pin.fingerprint.clone();
-            match crate::discovery::find(&fp, Duration::from_secs(5), mdns_interfaces) {
+            match crate::discovery::find(Some(&fp), Duration::from_secs(5), mdns_interfaces) {
                 Ok(found) if !found.is_empty() => {
                     client.prefer_addrs(found.iter().map(ToString::to_string).collect());
                     act(&mut client)

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use std::time::{Duration, UNIX_EPOCH};
 
 mod client;
+mod extract;
 
 use clap::{Args, Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
@@ -64,6 +65,24 @@ pub enum Command {
         #[arg(long)]
         yes: bool,
     },
+    /// On a computer: save the box's backup to a folder (a USB stick) after the phone approves.
+    /// Shows a QR code for the phone to scan, waits, downloads and checks the file.
+    Extract {
+        /// The box's address (http://identity-box.local or http://IP:PORT); found by mDNS
+        /// when absent.
+        #[arg(long = "box", value_name = "URL")]
+        box_url: Option<String>,
+        /// The folder to save the file in.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// Print machine-readable JSON (the approval text first, then the result).
+        #[arg(long)]
+        json: bool,
+        /// Where to look for the box by mDNS (repeatable; default: every interface but
+        /// loopback).
+        #[arg(long = "mdns-interface", value_name = "NAME")]
+        mdns_interfaces: Vec<String>,
+    },
     /// Check a backup archive (.idbox): its structure, checksums and the box's signature. No
     /// secret is needed; with --mnemonic-file it also opens the backup (a restore drill that
     /// changes nothing).
@@ -118,6 +137,12 @@ pub fn main() -> ExitCode {
         Command::Status { common, json } => status(&common, json),
         Command::FactoryReset { common, yes } => factory_reset(&common, yes),
         Command::Pair { common, uri } => pair(&common, uri),
+        Command::Extract {
+            box_url,
+            out,
+            json,
+            mdns_interfaces,
+        } => extract_to(box_url.as_deref(), &out, json, &mdns_interfaces),
         Command::Verify {
             file,
             mnemonic_file,
@@ -361,6 +386,70 @@ pub fn format_status(r: &StatusReport) -> String {
             "closed (identity-box pair opens it)"
         },
     )
+}
+
+/// `identity-box extract --box URL --out DIR`.
+fn extract_to(
+    box_url: Option<&str>,
+    out: &std::path::Path,
+    json: bool,
+    interfaces: &[String],
+) -> ExitCode {
+    if !out.is_dir() {
+        return fail(
+            1,
+            format!(
+                "{} is not a folder: give an existing folder, such as the USB stick's, with --out",
+                out.display()
+            ),
+        );
+    }
+    let cancelled = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = cancelled.clone();
+    let _ = ctrlc::set_handler(move || flag.store(true, std::sync::atomic::Ordering::SeqCst));
+    let result = extract::run(box_url, out, interfaces, &cancelled, |started| {
+        if json {
+            println!(
+                "{}",
+                serde_json::json!({ "approve": started.qr, "code": started.code })
+            );
+        } else {
+            println!(
+                "To save the backup, the phone must approve. On the paired phone, scan this code:\n"
+            );
+            if let Some(qr) = crate::pairing::uri::terminal_qr(&started.qr) {
+                println!("{qr}");
+            }
+            println!(
+                "Code: {}   (or on the phone: identity-box client approve '{}')",
+                started.code, started.qr
+            );
+            println!("The request expires in 5 minutes.");
+        }
+        use std::io::Write as _;
+        let _ = std::io::stdout().flush();
+    });
+    match result {
+        Ok(saved) => {
+            if json {
+                println!("{}", serde_json::json!({ "saved": saved }));
+            } else {
+                println!("Saved {} ({} bytes).", saved.path.display(), saved.size);
+                println!(
+                    "It holds backup {} version {} of the box \"{}\", with {} identities, and passed its check.",
+                    saved.backup_id,
+                    saved.version,
+                    saved.box_name,
+                    saved.identities.len()
+                );
+                println!(
+                    "Keep it on a USB stick, away from the box. Without the 24 backup words it opens for no one."
+                );
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(e.exit_code(), e),
+    }
 }
 
 /// `identity-box verify FILE [--mnemonic-file F]`.
