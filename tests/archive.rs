@@ -558,3 +558,133 @@ fn the_extract_command_saves_a_checked_archive_once_the_phone_approves() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot reach the box"));
 }
+
+#[test]
+fn an_archive_restores_a_factory_reset_box() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut daemon = common::Daemon::ready(&dir.path().join("box"), &[]);
+    let mut phone =
+        identity_box::client::Client::pair(&daemon.startup_uri(), "phone", common::clock())
+            .unwrap();
+    let mut dids = Vec::new();
+    for name in ["Alice", "Bob"] {
+        dids.push(
+            phone.create_identity(name).unwrap()["did"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    phone.add_peer(&dids[0], "me").unwrap();
+    let (words, _) = phone.enable_backup().unwrap();
+    let backup_id = phone.state().backup.as_ref().unwrap().backup_id.clone();
+    let url = phone
+        .call("backup.archive_ticket", json!({ "backup_id": backup_id }))
+        .unwrap()["url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let bytes = get(&daemon, &url, None).body;
+    let file = dir.path().join("backup.idbox");
+    std::fs::write(&file, &bytes).unwrap();
+    let words_file = dir.path().join("words.txt");
+    std::fs::write(&words_file, words.as_str()).unwrap();
+    let before = archive::read(&bytes[..], true).unwrap();
+    let resolve =
+        |daemon: &common::Daemon, did: &str| daemon.get(&format!("/1.0/identifiers/{did}"));
+    let docs_before: Vec<Value> = dids
+        .iter()
+        .map(|d| resolve(&daemon, d).json()["didDocument"].clone())
+        .collect();
+
+    // The box is reset: nothing of it is left.
+    let out = common::admin_command(&["factory-reset", "--yes"], &daemon.data_dir);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    daemon.wait_ready_again();
+    assert_eq!(resolve(&daemon, &dids[0]).status, 404);
+
+    // Wrong words restore nothing.
+    let other = dir.path().join("other.txt");
+    std::fs::write(&other, mnemonic::words(&Secret32::new([5; 32])).as_str()).unwrap();
+    let restore = |words: &Path, state: &Path| {
+        Command::new(common::BIN)
+            .arg("restore")
+            .arg(&file)
+            .arg("--box")
+            .arg(common::admin_pair_uri(&daemon))
+            .arg("--mnemonic-file")
+            .arg(words)
+            .arg("--state")
+            .arg(state)
+            .arg("--json")
+            .output()
+            .unwrap()
+    };
+    let out = restore(&other, &dir.path().join("desk0.json"));
+    assert_eq!(
+        out.status.code(),
+        Some(6),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(resolve(&daemon, &dids[0]).status, 404);
+
+    // The right words: the same DIDs resolve to the same documents, the keys and the bundle
+    // are back.
+    let desk = dir.path().join("desk.json");
+    let out = restore(&words_file, &desk);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["keys_restored"].as_array().unwrap().len(), 2);
+    for (did, doc) in dids.iter().zip(&docs_before) {
+        let now = resolve(&daemon, did);
+        assert_eq!(now.status, 200, "{did}");
+        assert_eq!(&now.json()["didDocument"], doc, "{did}");
+    }
+    let mut desk_client = identity_box::client::Client::load(&desk, common::clock()).unwrap();
+    let fetched = desk_client
+        .call("backup.fetch", json!({ "backup_id": backup_id }))
+        .unwrap();
+    assert_eq!(
+        crypto::b64u_decode(fetched["bundle"].as_str().unwrap()).unwrap(),
+        before.bundle.clone().unwrap(),
+        "the bundle, byte for byte"
+    );
+    let secrets = BackupSecrets::from_entropy(&mnemonic::parse(&words).unwrap());
+    let keys = SealedKeys::open(
+        &secrets.recipient,
+        &crypto::b64u_decode(fetched["sealed_keys"].as_str().unwrap()).unwrap(),
+    )
+    .unwrap();
+    let old_keys =
+        SealedKeys::open(&secrets.recipient, before.sealed_keys.as_ref().unwrap()).unwrap();
+    let seeds = |k: &SealedKeys| {
+        let mut v: Vec<(String, String)> = k
+            .identities
+            .iter()
+            .map(|i| (i.did.clone(), hex::encode(i.secret().unwrap().expose())))
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(seeds(&keys), seeds(&old_keys));
+
+    // A new archive of the restored box verifies, and holds the same documents.
+    let url = desk_client
+        .call("backup.archive_ticket", json!({ "backup_id": backup_id }))
+        .unwrap()["url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let again = archive::read(&get(&daemon, &url, None).body[..], true).unwrap();
+    assert_eq!(again.documents, before.documents);
+    assert_eq!(again.bundle, before.bundle);
+}

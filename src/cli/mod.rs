@@ -83,6 +83,25 @@ pub enum Command {
         #[arg(long = "mdns-interface", value_name = "NAME")]
         mdns_interfaces: Vec<String>,
     },
+    /// Restore a box from a backup archive (.idbox) and the 24 backup words: the box gets the
+    /// identities' keys, their documents and the backup back, as when the archive was made.
+    Restore {
+        /// The archive.
+        file: PathBuf,
+        /// The box: its pairing code text (idbox://pair?…, from `identity-box pair --uri` or
+        /// the box's QR code); or, with --state, any address (the state knows the box).
+        #[arg(long = "box", value_name = "URL")]
+        box_url: Option<String>,
+        /// A file holding the 24 backup words.
+        #[arg(long, value_name = "F")]
+        mnemonic_file: PathBuf,
+        /// A client state file: used if it exists (already paired), written afterwards.
+        #[arg(long, value_name = "FILE")]
+        state: Option<PathBuf>,
+        /// Print machine-readable JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Check a backup archive (.idbox): its structure, checksums and the box's signature. No
     /// secret is needed; with --mnemonic-file it also opens the backup (a restore drill that
     /// changes nothing).
@@ -143,6 +162,19 @@ pub fn main() -> ExitCode {
             json,
             mdns_interfaces,
         } => extract_to(box_url.as_deref(), &out, json, &mdns_interfaces),
+        Command::Restore {
+            file,
+            box_url,
+            mnemonic_file,
+            state,
+            json,
+        } => restore_from(
+            &file,
+            box_url.as_deref(),
+            &mnemonic_file,
+            state.as_deref(),
+            json,
+        ),
         Command::Verify {
             file,
             mnemonic_file,
@@ -449,6 +481,84 @@ fn extract_to(
             ExitCode::SUCCESS
         }
         Err(e) => fail(e.exit_code(), e),
+    }
+}
+
+/// `identity-box restore FILE --box URL --mnemonic-file F [--state FILE]`.
+fn restore_from(
+    file: &std::path::Path,
+    box_url: Option<&str>,
+    mnemonic_file: &std::path::Path,
+    state: Option<&std::path::Path>,
+    json: bool,
+) -> ExitCode {
+    use crate::backup::archive;
+    use crate::client::Client;
+    let shown = file.display();
+    let opened = match std::fs::File::open(file)
+        .map_err(archive::ArchiveError::Io)
+        .and_then(|f| archive::read(std::io::BufReader::with_capacity(1 << 16, f), true))
+    {
+        Ok(opened) => opened,
+        Err(e) => return fail(1, format!("{shown}: check failed: {e}")),
+    };
+    let phrase = match std::fs::read_to_string(mnemonic_file) {
+        Ok(text) => zeroize::Zeroizing::new(text),
+        Err(e) => {
+            return fail(
+                1,
+                format!(
+                    "cannot read the backup words from {}: {e}",
+                    mnemonic_file.display()
+                ),
+            );
+        }
+    };
+    let clock: std::sync::Arc<dyn crate::clock::Clock> =
+        std::sync::Arc::new(crate::clock::SystemClock);
+    let existing = state.filter(|p| p.exists());
+    let client = match (existing, box_url) {
+        (Some(path), _) => Client::load(path, clock),
+        (None, Some(uri)) if uri.starts_with("idbox://pair") => {
+            Client::pair(uri, "Restore from a backup file", clock)
+        }
+        _ => {
+            return fail(
+                1,
+                "give the box's pairing code with --box 'idbox://pair?…' (run `identity-box pair --uri` on the box, or copy the text of its QR code), or a paired client's --state file",
+            );
+        }
+    };
+    let mut client = match client {
+        Ok(c) => c,
+        Err(e) => return fail(e.exit_code(), e),
+    };
+    let result = client.restore_archive(&opened, &phrase);
+    if let Some(path) = state
+        && let Err(e) = client.save(path)
+    {
+        return fail(1, e);
+    }
+    match result {
+        Ok(r) => {
+            if json {
+                println!("{r:#}");
+            } else {
+                println!(
+                    "Restored from {shown}: backup {} (version {} of the file) with {} identities and {} contacts is on the box again as version {}.",
+                    r["backup_id"].as_str().unwrap_or_default(),
+                    r["from_version"],
+                    r["identities"].as_array().map_or(0, Vec::len),
+                    r["peers"],
+                    r["version"]
+                );
+                println!(
+                    "On the phone, pair with the box and run the backup restore with the same 24 words to take the backup over."
+                );
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(e.exit_code(), format!("{shown}: {e}")),
     }
 }
 

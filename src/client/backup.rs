@@ -358,6 +358,70 @@ fn document_of(own: &OwnIdentity) -> Option<Value> {
 }
 
 impl Client {
+    /// Restores a box from an archive (`identity-box restore`): the words open the bundle and
+    /// the sealed keys; the box gets the backup (this bundle, byte for byte), the identity keys
+    /// and the archive's documents, as when the archive was made. This client becomes the
+    /// backup's device; the phone takes it over again with `backup restore` and the words.
+    pub fn restore_archive(
+        &mut self,
+        opened: &crate::backup::archive::Opened,
+        phrase: &str,
+    ) -> Result<Value, ClientError> {
+        let found = drill(opened, phrase)?;
+        let secrets = BackupSecrets::from_entropy(&mnemonic::parse(phrase)?);
+        let damaged = |what: &str| ClientError::BackupDamaged(what.to_owned());
+        let bundle = opened
+            .bundle
+            .as_deref()
+            .ok_or_else(|| damaged("no bundle"))?;
+        let sealed = opened
+            .sealed_keys
+            .as_deref()
+            .ok_or_else(|| damaged("no sealed keys"))?;
+        let plain = secrets
+            .open_bundle(bundle)
+            .ok_or_else(|| damaged("bundle.enc does not open with these words"))?;
+        let book: Bundle = serde_json::from_slice(&plain)
+            .map_err(|_| damaged("bundle.enc does not hold an address book"))?;
+        let keys = SealedKeys::open(&secrets.recipient, sealed)
+            .map_err(|_| damaged("box-keys.sealed does not open with these words"))?;
+
+        self.state.identities = book.own.clone();
+        for own in &mut self.state.identities {
+            if let Some(doc) = opened.documents.get(&own.did) {
+                own.document = Some(doc.clone());
+            }
+        }
+        self.state.peers = book.peers.clone();
+        self.state.backup = Some(BackupState::from_secrets(&secrets, None));
+        match self.enable_on_box(&secrets, false) {
+            Err(e) if e.kind() == Some("forbidden") => self.enable_on_box(&secrets, true)?,
+            other => other?,
+        };
+        let own = self.state.identities.clone();
+        let dids: Vec<String> = keys.identities.iter().map(|k| k.did.clone()).collect();
+        let keys_restored =
+            self.restore_keys(&secrets.backup_id, keys.identities, &own, &opened.documents)?;
+        let stored = self.call(
+            "backup.put",
+            json!({ "backup_id": secrets.backup_id, "bundle": b64u(bundle), "identities": dids }),
+        )?;
+        if let (Some(state), Some(sealed)) =
+            (&mut self.state.backup, stored["sealed_keys"].as_str())
+        {
+            state.sealed_keys = Some(sealed.to_owned());
+        }
+        Ok(json!({
+            "restored": true,
+            "backup_id": secrets.backup_id,
+            "from_version": opened.manifest.seq,
+            "version": stored["version"],
+            "identities": found.identities.iter().map(|(did, name)| json!({"did": did, "name": name})).collect::<Vec<_>>(),
+            "peers": found.peers,
+            "keys_restored": keys_restored,
+        }))
+    }
+
     /// Answers a computer's request to save this phone's backup (the QR text
     /// `idbox://approve?session=…&code=…`): approves with the newest version, or refuses.
     pub fn approve_extraction(&mut self, uri: &str, refuse: bool) -> Result<Value, ClientError> {
