@@ -218,24 +218,40 @@ impl ArchiveSource {
         let reaches_end = end >= self.plan.len();
         let pieces: std::collections::VecDeque<archive::Piece> =
             self.plan.pieces(start, end, chunk as u64).into();
-        let state = (pieces, self.clone(), Some(on_end), reaches_end);
+        // The bundle's pieces are contiguous: one sequential reader serves them all.
+        let bundle_range = pieces
+            .iter()
+            .fold(None, |acc: Option<(u64, u64)>, p| match p {
+                archive::Piece::Bundle { offset, len } => Some(match acc {
+                    None => (*offset, offset + len),
+                    Some((a, _)) => (a, offset + len),
+                }),
+                archive::Piece::Bytes(_) => acc,
+            });
+        let reader = bundle_range.map(|(a, b)| {
+            self.store
+                .stream_bundle(&self.backup_id, self.version, a, b - a, chunk)
+        });
+        let state = (pieces, reader, Some(on_end), reaches_end);
         futures_util::stream::unfold(
             state,
-            |(mut pieces, source, mut on_end, reaches_end)| async move {
+            |(mut pieces, mut reader, mut on_end, reaches_end)| async move {
                 let piece = pieces.pop_front()?;
                 let bytes = match piece {
                     archive::Piece::Bytes(b) => Ok(b),
-                    archive::Piece::Bundle { offset, len } => source
-                        .store
-                        .read_bundle(&source.backup_id, source.version, offset, len as usize)
-                        .await
-                        .map_err(std::io::Error::other)
-                        .and_then(|read| match read {
-                            Some(b) if b.len() as u64 == len => Ok(bytes::Bytes::from(b)),
+                    archive::Piece::Bundle { len, .. } => {
+                        let next = match reader.as_mut() {
+                            Some(r) => r.recv().await,
+                            None => None,
+                        };
+                        match next {
+                            Some(Ok(b)) if b.len() as u64 == len => Ok(bytes::Bytes::from(b)),
+                            Some(Err(e)) => Err(std::io::Error::other(e)),
                             _ => Err(std::io::Error::other(
                                 "this backup version was removed from the box during the download",
                             )),
-                        }),
+                        }
+                    }
                 };
                 if pieces.is_empty()
                     && reaches_end
@@ -244,7 +260,7 @@ impl ArchiveSource {
                 {
                     f();
                 }
-                Some((bytes, (pieces, source, on_end, reaches_end)))
+                Some((bytes, (pieces, reader, on_end, reaches_end)))
             },
         )
     }

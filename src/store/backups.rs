@@ -298,6 +298,92 @@ impl Store {
         .await
     }
 
+    /// Streams bytes `offset..offset + len` of a version's bundle in pieces of `chunk` bytes,
+    /// read on a thread of its own through a read-only connection of its own: one read
+    /// transaction and one open blob, so the bundle is read once, in order (reopening a blob
+    /// walks its overflow pages from the start every time). At most two pieces wait in the
+    /// channel; the thread ends when the receiver is dropped. In memory, pieces are read
+    /// through the database thread instead.
+    pub fn stream_bundle(
+        &self,
+        backup_id: &str,
+        version: u64,
+        offset: u64,
+        len: u64,
+        chunk: usize,
+    ) -> tokio::sync::mpsc::Receiver<Result<Vec<u8>, StoreError>> {
+        let (tx, rx) = tokio::sync::mpsc::channel(2);
+        let backup_id = backup_id.to_owned();
+        let chunk = chunk.max(1) as u64;
+        let Some(path) = self.inner.path.clone() else {
+            let store = self.clone();
+            tokio::spawn(async move {
+                let mut at = offset;
+                while at < offset + len {
+                    let n = chunk.min(offset + len - at);
+                    let piece = match store.read_bundle(&backup_id, version, at, n as usize).await {
+                        Ok(Some(b)) => Ok(b),
+                        Ok(None) => Err(StoreError::Closed),
+                        Err(e) => Err(e),
+                    };
+                    let failed = piece.is_err();
+                    if tx.send(piece).await.is_err() || failed {
+                        return;
+                    }
+                    at += n;
+                }
+            });
+            return rx;
+        };
+        let spawned = std::thread::Builder::new()
+            .name("bundle-reader".into())
+            .spawn({
+                let tx = tx.clone();
+                move || {
+                    let run = || -> Result<(), StoreError> {
+                        let conn = Connection::open_with_flags(
+                            &path,
+                            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
+                                | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                        )?;
+                        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+                        let rowid: i64 = conn.query_row(
+                            "SELECT rowid FROM backup_versions WHERE backup_id = ?1 AND version = ?2",
+                            params![backup_id, i64_of(version)],
+                            |row| row.get(0),
+                        )?;
+                        let blob = conn.blob_open(
+                            rusqlite::MAIN_DB,
+                            "backup_versions",
+                            "bundle",
+                            rowid,
+                            true,
+                        )?;
+                        let mut at = offset;
+                        while at < offset + len {
+                            let n = chunk.min(offset + len - at);
+                            let mut buf = vec![0; n as usize];
+                            blob.read_at_exact(&mut buf, usize::try_from(at).unwrap_or(usize::MAX))?;
+                            if tx.blocking_send(Ok(buf)).is_err() {
+                                return Ok(()); // the download was dropped
+                            }
+                            at += n;
+                        }
+                        Ok(())
+                    };
+                    if let Err(e) = run() {
+                        let _ = tx.blocking_send(Err(e));
+                    }
+                }
+            });
+        if let Err(e) = spawned {
+            let _ = tx.try_send(Err(StoreError::Migration(format!(
+                "cannot start a reader thread: {e}"
+            ))));
+        }
+        rx
+    }
+
     /// Up to `len` bytes of a version's bundle from `offset` (incremental blob I/O: only those
     /// bytes are read). `None` when the version is gone.
     pub async fn read_bundle(

@@ -75,6 +75,8 @@ pub struct Store {
 struct Inner {
     tx: mpsc::Sender<Message>,
     thread: Mutex<Option<JoinHandle<()>>>,
+    /// The database file (`None` in memory): long sequential reads open their own connection.
+    path: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for Message {
@@ -90,8 +92,12 @@ impl Store {
     /// Opens (or creates) the database at `path`: sets the pragmas, runs `PRAGMA quick_check`,
     /// applies pending migrations, and records the first start at `now_unix`.
     pub async fn open(path: &Path, now_unix: i64) -> Result<Store, StoreError> {
-        let path = path.to_owned();
-        Self::start(move || open_file(&path, now_unix)).await
+        let file = path.to_owned();
+        let mut store = Self::start(move || open_file(&file, now_unix)).await?;
+        if let Some(inner) = Arc::get_mut(&mut store.inner) {
+            inner.path = Some(path.to_owned());
+        }
+        Ok(store)
     }
 
     /// An in-memory database with the full schema, for tests.
@@ -138,6 +144,7 @@ impl Store {
             inner: Arc::new(Inner {
                 tx,
                 thread: Mutex::new(Some(thread)),
+                path: None,
             }),
         })
     }
