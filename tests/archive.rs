@@ -421,6 +421,25 @@ fn a_desktop_gets_the_archive_only_after_the_phone_approves() {
         "pending"
     );
 
+    // A device that is no longer paired cannot approve (nor can any stranger: the channel
+    // opens only for paired devices), and the session stays unanswered.
+    let mut laptop = identity_box::client::Client::pair(
+        &common::admin_pair_uri(&daemon),
+        "laptop",
+        common::clock(),
+    )
+    .unwrap();
+    laptop.enable_backup().unwrap();
+    let laptop_id = laptop.state().device.device_id.clone();
+    phone
+        .call("devices.revoke", json!({ "device_id": laptop_id }))
+        .unwrap();
+    assert_eq!(
+        common::kind(laptop.approve_extraction(qr, false).unwrap_err()),
+        "unknown_device"
+    );
+    assert_eq!(get_status(&daemon, session, secret).json()["status"], "pending");
+
     // The phone approves: the desktop gets a single-use URL, and the archive opens.
     let answer = phone.approve_extraction(qr, false).unwrap();
     assert_eq!(answer["approved"], true);
