@@ -438,7 +438,10 @@ fn a_desktop_gets_the_archive_only_after_the_phone_approves() {
         common::kind(laptop.approve_extraction(qr, false).unwrap_err()),
         "unknown_device"
     );
-    assert_eq!(get_status(&daemon, session, secret).json()["status"], "pending");
+    assert_eq!(
+        get_status(&daemon, session, secret).json()["status"],
+        "pending"
+    );
 
     // The phone approves: the desktop gets a single-use URL, and the archive opens.
     let answer = phone.approve_extraction(qr, false).unwrap();
