@@ -571,6 +571,28 @@ fn the_extract_command_saves_a_checked_archive_once_the_phone_approves() {
     assert!(err.contains("did not allow"), "{err}");
     assert_eq!(std::fs::read_dir(&usb).unwrap().count(), 1);
 
+    // Ctrl-C while waiting for the phone: a clean stop, nothing saved.
+    let mut child = Command::new(common::BIN)
+        .args(["extract", "--json", "--box"])
+        .arg(format!("http://{}", daemon.addr))
+        .arg("--out")
+        .arg(&usb)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let _waiting: Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    let killed = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cancelled"));
+    assert_eq!(std::fs::read_dir(&usb).unwrap().count(), 1);
+
     // No box there: a clear error.
     let out = Command::new(common::BIN)
         .args(["extract", "--box", "http://127.0.0.1:9", "--out"])
