@@ -497,9 +497,30 @@ fn a_desktop_gets_the_archive_only_after_the_phone_approves() {
     );
 }
 
+/// `identity-box extract --json` against `daemon`, saving into `usb`; its stdout lines.
+fn spawn_extract(
+    daemon: &common::Daemon,
+    usb: &Path,
+) -> (
+    std::process::Child,
+    std::io::Lines<std::io::BufReader<std::process::ChildStdout>>,
+) {
+    use std::io::BufRead;
+    let mut child = Command::new(common::BIN)
+        .args(["extract", "--json", "--box"])
+        .arg(format!("http://{}", daemon.addr))
+        .arg("--out")
+        .arg(usb)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    (child, lines)
+}
+
 #[test]
 fn the_extract_command_saves_a_checked_archive_once_the_phone_approves() {
-    use std::io::BufRead;
     let dir = tempfile::tempdir().unwrap();
     let daemon = common::Daemon::ready(&dir.path().join("box"), &[]);
     let mut phone =
@@ -511,16 +532,7 @@ fn the_extract_command_saves_a_checked_archive_once_the_phone_approves() {
     let usb = dir.path().join("usb");
     std::fs::create_dir(&usb).unwrap();
 
-    let mut child = Command::new(common::BIN)
-        .args(["extract", "--json", "--box"])
-        .arg(format!("http://{}", daemon.addr))
-        .arg("--out")
-        .arg(&usb)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let (mut child, mut lines) = spawn_extract(&daemon, &usb);
     let first: Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
     let qr = first["approve"].as_str().unwrap();
     // Nothing is saved before the phone says yes.
@@ -551,16 +563,7 @@ fn the_extract_command_saves_a_checked_archive_once_the_phone_approves() {
     );
 
     // Refused by the phone: a clear error, and no file.
-    let mut child = Command::new(common::BIN)
-        .args(["extract", "--json", "--box"])
-        .arg(format!("http://{}", daemon.addr))
-        .arg("--out")
-        .arg(&usb)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let (child, mut lines) = spawn_extract(&daemon, &usb);
     let first: Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
     phone
         .approve_extraction(first["approve"].as_str().unwrap(), true)
@@ -572,16 +575,7 @@ fn the_extract_command_saves_a_checked_archive_once_the_phone_approves() {
     assert_eq!(std::fs::read_dir(&usb).unwrap().count(), 1);
 
     // Ctrl-C while waiting for the phone: a clean stop, nothing saved.
-    let mut child = Command::new(common::BIN)
-        .args(["extract", "--json", "--box"])
-        .arg(format!("http://{}", daemon.addr))
-        .arg("--out")
-        .arg(&usb)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let (child, mut lines) = spawn_extract(&daemon, &usb);
     let _waiting: Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
     let killed = Command::new("kill")
         .args(["-INT", &child.id().to_string()])

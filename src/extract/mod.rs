@@ -17,6 +17,27 @@ pub const TICKET_SECS: i64 = 5 * 60;
 /// At most this many live tickets; the oldest goes first.
 const MAX_TICKETS: usize = 64;
 
+/// Drops the expired entries of `live`, then the ones expiring first until one more fits
+/// under `max`.
+fn make_room<K: Clone + Eq + std::hash::Hash, V>(
+    live: &mut HashMap<K, V>,
+    now: i64,
+    max: usize,
+    expires: impl Fn(&V) -> i64,
+) {
+    live.retain(|_, v| expires(v) > now);
+    while live.len() >= max {
+        let Some(first) = live
+            .iter()
+            .min_by_key(|(_, v)| expires(v))
+            .map(|(k, _)| k.clone())
+        else {
+            break;
+        };
+        live.remove(&first);
+    }
+}
+
 /// A ticket as handed out.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Issued {
@@ -56,14 +77,7 @@ impl<T: Clone> Tickets<T> {
         let expires = self.clock.now_unix() + TICKET_SECS;
         let mut live = self.live();
         let now = self.clock.now_unix();
-        live.retain(|_, e| e.expires > now);
-        while live.len() >= MAX_TICKETS {
-            let oldest = live.iter().min_by_key(|(_, e)| e.expires).map(|(k, _)| *k);
-            match oldest {
-                Some(k) => live.remove(&k),
-                None => break,
-            };
-        }
+        make_room(&mut live, now, MAX_TICKETS, |e| e.expires);
         live.insert(crypto::sha256(ticket.as_bytes()), Entry { source, expires });
         Ok(Issued { ticket, expires })
     }
@@ -96,7 +110,7 @@ mod tests {
     use std::sync::atomic::{AtomicI64, Ordering};
 
     #[derive(Debug, Default)]
-    struct TestClock(AtomicI64);
+    pub(super) struct TestClock(pub(super) AtomicI64);
     impl Clock for TestClock {
         fn now_unix(&self) -> i64 {
             self.0.load(Ordering::SeqCst)
@@ -232,17 +246,7 @@ impl Sessions {
         let now = self.clock.now_unix();
         let expires = now + SESSION_SECS;
         let mut live = self.live();
-        live.retain(|_, s| s.expires > now);
-        while live.len() >= MAX_SESSIONS {
-            let oldest = live
-                .iter()
-                .min_by_key(|(_, s)| s.expires)
-                .map(|(k, _)| k.clone());
-            match oldest {
-                Some(k) => live.remove(&k),
-                None => break,
-            };
-        }
+        make_room(&mut live, now, MAX_SESSIONS, |s| s.expires);
         live.insert(
             session.clone(),
             Session {
@@ -340,16 +344,9 @@ pub fn parse_approve_uri(uri: &str) -> Option<(String, String)> {
 #[cfg(test)]
 mod session_tests {
     #![allow(clippy::unwrap_used)]
+    use super::tests::TestClock;
     use super::*;
     use std::sync::atomic::{AtomicI64, Ordering};
-
-    #[derive(Debug, Default)]
-    struct TestClock(AtomicI64);
-    impl Clock for TestClock {
-        fn now_unix(&self) -> i64 {
-            self.0.load(Ordering::SeqCst)
-        }
-    }
 
     #[test]
     fn a_session_waits_for_the_phone_then_expires() {

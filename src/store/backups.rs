@@ -347,23 +347,17 @@ impl Store {
                                 | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
                         )?;
                         conn.busy_timeout(std::time::Duration::from_secs(5))?;
-                        let rowid: i64 = conn.query_row(
-                            "SELECT rowid FROM backup_versions WHERE backup_id = ?1 AND version = ?2",
-                            params![backup_id, i64_of(version)],
-                            |row| row.get(0),
-                        )?;
-                        let blob = conn.blob_open(
-                            rusqlite::MAIN_DB,
-                            "backup_versions",
-                            "bundle",
-                            rowid,
-                            true,
-                        )?;
+                        let blob = open_bundle(&conn, &backup_id, version)?.ok_or_else(|| {
+                            StoreError::from(rusqlite::Error::QueryReturnedNoRows)
+                        })?;
                         let mut at = offset;
                         while at < offset + len {
                             let n = chunk.min(offset + len - at);
                             let mut buf = vec![0; n as usize];
-                            blob.read_at_exact(&mut buf, usize::try_from(at).unwrap_or(usize::MAX))?;
+                            blob.read_at_exact(
+                                &mut buf,
+                                usize::try_from(at).unwrap_or(usize::MAX),
+                            )?;
                             if tx.blocking_send(Ok(buf)).is_err() {
                                 return Ok(()); // the download was dropped
                             }
@@ -395,18 +389,9 @@ impl Store {
     ) -> Result<Option<Vec<u8>>, StoreError> {
         let backup_id = backup_id.to_owned();
         self.call(move |conn| {
-            let Some(rowid) = conn
-                .query_row(
-                    "SELECT rowid FROM backup_versions WHERE backup_id = ?1 AND version = ?2",
-                    params![backup_id, i64_of(version)],
-                    |row| row.get::<_, i64>(0),
-                )
-                .optional()?
-            else {
+            let Some(blob) = open_bundle(conn, &backup_id, version)? else {
                 return Ok(None);
             };
-            let blob =
-                conn.blob_open(rusqlite::MAIN_DB, "backup_versions", "bundle", rowid, true)?;
             let size = u64::try_from(blob.len()).unwrap_or(0);
             let want = (size.saturating_sub(offset)).min(len as u64) as usize;
             let mut buf = vec![0; want];
@@ -504,6 +489,26 @@ impl Store {
 /// Deletes all but the newest `keep` versions, never the newest complete one. (Every version
 /// this box writes is complete, being one transaction; the rule guards against a version
 /// ever marked incomplete, so that retention can never leave a backup without one.)
+/// A version's bundle, opened read-only for incremental reads; `None` when the version is gone.
+fn open_bundle<'c>(
+    conn: &'c Connection,
+    backup_id: &str,
+    version: u64,
+) -> rusqlite::Result<Option<rusqlite::blob::Blob<'c>>> {
+    let Some(rowid) = conn
+        .query_row(
+            "SELECT rowid FROM backup_versions WHERE backup_id = ?1 AND version = ?2",
+            params![backup_id, i64_of(version)],
+            |row| row.get::<_, i64>(0),
+        )
+        .optional()?
+    else {
+        return Ok(None);
+    };
+    conn.blob_open(rusqlite::MAIN_DB, "backup_versions", "bundle", rowid, true)
+        .map(Some)
+}
+
 /// The row of a version (the newest complete one when `version` is `None`), as `map` reads
 /// the columns `cols`.
 fn find_version<T>(
