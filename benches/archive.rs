@@ -7,7 +7,7 @@
 //! `cargo bench --bench archive`
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "../tests/common/mod.rs"]
+#[path = "../tests/e2e/common/mod.rs"]
 mod common;
 
 use std::io::{Read, Write};

@@ -6,7 +6,7 @@
 //! `cargo bench --bench identity` (client and daemon share the machine's cores).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "../tests/common/mod.rs"]
+#[path = "../tests/e2e/common/mod.rs"]
 mod common;
 
 use std::sync::Arc;

@@ -4,7 +4,7 @@
 //! with the box (PyNaCl only).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Command;

@@ -3,7 +3,7 @@
 //! release binary under qemu-user (`IDBOX_TEST_EXEC`, see .ci/run).
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use common::{Daemon, box_command};
 

@@ -3,7 +3,7 @@
 //! (`pip install pynacl`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use common::Daemon;
 

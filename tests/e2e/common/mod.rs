@@ -111,7 +111,7 @@ impl Daemon {
             .env_remove("RUNTIME_DIRECTORY")
             .env_remove("STATE_DIRECTORY")
             .env("RUST_LOG", "info")
-            // Tests never announce on the machine's network; tests/discovery.rs turns it on
+            // Tests never announce on the machine's network; tests/e2e/discovery.rs turns it on
             // inside a network namespace of its own.
             .env("IDENTITY_BOX_MDNS__ENABLED", "false")
             // The IPFS node too: loopback only, no mDNS, no bootstrap peers.

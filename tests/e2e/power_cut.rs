@@ -4,7 +4,7 @@
 //! with the bytes that were sent (of those retention keeps: the newest 1,000). `IDBOX_KILL_ROUNDS` sets the number of kills (default 200).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -3,7 +3,7 @@
 //! packet reaches the machine's real network. Needs root and iproute2 (`ip netns`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};

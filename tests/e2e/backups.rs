@@ -3,7 +3,7 @@
 //! deleted backup leaves no bytes behind.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Command;

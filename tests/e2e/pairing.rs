@@ -1,7 +1,7 @@
 //! Pairing and the channel end to end (SPEC §2, §3): the reference client against real daemons.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Command;

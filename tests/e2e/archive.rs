@@ -2,11 +2,11 @@
 //! in `tests/data/archive-v1.json` and whose backup words are `tests/data/archive-v1.words`;
 //! and `identity-box verify` on it, good and altered.
 //!
-//! `IDBOX_WRITE_VECTORS=1 cargo test --test archive` writes the vector again (the sealed keys
+//! `IDBOX_WRITE_VECTORS=1 cargo test --test e2e archive::` writes the vector again (the sealed keys
 //! use a random ephemeral key, so a new vector differs; the checks below hold for any).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -1,7 +1,7 @@
 //! The daemon as a process: start-up, keys across restarts, status, errors, SIGTERM.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
