@@ -60,10 +60,10 @@ fi
 
 step "Formatting and lints"
 cargo fmt --all --check
-cargo clippy --all-targets --locked -- -D warnings
+cargo clippy --workspace --all-targets --locked -- -D warnings
 
 step "Tests"
-cargo test --locked
+cargo test --workspace --locked
 
 step "systemd unit"
 systemd/check.sh target/debug/identity-box

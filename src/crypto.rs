@@ -8,8 +8,6 @@ use std::io;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ed25519_dalek::SigningKey;
 use hkdf::Hkdf;
 use sha2::{Digest, Sha256};
@@ -71,15 +69,8 @@ pub fn sha256(bytes: &[u8]) -> [u8; 32] {
     Sha256::digest(bytes).into()
 }
 
-/// base64url without padding.
-pub fn b64u(bytes: &[u8]) -> String {
-    URL_SAFE_NO_PAD.encode(bytes)
-}
-
-/// Decodes base64url without padding.
-pub fn b64u_decode(text: &str) -> Result<Vec<u8>, base64::DecodeError> {
-    URL_SAFE_NO_PAD.decode(text)
-}
+/// base64url without padding (compiled for speed in `idbox-bulk`: bundles pass through it).
+pub use idbox_bulk::{b64u, b64u_decode};
 
 /// The mDNS fingerprint of a box: hex of the first 8 bytes of `H(agreement key)` (SPEC §8).
 pub fn fingerprint(agreement_public: &[u8; 32]) -> String {
@@ -175,29 +166,21 @@ pub fn nacl_box_open(
 
 /// The precomputed key of a `crypto_box` pair (libsodium `crypto_box_beforenm`): one X25519 per
 /// peer instead of one per message. Wiped on drop; `Debug` is redacted.
-pub struct SharedKey(crypto_box::SalsaBox);
+pub struct SharedKey(idbox_bulk::Precomputed);
 
 impl SharedKey {
     pub fn new(secret: &Secret32, their_public: &[u8; 32]) -> Self {
-        let secret = crypto_box::SecretKey::from_bytes(*secret.expose());
-        Self(crypto_box::SalsaBox::new(
-            &crypto_box::PublicKey::from_bytes(*their_public),
-            &secret,
-        ))
+        Self(idbox_bulk::Precomputed::new(secret.expose(), their_public))
     }
 
     /// Tag then ciphertext, as `crypto_box_easy`.
     pub fn seal(&self, nonce: &[u8; NONCE_LEN], plaintext: &[u8]) -> Vec<u8> {
-        use crypto_box::aead::Aead;
-        self.0
-            .encrypt(nonce.into(), plaintext)
-            .unwrap_or_else(|_| unreachable!("XSalsa20-Poly1305 encryption of an in-memory buffer"))
+        self.0.seal(nonce, plaintext)
     }
 
     /// `None` when the tag does not verify.
     pub fn open(&self, nonce: &[u8; NONCE_LEN], boxed: &[u8]) -> Option<Vec<u8>> {
-        use crypto_box::aead::Aead;
-        self.0.decrypt(nonce.into(), boxed).ok()
+        self.0.open(nonce, boxed)
     }
 }
 
@@ -224,18 +207,12 @@ pub fn seal_open(recipient_secret: &Secret32, sealed: &[u8]) -> Option<Vec<u8>> 
 
 /// NaCl `crypto_secretbox` (XSalsa20-Poly1305) with a given nonce: tag then ciphertext.
 pub fn secretbox(key: &Secret32, nonce: &[u8; NONCE_LEN], plaintext: &[u8]) -> Vec<u8> {
-    use crypto_secretbox::aead::{Aead, KeyInit};
-    crypto_secretbox::XSalsa20Poly1305::new(key.expose().into())
-        .encrypt(nonce.into(), plaintext)
-        .unwrap_or_else(|_| unreachable!("XSalsa20-Poly1305 encryption of an in-memory buffer"))
+    idbox_bulk::secretbox_seal(key.expose(), nonce, plaintext)
 }
 
 /// Opens a `crypto_secretbox`; `None` when the tag does not verify.
 pub fn secretbox_open(key: &Secret32, nonce: &[u8; NONCE_LEN], boxed: &[u8]) -> Option<Vec<u8>> {
-    use crypto_secretbox::aead::{Aead, KeyInit};
-    crypto_secretbox::XSalsa20Poly1305::new(key.expose().into())
-        .decrypt(nonce.into(), boxed)
-        .ok()
+    idbox_bulk::secretbox_open(key.expose(), nonce, boxed)
 }
 
 /// The owner's backup secrets, derived from the mnemonic's 32 bytes of entropy (SPEC §5).
