@@ -93,7 +93,21 @@ pub fn start_extract(state: &AppState, ip: std::net::IpAddr) -> Response {
         return ApiError::TooManyAttempts.reply();
     }
     match state.sessions().start() {
-        Ok(started) => warp::reply::json(&started).into_response(),
+        Ok(started) => {
+            // The web page cannot draw a QR code by itself: it gets the drawing too.
+            #[derive(serde::Serialize)]
+            struct WithDrawing<'a> {
+                #[serde(flatten)]
+                started: &'a crate::extract::Started,
+                qr_svg: Option<String>,
+            }
+            let qr_svg = super::web::qr_svg(&started.qr);
+            warp::reply::json(&WithDrawing {
+                started: &started,
+                qr_svg,
+            })
+            .into_response()
+        }
         Err(e) => {
             log::error!("extraction session: {e}");
             ApiError::Internal.reply()

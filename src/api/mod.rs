@@ -9,6 +9,7 @@ pub mod ratelimit;
 pub mod resolver;
 pub mod rpc;
 pub mod server;
+pub mod web;
 
 use std::convert::Infallible;
 use std::sync::{Arc, OnceLock};
@@ -171,6 +172,14 @@ pub fn routes(
     state: Arc<AppState>,
     limits: RouteLimits,
 ) -> impl Filter<Extract = (impl Reply,), Error = Infallible> + Clone {
+    let page = warp::path::end()
+        .map(String::new)
+        .or(warp::path!(String))
+        .unify()
+        .and(warp::get())
+        .and_then(
+            |name: String| async move { web::file(&name).ok_or_else(warp::reject::not_found) },
+        );
     let health = warp::path!("health")
         .and(warp::get())
         .and(with_state(state.clone()))
@@ -183,7 +192,7 @@ pub fn routes(
     let info = warp::path!("v1" / "info")
         .and(warp::get())
         .and(with_state(state.clone()))
-        .map(|s: Arc<AppState>| info(&s));
+        .then(info);
     let qr = warp::path!("v1" / "pairing" / "qr.svg")
         .and(warp::get())
         .and(with_state(state.clone()))
@@ -239,6 +248,8 @@ pub fn routes(
                 .or(extract_start)
                 .unify()
                 .or(extract_status)
+                .unify()
+                .or(page)
                 .unify(),
         )
         .recover(error::recover)
@@ -310,6 +321,10 @@ fn security_headers() -> HeaderMap {
         HeaderValue::from_static("no-referrer"),
     );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(web::CONTENT_SECURITY_POLICY),
+    );
     headers
 }
 
@@ -365,9 +380,31 @@ pub struct Info {
     /// The box's clock, Unix seconds (clients learn their offset from it).
     pub time: i64,
     pub pairing_open: bool,
+    /// When the open pairing window closes (box clock); `None` while closed or when it stays
+    /// open until a phone pairs.
+    #[serde(default)]
+    pub pairing_expires: Option<i64>,
+    /// Seconds since the daemon started.
+    #[serde(default)]
+    pub uptime_s: u64,
+    /// When the newest backup version of any backup was made (box clock); nothing more about
+    /// backups is public.
+    #[serde(default)]
+    pub last_backup_at: Option<i64>,
 }
 
-fn info(state: &AppState) -> Response {
+async fn info(state: Arc<AppState>) -> Response {
+    let last_backup_at = match state.store() {
+        Some(store) => store.last_backup_at().await.unwrap_or_else(|e| {
+            log::warn!("last backup time: {e}");
+            None
+        }),
+        None => None,
+    };
+    let pairing_expires = state
+        .pairing
+        .current_window()
+        .and_then(|(_, expires)| expires);
     warp::reply::json(&Info {
         name: state.name.clone(),
         version: crate::VERSION.to_owned(),
@@ -376,6 +413,9 @@ fn info(state: &AppState) -> Response {
         fingerprint: state.keys.fingerprint.clone(),
         time: state.clock.now_unix(),
         pairing_open: state.pairing.is_open(),
+        pairing_expires,
+        uptime_s: state.uptime_secs(),
+        last_backup_at,
     })
     .into_response()
 }
@@ -385,17 +425,12 @@ fn pairing_qr_svg(state: &AppState) -> Response {
     let Some((uri, _)) = state.pairing.current_window() else {
         return ApiError::NotFound.reply();
     };
-    match qrcode::QrCode::new(uri.encode().as_bytes()) {
-        Ok(code) => {
-            let svg = code
-                .render::<qrcode::render::svg::Color<'_>>()
-                .min_dimensions(256, 256)
-                .quiet_zone(true)
-                .build();
+    match web::qr_svg(&uri.encode()) {
+        Some(svg) => {
             warp::reply::with_header(svg, header::CONTENT_TYPE, "image/svg+xml").into_response()
         }
-        Err(e) => {
-            log::error!("cannot draw the pairing QR code: {e}");
+        None => {
+            log::error!("cannot draw the pairing QR code");
             ApiError::Internal.reply()
         }
     }

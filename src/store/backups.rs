@@ -432,6 +432,25 @@ impl Store {
         .await
     }
 
+    /// When the newest complete version of any backup was made (Unix seconds): the one fact
+    /// about backups the web page shows to anyone on the network.
+    pub async fn last_backup_at(&self) -> Result<Option<i64>, StoreError> {
+        self.call(|conn| {
+            // The newest complete version of each backup through the index on (backup_id,
+            // complete, version), then `created` by primary key: `complete` is stored after the
+            // bundle, and reading it row by row would walk every bundle's overflow pages.
+            Ok(conn.query_row(
+                "SELECT max(v.created) FROM backups b
+                 JOIN backup_versions v ON v.backup_id = b.backup_id
+                  AND v.version = (SELECT max(w.version) FROM backup_versions w
+                                   WHERE w.backup_id = b.backup_id AND w.complete = 1)",
+                [],
+                |row| row.get(0),
+            )?)
+        })
+        .await
+    }
+
     /// How many backups the box holds, of any device.
     pub async fn backup_count(&self) -> Result<u64, StoreError> {
         self.call(|conn| {
@@ -596,6 +615,7 @@ mod tests {
     async fn versions_number_up_and_retention_keeps_the_newest() {
         let store = with_backup().await;
         let id = "ab".repeat(16);
+        assert_eq!(store.last_backup_at().await.unwrap(), None);
         for i in 1..=5u8 {
             let n = store
                 .add_backup_version(&id, version(Some(&[i; 3]), i64::from(i)), 3)
@@ -606,6 +626,7 @@ mod tests {
         let status = store.backups_of("dev").await.unwrap();
         assert_eq!(status[0].versions, 3);
         assert_eq!(status[0].latest_version, Some(5));
+        assert_eq!(store.last_backup_at().await.unwrap(), Some(5));
         assert!(store.backup_version(&id, Some(2)).await.unwrap().is_none());
         // A version the box makes itself copies the newest bundle.
         let n = store
@@ -616,6 +637,7 @@ mod tests {
         let newest = store.backup_version(&id, None).await.unwrap().unwrap();
         assert_eq!((newest.version, newest.bundle), (6, vec![5; 3]));
         assert_eq!(newest.bundle_sha256, sha256(&[5; 3]));
+        assert_eq!(store.last_backup_at().await.unwrap(), Some(6));
     }
 
     #[tokio::test]

@@ -17,3 +17,4 @@ mod power_cut;
 mod server;
 mod smoke;
 mod vectors;
+mod web;
