@@ -87,11 +87,11 @@ async function refreshStatus() {
 
 function showPairing(info) {
   const open = info.pairing_open;
-  const wasOpen = !$("pairing-open").hidden;
   $("pairing-open").hidden = !open;
   $("pairing-closed").hidden = open;
   pairingExpires = open ? info.pairing_expires : null;
-  if (open && !wasOpen) {
+  if (open) {
+    // Drawn again at each refresh: the code changes once a phone has used it.
     $("pairing-qr").src = `/v1/pairing/qr.svg?t=${Date.now()}`;
   }
   tickPairing();
@@ -105,6 +105,7 @@ function tickPairing() {
   }
   const left = pairingExpires - boxNow();
   if (left <= 0) {
+    pairingExpires = null; // one refresh, not one a second
     refreshStatus();
     return;
   }
