@@ -2,8 +2,8 @@
 # The whole test suite, exactly as CI runs it. On a fresh Debian 12 machine with rustup it first
 # installs what it needs (Debian's cross compilers, qemu-user, systemd-analyze; the Rust targets
 # and components), then:
-#   1. cargo fmt --check, cargo clippy --all-targets -D warnings
-#   2. cargo test (unit, end-to-end against real daemons, vectors, a PyNaCl phone)
+#   1. cargo fmt --check, cargo clippy --workspace --all-targets -D warnings
+#   2. cargo test --workspace (unit, end-to-end against real daemons, vectors, a PyNaCl phone)
 #   3. the systemd unit: systemd-analyze verify, and security exposure <= 2.0
 #   4. aarch64 and armv7 release builds, and the smoke test against each under qemu-user
 #   5. each fuzz target for a short run (when a nightly toolchain is available)
