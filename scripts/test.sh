@@ -3,7 +3,8 @@
 # installs what it needs (Debian's cross compilers, qemu-user, systemd-analyze; the Rust targets
 # and components), then:
 #   1. cargo fmt --check, cargo clippy --workspace --all-targets -D warnings
-#   2. cargo test --workspace (unit, end-to-end against real daemons, vectors, a PyNaCl phone)
+#   2. cargo test --workspace (unit, end-to-end against real daemons, vectors, a PyNaCl phone,
+#      the web page in headless Chromium; its screenshots are kept in target/screenshots/)
 #   3. the systemd unit: systemd-analyze verify, and security exposure <= 2.0
 #   4. aarch64 and armv7 release builds, and the smoke test against each under qemu-user
 #   5. each fuzz target for a short run (when a nightly toolchain is available)
@@ -34,6 +35,8 @@ step "Installing what the suite needs"
 need=()
 command -v systemd-analyze >/dev/null || need+=(systemd)
 command -v ip >/dev/null || need+=(iproute2)   # tests/e2e/discovery.rs: a network namespace
+# tests/e2e/browser.rs: the web page in headless Chromium, driven through chromedriver.
+command -v chromedriver >/dev/null || need+=(chromium chromium-driver)
 if [ "$cross" = 1 ]; then
     command -v aarch64-linux-gnu-gcc >/dev/null || need+=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross)
     command -v arm-linux-gnueabihf-gcc >/dev/null || need+=(gcc-arm-linux-gnueabihf libc6-dev-armhf-cross)

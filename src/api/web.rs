@@ -1,4 +1,4 @@
-//! The box's web page (`web/`, embedded in the binary): `GET /` and its two files. The page is
+//! The box's web page (`web/`, embedded in the binary): `GET /` and its files (script, style, icon). The page is
 //! static; it reads `GET /v1/info` and `GET /health`, shows the pairing QR from
 //! `/v1/pairing/qr.svg`, and saves a backup through `POST /v1/extract`.
 
@@ -21,6 +21,12 @@ const FILES: &[(&str, &str, &[u8])] = &[
         "style.css",
         "text/css; charset=utf-8",
         include_bytes!("../../web/style.css"),
+    ),
+    // The browser asks for an icon; without one its console shows a failed load.
+    (
+        "icon.svg",
+        "image/svg+xml",
+        include_bytes!("../../web/icon.svg"),
     ),
 ];
 

@@ -8,6 +8,7 @@ mod common;
 
 mod archive;
 mod backups;
+mod browser;
 mod daemon;
 mod discovery;
 mod identities;

@@ -1,6 +1,6 @@
 //! The web page over a real socket: the page and its files with their headers, the facts it
 //! shows (`/v1/info`), and the QR drawing `POST /v1/extract` gives it. (What a browser makes of
-//! them is for the browser tests.)
+//! them is for the browser tests, tests/e2e/browser.rs.)
 
 use std::sync::Arc;
 
@@ -41,7 +41,11 @@ fn the_page_its_files_and_the_facts_it_shows() {
     let html = String::from_utf8(page.body.clone()).unwrap();
     assert!(html.contains(r#"<script src="/app.js" defer></script>"#));
 
-    for (path, kind) in [("/app.js", "text/javascript"), ("/style.css", "text/css")] {
+    for (path, kind) in [
+        ("/app.js", "text/javascript"),
+        ("/style.css", "text/css"),
+        ("/icon.svg", "image/svg+xml"),
+    ] {
         let file = daemon.get(path);
         assert_eq!(file.status, 200, "{path}");
         assert!(
