@@ -6,7 +6,9 @@
 #   2. cargo test --workspace (unit, end-to-end against real daemons, vectors, a PyNaCl phone,
 #      the web page in headless Chromium; its screenshots are kept in target/screenshots/)
 #   3. the systemd unit: systemd-analyze verify, and security exposure <= 2.0
-#   4. aarch64 and armv7 release builds, and the smoke test against each under qemu-user
+#   4. aarch64 and armv7 release builds, and the smoke test against each under qemu-user; the
+#      .deb for arm64, armhf and amd64, checked by packaging/test-deb.sh (contents, modes,
+#      install, upgrade, remove, purge in a throwaway Debian root)
 #   5. each fuzz target for a short run (when a nightly toolchain is available)
 # Usage: scripts/test.sh [--no-cross] [--no-fuzz]
 # With IDBOX_SAVE_DISK=1 (as .ci/run sets), the build outputs of each stage are deleted once it
@@ -37,6 +39,12 @@ command -v systemd-analyze >/dev/null || need+=(systemd)
 command -v ip >/dev/null || need+=(iproute2)   # tests/e2e/discovery.rs: a network namespace
 # tests/e2e/browser.rs: the web page in headless Chromium, driven through chromedriver.
 command -v chromedriver >/dev/null || need+=(chromium chromium-driver)
+# The shell scripts' lint, and the Debian packages' checks (packaging/test-deb.sh).
+command -v shellcheck >/dev/null || need+=(shellcheck)
+if [ "$cross" = 1 ]; then
+    command -v mmdebstrap >/dev/null || need+=(mmdebstrap)
+    command -v file >/dev/null || need+=(file)
+fi
 if [ "$cross" = 1 ]; then
     command -v aarch64-linux-gnu-gcc >/dev/null || need+=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross)
     command -v arm-linux-gnueabihf-gcc >/dev/null || need+=(gcc-arm-linux-gnueabihf libc6-dev-armhf-cross)
@@ -59,11 +67,14 @@ fi
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
 if [ "$cross" = 1 ]; then
     rustup target add aarch64-unknown-linux-gnu armv7-unknown-linux-gnueabihf
+    command -v cargo-deb >/dev/null || cargo install cargo-deb --version 3.8.0 --locked
 fi
 
 step "Formatting and lints"
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
+shellcheck -x scripts/*.sh systemd/check.sh packaging/test-deb.sh packaging/debian/postrm \
+    image/*.sh image/stage2/* image/rootfs/usr/local/sbin/*
 
 step "Tests"
 cargo test --workspace --locked
@@ -74,8 +85,8 @@ systemd/check.sh target/debug/identity-box
 if [ "$cross" = 1 ]; then
     for target in aarch64-unknown-linux-gnu armv7-unknown-linux-gnueabihf; do
         case "$target" in
-            aarch64-*) qemu=qemu-aarch64-static; prefix=/usr/aarch64-linux-gnu ;;
-            armv7-*) qemu=qemu-arm-static; prefix=/usr/arm-linux-gnueabihf ;;
+            aarch64-*) qemu="qemu-aarch64-static"; prefix=/usr/aarch64-linux-gnu ;;
+            armv7-*) qemu="qemu-arm-static"; prefix=/usr/arm-linux-gnueabihf ;;
         esac
         step "Release build for $target"
         cargo build --release --locked --target "$target"
@@ -84,8 +95,15 @@ if [ "$cross" = 1 ]; then
         step "Smoke test of the $target binary under $qemu"
         QEMU_LD_PREFIX="$prefix" IDBOX_TEST_EXEC="$qemu $PWD/$bin" \
             cargo test --locked --test e2e smoke::
+        # The release profile has stripped the binary already.
+        cargo deb --locked --target "$target" --no-build --no-strip --output target/debian/
         if [ "$save_disk" = 1 ]; then rm -rf "target/$target"; fi
     done
+    step "The Debian packages (arm64, armhf, amd64)"
+    cargo build --release --locked
+    cargo deb --locked --no-build --no-strip --output target/debian/
+    as_root packaging/test-deb.sh --install target/debian/identity-box_*.deb
+    if [ "$save_disk" = 1 ]; then rm -rf target/release; fi
 fi
 if [ "$save_disk" = 1 ]; then
     rm -rf target/debug
