@@ -81,7 +81,7 @@ fi
 echo "IDBOX-STAGE2: /boot/firmware holds:"
 ls /boot/firmware
 grep -q 'root=LABEL=RASPIROOT' /boot/firmware/cmdline.txt
-for f in config.txt bcm2711-rpi-4-b.dtb bcm2710-rpi-3-b.dtb; do
+for f in config.txt cmdline.txt bcm2711-rpi-4-b.dtb bcm2837-rpi-3-b.dtb; do
     [ -e "/boot/firmware/$f" ] || { echo "IDBOX-STAGE2: missing /boot/firmware/$f"; exit 1; }
 done
 
