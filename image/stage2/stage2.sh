@@ -38,9 +38,12 @@ if [ "${IDBOX_STAGE2_FRESH_SHELL:-}" != 1 ]; then
     done
     # shellcheck disable=SC2086
     dpkg --install --force-depends $essential >/dev/null
-    # dpkg replaced /bin/sh and the C library under this shell: go on in a fresh one.
+    # dpkg replaced /bin/sh and the C library under this shell: go on in a fresh one. It reads
+    # a copy of this script in /run, so that deleting $here at the end leaves no open, deleted
+    # file on the root file system (the read-only remount would fail on it).
+    cp "$0" /run/stage2.sh
     trap - EXIT
-    IDBOX_STAGE2_FRESH_SHELL=1 exec /bin/sh "$0"
+    IDBOX_STAGE2_FRESH_SHELL=1 exec /bin/sh /run/stage2.sh
 fi
 
 # The initramfs is made once, at the end (it is the slow part: each program start costs tens
