@@ -144,6 +144,8 @@ if ! grep -q 'IDBOX-STAGE2: OK' "$log"; then
     echo "stage 2 failed: the whole log is $log" >&2
     exit 1
 fi
+# A forced read-only remount (see the end of stage2.sh) can leave orphan inodes: tidy, then check.
+e2fsck -fy "$work/root.ext4" >/dev/null || [ "$?" -le 1 ]
 e2fsck -fn "$work/root.ext4" >/dev/null
 fsck.vfat -n "$work/boot.vfat" >/dev/null
 

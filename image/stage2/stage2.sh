@@ -96,10 +96,19 @@ rm -f /var/lib/dbus/machine-id /etc/ssh/ssh_host_*
 apt-get clean
 rm -rf /var/lib/apt/lists/* /var/log/*.log /var/cache/debconf/*-old /usr/sbin/policy-rc.d "$here"
 dpkg --audit
-trap - EXIT
 sync
 umount /boot/firmware
-mount -o remount,ro /
+if ! mount -o remount,ro /; then
+    # Something still holds a file open for writing, or a deleted file: say what, then let the
+    # kernel remount read-only all the same (the build's e2fsck finishes the job on the host).
+    echo "IDBOX-STAGE2: the root is busy:"
+    ps -eo pid,comm 2>/dev/null || true
+    find /proc/[0-9]*/fd -lname '*(deleted)' -printf '%p -> %l\n' 2>/dev/null || true
+    sync
+    echo u >/proc/sysrq-trigger
+    sleep 2
+fi
+trap - EXIT
 stopwatch "OK"
 echo o >/proc/sysrq-trigger
 sleep 60
