@@ -168,19 +168,6 @@ fn the_vector_reads_opens_and_is_what_the_writer_makes() {
     );
 }
 
-fn verify(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(common::BIN)
-        .arg("verify")
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 #[test]
 fn verify_checks_the_vector_and_rehearses_a_restore() {
     let bytes = vector();
@@ -189,19 +176,19 @@ fn verify_checks_the_vector_and_rehearses_a_restore() {
     std::fs::write(&file, &bytes).unwrap();
     let path = file.to_str().unwrap();
 
-    let (code, out, err) = verify(&[path]);
+    let (code, out, err) = common::verify(&[path]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("good"), "{out}");
     assert!(out.contains("Test vector box"), "{out}");
     assert!(out.contains("version 7"), "{out}");
 
     let words = data("archive-v1.words");
-    let (code, out, err) = verify(&[path, "--mnemonic-file", words.to_str().unwrap()]);
+    let (code, out, err) = common::verify(&[path, "--mnemonic-file", words.to_str().unwrap()]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("Restore drill"), "{out}");
     assert!(out.contains("Alice"), "{out}");
 
-    let (code, out, _) = verify(&[path, "--json"]);
+    let (code, out, _) = common::verify(&[path, "--json"]);
     assert_eq!(code, 0);
     let summary: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(summary["version"], 7);
@@ -210,7 +197,7 @@ fn verify_checks_the_vector_and_rehearses_a_restore() {
     // Another user's valid words: the archive is not theirs (exit 6).
     let other = dir.path().join("other.words");
     std::fs::write(&other, mnemonic::words(&Secret32::new([0x99; 32])).as_str()).unwrap();
-    let (code, _, err) = verify(&[path, "--mnemonic-file", other.to_str().unwrap()]);
+    let (code, _, err) = common::verify(&[path, "--mnemonic-file", other.to_str().unwrap()]);
     assert_eq!(code, 6, "{err}");
     assert!(err.contains("another backup"), "{err}");
 
@@ -220,7 +207,7 @@ fn verify_checks_the_vector_and_rehearses_a_restore() {
     let mut list: Vec<&str> = text.split_whitespace().collect();
     list[0] = "abandonn";
     std::fs::write(&typo, list.join(" ")).unwrap();
-    let (code, _, err) = verify(&[path, "--mnemonic-file", typo.to_str().unwrap()]);
+    let (code, _, err) = common::verify(&[path, "--mnemonic-file", typo.to_str().unwrap()]);
     assert_eq!(code, 3, "{err}");
 
     // An altered bundle: the check fails and names the file and the member.
@@ -238,14 +225,14 @@ fn verify_checks_the_vector_and_rehearses_a_restore() {
     bad[at + 30] ^= 0x80;
     let altered = dir.path().join("altered.idbox");
     std::fs::write(&altered, &bad).unwrap();
-    let (code, _, err) = verify(&[altered.to_str().unwrap()]);
+    let (code, _, err) = common::verify(&[altered.to_str().unwrap()]);
     assert_eq!(code, 1);
     assert!(err.contains("altered.idbox"), "{err}");
     assert!(err.contains("bundle.enc"), "{err}");
     assert!(err.contains("SHA-256"), "{err}");
 
     // A missing file.
-    let (code, _, err) = verify(&[dir.path().join("nope.idbox").to_str().unwrap()]);
+    let (code, _, err) = common::verify(&[dir.path().join("nope.idbox").to_str().unwrap()]);
     assert_eq!(code, 1);
     assert!(err.contains("nope.idbox"), "{err}");
 }
@@ -363,7 +350,7 @@ fn a_box_serves_its_archive_once_per_ticket_and_resumes_with_range() {
     // `identity-box verify` agrees with the downloaded file.
     let file = dir.path().join(filename);
     std::fs::write(&file, &full.body).unwrap();
-    let (code, out, err) = verify(&[file.to_str().unwrap()]);
+    let (code, out, err) = common::verify(&[file.to_str().unwrap()]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains(&backup_id), "{out}");
 }

@@ -137,29 +137,20 @@ impl Browser {
         self.runtime.block_on(self.web.goto(url)).unwrap();
     }
 
+    /// The element with this id.
+    fn element(&self, id: &str) -> fantoccini::elements::Element {
+        self.runtime
+            .block_on(self.web.find(Locator::Id(id)))
+            .unwrap()
+    }
+
     /// The text of the element with this id.
     fn text(&self, id: &str) -> String {
-        self.runtime.block_on(async {
-            self.web
-                .find(Locator::Id(id))
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap()
-        })
+        self.runtime.block_on(self.element(id).text()).unwrap()
     }
 
     fn click(&self, id: &str) {
-        self.runtime.block_on(async {
-            self.web
-                .find(Locator::Id(id))
-                .await
-                .unwrap()
-                .click()
-                .await
-                .unwrap()
-        })
+        self.runtime.block_on(self.element(id).click()).unwrap()
     }
 
     /// Runs `script` (a function body that returns a value) in the page.
@@ -234,15 +225,9 @@ impl Browser {
 
     /// A screenshot of one element, as PNG bytes.
     fn element_png(&self, id: &str) -> Vec<u8> {
-        self.runtime.block_on(async {
-            self.web
-                .find(Locator::Id(id))
-                .await
-                .unwrap()
-                .screenshot()
-                .await
-                .unwrap()
-        })
+        self.runtime
+            .block_on(self.element(id).screenshot())
+            .unwrap()
     }
 
     /// The browser console's entries since the last call (Chromium's log endpoint).
@@ -410,18 +395,12 @@ fn a_household_pairs_and_saves_a_backup_from_the_web_page() {
     let file = browser.downloaded(&name);
     let words_file = dir.path().join("words.txt");
     std::fs::write(&words_file, format!("{}\n", words.as_str())).unwrap();
-    let verified = Command::new(common::BIN)
-        .arg("verify")
-        .arg(&file)
-        .arg("--mnemonic-file")
-        .arg(&words_file)
-        .output()
-        .unwrap();
-    assert!(
-        verified.status.success(),
-        "identity-box verify: {}",
-        String::from_utf8_lossy(&verified.stderr)
-    );
+    let (code, _, err) = common::verify(&[
+        file.to_str().unwrap(),
+        "--mnemonic-file",
+        words_file.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "identity-box verify: {err}");
     assert!(
         browser.text("save-size").contains("KiB") || browser.text("save-size").contains("bytes")
     );

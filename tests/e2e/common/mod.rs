@@ -336,3 +336,13 @@ pub fn kind(e: identity_box::client::ClientError) -> String {
         other => panic!("expected a refusal, got {other}"),
     }
 }
+
+/// `identity-box verify ARGS…`: its exit code, stdout and stderr.
+pub fn verify(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(BIN).arg("verify").args(args).output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
