@@ -96,7 +96,7 @@ fn watched(daemon: &common::Daemon, path: &str) -> (f64, u64, u64, u64) {
 
 fn ticket(phone: &mut Client, backup_id: &str) -> String {
     phone
-        .call("backup.archive_ticket", json!({ "backup_id": backup_id }))
+        .call_json("backup.archive_ticket", json!({ "backup_id": backup_id }))
         .unwrap()["url"]
         .as_str()
         .unwrap()
@@ -115,16 +115,13 @@ fn main() {
         &["--config", config.to_str().unwrap()],
     );
     let mut phone = Client::pair(&daemon.startup_uri(), "bench", Arc::new(SystemClock)).unwrap();
-    let did = phone.create_identity("Alice").unwrap()["did"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let did = phone.create_identity("Alice").unwrap().did;
     phone.enable_backup().unwrap();
     let id = phone.state().backup.as_ref().unwrap().backup_id.clone();
     let put = |phone: &mut Client, size: usize| {
         let bundle: Vec<u8> = (0..size).map(|i| (i * 31 + 7) as u8).collect();
         phone
-            .call(
+            .call_json(
                 "backup.put",
                 json!({"backup_id": id, "bundle": b64u(&bundle), "identities": [did]}),
             )

@@ -55,17 +55,14 @@ fn main() {
         &["--config", config.to_str().unwrap()],
     );
     let mut phone = Client::pair(&daemon.startup_uri(), "bench", Arc::new(SystemClock)).unwrap();
-    let did = phone.create_identity("Alice").unwrap()["did"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let did = phone.create_identity("Alice").unwrap().did;
     phone.enable_backup().unwrap();
     let id = phone.state().backup.as_ref().unwrap().backup_id.clone();
     let put = |phone: &mut Client, size: usize, n: usize| {
         let bundle: Vec<u8> = (0..size).map(|i| (i * 31 + n) as u8).collect();
         let (r, took) = timed(|| {
             phone
-                .call(
+                .call_json(
                     "backup.put",
                     json!({"backup_id": id, "bundle": b64u(&bundle), "identities": [did]}),
                 )
@@ -102,20 +99,20 @@ fn main() {
     let keys = phone.state().identities[0].keys_param();
     let mut change: Vec<Duration> = (0..CHANGES)
         .map(|n| {
-            let before = phone.call("backup.status", json!({})).unwrap()["backups"][0]
+            let before = phone.call_json("backup.status", json!({})).unwrap()["backups"][0]
                 ["latest_version"]
                 .as_u64()
                 .unwrap();
             let services = json!([{"id": "#s", "type": "Test", "serviceEndpoint": format!("https://example.org/{n}")}]);
             let (_, took) = timed(|| {
                 phone
-                    .call(
+                    .call_json(
                         "identity.update",
                         json!({"did": did, "keys": keys, "services": services}),
                     )
                     .unwrap()
             });
-            let after = phone.call("backup.status", json!({})).unwrap()["backups"][0]
+            let after = phone.call_json("backup.status", json!({})).unwrap()["backups"][0]
                 ["latest_version"]
                 .as_u64()
                 .unwrap();

@@ -70,7 +70,7 @@ fn main() {
     // Pairing handshake latency (GET /v1/info + POST /v1/pair, as a phone does it).
     let mut pair_times = Vec::new();
     for i in 0..PAIRINGS {
-        let uri = owner.call("pairing.open", json!({})).unwrap()["uri"]
+        let uri = owner.call_json("pairing.open", json!({})).unwrap()["uri"]
             .as_str()
             .unwrap()
             .to_owned();
@@ -83,7 +83,7 @@ fn main() {
     let (rpc_rps, rpc_lat) = load(|| {
         let mut c = Client::load(&state, Arc::new(SystemClock)).unwrap();
         move || {
-            c.call("box.info", json!({})).unwrap();
+            c.call_json("box.info", json!({})).unwrap();
         }
     });
     let url = format!("http://{}/health", daemon.addr);

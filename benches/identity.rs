@@ -53,7 +53,7 @@ fn main() {
     let pid = daemon.child.id();
     let mut phone = Client::pair(&daemon.startup_uri(), "bench", Arc::new(SystemClock)).unwrap();
     // Let start-up work (republish, first connections) settle before the idle reading.
-    phone.call("box.info", json!({})).unwrap();
+    phone.call_json("box.info", json!({})).unwrap();
     std::thread::sleep(Duration::from_secs(2));
     let idle_rss = rss_mib(pid);
 
@@ -63,14 +63,14 @@ fn main() {
         for i in 0..IDENTITIES {
             let (result, took) = timed(|| phone.create_identity(&format!("identity {i}")).unwrap());
             create.push(took);
-            dids.push(result["did"].as_str().unwrap().to_owned());
+            dids.push(result.did);
         }
     });
     create.sort();
 
     let mut list = Vec::new();
     for _ in 0..20 {
-        let (result, took) = timed(|| phone.call("identity.list", json!({})).unwrap());
+        let (result, took) = timed(|| phone.call_json("identity.list", json!({})).unwrap());
         assert_eq!(result["identities"].as_array().unwrap().len(), IDENTITIES);
         list.push(took);
     }
@@ -80,7 +80,11 @@ fn main() {
     let mut public = Vec::with_capacity(RESOLVES);
     for i in 0..RESOLVES {
         let did = &dids[(i * 7919) % IDENTITIES];
-        let (_, took) = timed(|| phone.call("did.resolve", json!({ "did": did })).unwrap());
+        let (_, took) = timed(|| {
+            phone
+                .call_json("did.resolve", json!({ "did": did }))
+                .unwrap()
+        });
         resolve.push(took);
         let (response, took) = timed(|| daemon.get(&format!("/1.0/identifiers/{did}")));
         assert_eq!(response.status, 200);

@@ -61,7 +61,9 @@ pub struct StatusReport {
     pub version: String,
     /// The database is open and the box answers `/health` with 200.
     pub healthy: bool,
-    pub uptime_secs: u64,
+    /// Seconds since the daemon started (the same name as in `/v1/info` and `box.info`).
+    #[serde(alias = "uptime_secs")]
+    pub uptime_s: u64,
     pub data_dir: PathBuf,
     pub listen: String,
     /// Box agreement key, b64u (the key a phone pins when pairing).

@@ -1,5 +1,5 @@
 //! `POST /v1/rpc` bodies: any bytes are refused or opened without a panic; inputs are also sealed
-//! for real so that the JSON-RPC request parser is reached.
+//! for real so that the JSON-RPC request parser, and every method's params type, is reached.
 #![no_main]
 use identity_box::crypto::{self, b64u, BoxKeys, BoxSeed, Secret32};
 use identity_box::pairing::{open_envelope, wire::Envelope, wire::RpcRequest};
@@ -20,6 +20,13 @@ fuzz_target!(|data: &[u8]| {
     };
     if let Ok((_, plain)) = open_envelope(&keys, &device_key, &env) {
         assert_eq!(plain, data);
-        let _ = serde_json::from_slice::<RpcRequest>(&plain);
+        if let Ok(request) = serde_json::from_slice::<RpcRequest>(&plain) {
+            // Every method's params type reads what the request carries, as the box would.
+            let params = request.params.map_or("{}", |p| p.get());
+            for method in identity_box::protocol::METHODS {
+                let _ = identity_box::protocol::read_params(method, params);
+            }
+            let _ = identity_box::protocol::read_params(&request.method, params);
+        }
     }
 });

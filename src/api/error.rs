@@ -6,6 +6,14 @@ use serde::Serialize;
 use warp::http::StatusCode;
 use warp::{Rejection, Reply};
 
+use crate::backup::BackupError;
+use crate::extract::ApproveError;
+use crate::identity::IdentityError;
+use crate::ipfs::IpfsError;
+use crate::pairing::wire::{RpcErrorBody, RpcErrorData};
+use crate::pairing::{ChannelError, DeviceError, PairError};
+use crate::store::StoreError;
+
 /// An error the HTTP layer answers with; `kind` is the machine-readable `error` field.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ApiError {
@@ -150,6 +158,38 @@ struct ErrorBody {
     box_time: Option<i64>,
 }
 
+impl From<PairError> for ApiError {
+    fn from(e: PairError) -> Self {
+        match e {
+            PairError::Malformed(m) => ApiError::BadRequest(m.to_owned()),
+            PairError::Closed => ApiError::PairingClosed,
+            PairError::BadToken => ApiError::BadToken,
+            PairError::LockedOut => ApiError::TooManyAttempts,
+            PairError::Stale { box_time } => ApiError::Stale { box_time },
+            PairError::Store(e) => {
+                log::error!("pairing: {e}");
+                ApiError::Internal
+            }
+        }
+    }
+}
+
+impl From<ChannelError> for ApiError {
+    fn from(e: ChannelError) -> Self {
+        match e {
+            ChannelError::Malformed(m) => ApiError::BadRequest(m.to_owned()),
+            ChannelError::UnknownDevice => ApiError::UnknownDevice,
+            ChannelError::BadBox => ApiError::BadBox,
+            ChannelError::Stale { box_time } => ApiError::Stale { box_time },
+            ChannelError::Replay => ApiError::Replay,
+            ChannelError::Store(e) => {
+                log::error!("channel: {e}");
+                ApiError::Internal
+            }
+        }
+    }
+}
+
 /// Turns every rejection into `{error, message}`.
 pub async fn recover(rejection: Rejection) -> Result<warp::reply::Response, Infallible> {
     Ok(classify(&rejection).reply())
@@ -191,4 +231,139 @@ fn classify(rejection: &Rejection) -> ApiError {
     }
     log::warn!("unhandled rejection: {rejection:?}");
     ApiError::Internal
+}
+
+/// A method's failure, answered inside the channel.
+#[derive(Debug, thiserror::Error)]
+pub enum RpcError {
+    /// The request is not JSON-RPC 2.0.
+    #[error("{0}")]
+    InvalidRequest(String),
+    /// No such method.
+    #[error("there is no method {0:?}")]
+    MethodNotFound(String),
+    /// The params do not fit the method.
+    #[error("{0}")]
+    InvalidParams(String),
+    /// The thing named does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// This device may not do that.
+    #[error("{0}")]
+    Forbidden(String),
+    /// Someone else changed the thing first.
+    #[error("{0}")]
+    Conflict(String),
+    /// No backup with that id (SPEC §5: "no backup matches this mnemonic").
+    #[error("{0}")]
+    BackupNotFound(String),
+    /// The thing sent is larger than the box accepts.
+    #[error("{0}")]
+    TooLarge(String),
+    /// The box cannot do it right now.
+    #[error("{0}")]
+    Unavailable(String),
+    /// Something failed inside the box.
+    #[error("something went wrong inside the box")]
+    Internal,
+}
+
+impl RpcError {
+    /// JSON-RPC code and SPEC §3 kind.
+    fn code_and_kind(&self) -> (i64, &'static str) {
+        match self {
+            RpcError::InvalidRequest(_) => (-32600, "invalid_params"),
+            RpcError::MethodNotFound(_) => (-32601, "not_found"),
+            RpcError::InvalidParams(_) => (-32602, "invalid_params"),
+            RpcError::NotFound(_) => (-32001, "not_found"),
+            RpcError::Forbidden(_) => (-32003, "forbidden"),
+            RpcError::Conflict(_) => (-32009, "conflict"),
+            RpcError::BackupNotFound(_) => (-32004, "backup_not_found"),
+            RpcError::TooLarge(_) => (-32013, "too_large"),
+            RpcError::Unavailable(_) => (-32006, "unavailable"),
+            RpcError::Internal => (-32603, "internal"),
+        }
+    }
+
+    pub fn body(&self) -> RpcErrorBody {
+        let (code, kind) = self.code_and_kind();
+        RpcErrorBody {
+            code,
+            message: self.to_string(),
+            data: RpcErrorData { kind: kind.into() },
+        }
+    }
+}
+
+impl From<StoreError> for RpcError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Closed => RpcError::Unavailable("the box is shutting down".into()),
+            other => {
+                log::error!("database: {other}");
+                RpcError::Internal
+            }
+        }
+    }
+}
+
+impl From<IdentityError> for RpcError {
+    fn from(e: IdentityError) -> Self {
+        match e {
+            IdentityError::InvalidParams(m) => RpcError::InvalidParams(m),
+            IdentityError::InvalidDid(e) => RpcError::InvalidParams(e.to_string()),
+            IdentityError::NotFound(m) => RpcError::NotFound(m),
+            IdentityError::Ipfs(IpfsError::NotFound(cid)) => RpcError::NotFound(format!(
+                "the document {cid} was not found on the network; the box that holds it may be off"
+            )),
+            IdentityError::Forbidden => RpcError::Forbidden(e.to_string()),
+            IdentityError::Conflict => RpcError::Conflict(e.to_string()),
+            IdentityError::Store(e) => e.into(),
+            other => {
+                log::error!("identity: {other}");
+                RpcError::Internal
+            }
+        }
+    }
+}
+
+impl From<BackupError> for RpcError {
+    fn from(e: BackupError) -> Self {
+        match e {
+            BackupError::InvalidParams(m) => RpcError::InvalidParams(m),
+            BackupError::NotFound(m) => RpcError::BackupNotFound(m),
+            BackupError::NeedsProof
+            | BackupError::OtherDevice
+            | BackupError::TurnedOff
+            | BackupError::NotOwnIdentity(_) => RpcError::Forbidden(e.to_string()),
+            BackupError::Conflict(m) => RpcError::Conflict(m),
+            BackupError::TooLarge(m) => RpcError::TooLarge(m),
+            BackupError::Identity(e) => e.into(),
+            BackupError::Store(e) => e.into(),
+            BackupError::Archive(e) => {
+                log::error!("archive: {e}");
+                RpcError::Internal
+            }
+        }
+    }
+}
+
+impl From<ApproveError> for RpcError {
+    fn from(e: ApproveError) -> Self {
+        match e {
+            ApproveError::Gone => RpcError::NotFound(e.to_string()),
+            _ => RpcError::InvalidParams(e.to_string()),
+        }
+    }
+}
+
+impl From<DeviceError> for RpcError {
+    fn from(e: DeviceError) -> Self {
+        match e {
+            DeviceError::InvalidName => RpcError::InvalidParams(e.to_string()),
+            DeviceError::Forbidden { .. } => RpcError::Forbidden(e.to_string()),
+            DeviceError::NotPaired(_) => RpcError::NotFound(e.to_string()),
+            DeviceError::Store(e) => e.into(),
+        }
+    }
 }

@@ -4,6 +4,7 @@
 
 pub mod download;
 pub mod error;
+pub mod facts;
 pub mod host;
 pub mod ratelimit;
 pub mod resolver;
@@ -26,9 +27,11 @@ use crate::crypto::BoxPublicKeys;
 use crate::extract::{Sessions, Tickets};
 use crate::identity::Identities;
 use crate::pairing::wire::{Envelope, PairRequest};
-use crate::pairing::{ChannelError, PairError, Pairing};
+use crate::pairing::{ChannelError, Pairing};
+use crate::protocol::info::Info;
 use crate::store::Store;
 pub use error::ApiError;
+pub use facts::{Facts, Scope};
 pub use host::AllowedHosts;
 use ratelimit::RateLimiter;
 use server::PeerAddr;
@@ -366,56 +369,20 @@ async fn health(state: Arc<AppState>) -> Response {
     .into_response()
 }
 
-/// `GET /v1/info` (SPEC §7): public facts a phone needs before pairing.
-#[derive(Debug, Serialize, serde::Deserialize, PartialEq, Eq)]
-pub struct Info {
-    pub name: String,
-    pub version: String,
-    /// The box agreement key, b64u.
-    pub agreement_key: String,
-    /// The box signing key, b64u.
-    pub signing_key: String,
-    /// `fp` of SPEC §8.
-    pub fingerprint: String,
-    /// The box's clock, Unix seconds (clients learn their offset from it).
-    pub time: i64,
-    pub pairing_open: bool,
-    /// When the open pairing window closes (box clock); `None` while closed or when it stays
-    /// open until a phone pairs.
-    #[serde(default)]
-    pub pairing_expires: Option<i64>,
-    /// Seconds since the daemon started.
-    #[serde(default)]
-    pub uptime_s: u64,
-    /// When the newest backup version of any backup was made (box clock); nothing more about
-    /// backups is public.
-    #[serde(default)]
-    pub last_backup_at: Option<i64>,
-}
-
+/// `GET /v1/info` (protocol §7).
 async fn info(state: Arc<AppState>) -> Response {
-    let last_backup_at = match state.store() {
-        Some(store) => store.last_backup_at().await.unwrap_or_else(|e| {
-            log::warn!("last backup time: {e}");
-            None
-        }),
-        None => None,
-    };
-    let pairing_expires = state
-        .pairing
-        .current_window()
-        .and_then(|(_, expires)| expires);
+    let f = state.facts(Scope::Public).await;
     warp::reply::json(&Info {
-        name: state.name.clone(),
-        version: crate::VERSION.to_owned(),
-        agreement_key: state.keys.agreement_b64u.clone(),
-        signing_key: state.keys.signing_b64u.clone(),
-        fingerprint: state.keys.fingerprint.clone(),
-        time: state.clock.now_unix(),
-        pairing_open: state.pairing.is_open(),
-        pairing_expires,
-        uptime_s: state.uptime_secs(),
-        last_backup_at,
+        name: f.name,
+        version: f.version,
+        agreement_key: f.agreement_key,
+        signing_key: f.signing_key,
+        fingerprint: f.fingerprint,
+        time: f.time,
+        pairing_open: f.pairing_open,
+        pairing_expires: f.pairing_expires,
+        uptime_s: f.uptime_s,
+        last_backup_at: f.last_backup_at,
     })
     .into_response()
 }
@@ -446,18 +413,7 @@ async fn pair(state: Arc<AppState>, ip: std::net::IpAddr, req: PairRequest) -> R
     };
     match state.pairing.pair(store, &req).await {
         Ok(sealed) => warp::reply::json(&sealed).into_response(),
-        Err(e) => match e {
-            PairError::Malformed(m) => ApiError::BadRequest(m.to_owned()),
-            PairError::Closed => ApiError::PairingClosed,
-            PairError::BadToken => ApiError::BadToken,
-            PairError::LockedOut => ApiError::TooManyAttempts,
-            PairError::Stale { box_time } => ApiError::Stale { box_time },
-            PairError::Store(e) => {
-                log::error!("pairing: {e}");
-                ApiError::Internal
-            }
-        }
-        .reply(),
+        Err(e) => ApiError::from(e).reply(),
     }
 }
 
@@ -469,44 +425,44 @@ async fn rpc(state: Arc<AppState>, ip: std::net::IpAddr, env: Envelope) -> Respo
     let Some(store) = state.store() else {
         return ApiError::NotReady.reply();
     };
-    let opened = match state.pairing.open_request(store, &env).await {
+    let opened = match state.pairing.open_request(store, env).await {
         Ok(opened) => opened,
-        Err(e) => {
-            let error = match e {
-                ChannelError::Malformed(m) => ApiError::BadRequest(m.to_owned()),
-                ChannelError::UnknownDevice => ApiError::UnknownDevice,
-                ChannelError::BadBox => ApiError::BadBox,
-                ChannelError::Stale { box_time } => ApiError::Stale { box_time },
-                ChannelError::Replay => ApiError::Replay,
-                ChannelError::Store(e) => {
-                    log::error!("channel: {e}");
-                    return ApiError::Internal.reply();
-                }
-            };
-            if matches!(
-                error,
-                ApiError::BadRequest(_) | ApiError::UnknownDevice | ApiError::BadBox
-            ) {
-                state.bad_rpc_limit.hit(&ip);
-            }
-            return error.reply();
-        }
+        Err(e) => return refused(&state, ip, e),
     };
+    let request = opened.request();
+    if let Ok(req) = &request
+        && let Err(e) = state.pairing.admit(store, &opened, req.ts).await
+    {
+        return refused(&state, ip, e);
+    }
     if !state.device_limit.hit(&opened.device.device_id) {
         return ApiError::RateLimited.reply();
     }
-    let response = match opened.request {
+    let response = match request {
         Ok(req) => {
             let call = rpc::Call {
                 state: &state,
                 store,
                 device: &opened.device,
             };
-            rpc::dispatch(&call, req, opened.nonce).await
+            rpc::dispatch(&call, &req, opened.nonce.clone()).await
         }
-        Err(message) => rpc::parse_error(message, opened.nonce),
+        Err(message) => rpc::parse_error(message, opened.nonce.clone()),
     };
     warp::reply::json(&state.pairing.seal_response(&opened.device, &response)).into_response()
+}
+
+/// A channel request refused before dispatch; those that no paired device could have sent
+/// count towards the address's limit.
+fn refused(state: &AppState, ip: std::net::IpAddr, e: ChannelError) -> Response {
+    let error = ApiError::from(e);
+    if matches!(
+        error,
+        ApiError::BadRequest(_) | ApiError::UnknownDevice | ApiError::BadBox
+    ) {
+        state.bad_rpc_limit.hit(&ip);
+    }
+    error.reply()
 }
 
 #[cfg(test)]

@@ -13,7 +13,6 @@ pub mod wire;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::clock::Clock;
@@ -31,8 +30,27 @@ pub enum BackupError {
     /// `backup_not_found`.
     #[error("{0}")]
     NotFound(String),
-    #[error("{0}")]
-    Forbidden(String),
+    /// Taking over another device's backup (`backup.enable`) without the proof of its words.
+    #[error(
+        "this backup belongs to another device; taking it over needs the proof that only its \
+         24-word backup phrase gives"
+    )]
+    NeedsProof,
+    /// The backup belongs to another device.
+    #[error(
+        "this backup belongs to another device; take it over first with backup.enable and the \
+         proof of its backup phrase"
+    )]
+    OtherDevice,
+    /// Backups are turned off for this backup.
+    #[error("backups are turned off for this backup; turn them on again with backup.enable")]
+    TurnedOff,
+    /// A version would list an identity of another device.
+    #[error(
+        "{0} is not an identity of this device; a backup can hold only the device's own \
+         identities"
+    )]
+    NotOwnIdentity(String),
     #[error("{0}")]
     Conflict(String),
     #[error("{0}")]
@@ -48,142 +66,11 @@ pub enum BackupError {
 
 type Result<T> = std::result::Result<T, BackupError>;
 
-/// `backup.enable` params.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct EnableParams {
-    pub backup_id: String,
-    /// b64u X25519 public key.
-    pub recipient: String,
-    /// b64u `crypto_box` of `rebind <backup_id> <device_id>` from the recipient secret.
-    pub proof: Option<String>,
-    pub proof_nonce: Option<String>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct Enabled {
-    pub backup_id: String,
-    pub enabled: bool,
-    /// Whether this call took the backup over from another device.
-    pub rebound: bool,
-}
-
-/// `backup.put` params.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PutParams {
-    pub backup_id: String,
-    /// b64u of `nonce ‖ tag ‖ ciphertext`.
-    pub bundle: String,
-    #[serde(default)]
-    pub identities: Vec<String>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct Stored {
-    pub backup_id: String,
-    pub version: u64,
-    pub created: i64,
-    /// Bytes stored: bundle and sealed keys.
-    pub size: u64,
-    /// The sealed identity keys of this version (b64u): a phone keeps the latest copy, so that
-    /// it can give a new or reset box its keys back.
-    pub sealed_keys: String,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct BackupStatus {
-    pub backup_id: String,
-    pub versions: u64,
-    pub latest_version: Option<u64>,
-    pub latest_created: Option<i64>,
-    pub size: u64,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct StatusList {
-    pub backups: Vec<BackupStatus>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct Exists {
-    pub count: u64,
-}
-
-/// `backup.fetch` params.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FetchParams {
-    pub backup_id: String,
-    pub version: Option<u64>,
-}
-
-/// A version as the phone gets it back: ciphertext, its hashes, and the documents.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct Fetched {
-    pub backup_id: String,
-    pub version: u64,
-    pub created: i64,
-    pub bundle: String,
-    pub sealed_keys: String,
-    /// Hex SHA-256 of the bundle and of the sealed keys as stored, so that the phone can tell
-    /// a damaged backup from a wrong mnemonic.
-    pub bundle_sha256: String,
-    pub sealed_sha256: String,
-    /// The identities of the version: `[{did, cid, seq}]`.
-    pub identities: Vec<Listed>,
-    pub documents: BTreeMap<String, Value>,
-}
-
-/// One identity a version lists.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct Listed {
-    pub did: String,
-    pub cid: String,
-    pub seq: u64,
-}
-
-/// `backup.restore_keys` params.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RestoreKeysParams {
-    pub backup_id: String,
-    /// b64u of the keys payload sealed to the box's agreement key.
-    pub sealed: String,
-    /// For a box that does not hold an identity: its document and label.
-    #[serde(default)]
-    pub identities: Vec<RestoreIdentity>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RestoreIdentity {
-    pub did: String,
-    pub name: Option<String>,
-    pub document: Value,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct RestoredKeys {
-    pub restored: Vec<String>,
-    /// Identities that were deleted on this box, and stay deleted.
-    pub skipped: Vec<String>,
-}
-
-/// `backup.disable` params.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DisableParams {
-    pub backup_id: String,
-    #[serde(default)]
-    pub delete: bool,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct Disabled {
-    pub backup_id: String,
-    pub deleted: bool,
-}
+pub use crate::protocol::backup::{
+    ArchiveTicket, BackupArchiveTicket, BackupDisable, BackupEnable, BackupFetch, BackupPut,
+    BackupRestoreKeys, BackupSummary, Disabled, Enabled, Exists, Fetched, Listed, RestoreIdentity,
+    RestoredKeys, StatusList, Stored,
+};
 
 /// The backup service.
 #[derive(Debug, Clone)]
@@ -312,7 +199,7 @@ impl Backups {
     }
 
     /// Turns backups on for `backup_id`, or lets a restored phone take its backup over.
-    pub async fn enable(&self, device_id: &str, p: EnableParams) -> Result<Enabled> {
+    pub async fn enable(&self, device_id: &str, p: BackupEnable) -> Result<Enabled> {
         check_backup_id(&p.backup_id)?;
         let recipient: [u8; 32] = decode_b64u(&p.recipient, "recipient")?
             .try_into()
@@ -379,14 +266,8 @@ impl Backups {
         Ok(enabled(true))
     }
 
-    fn check_proof(&self, backup: &BackupRow, device_id: &str, p: &EnableParams) -> Result<()> {
-        let refuse = || {
-            BackupError::Forbidden(
-                "this backup belongs to another device; taking it over needs the proof that \
-                 only its 24-word backup phrase gives"
-                    .into(),
-            )
-        };
+    fn check_proof(&self, backup: &BackupRow, device_id: &str, p: &BackupEnable) -> Result<()> {
+        let refuse = || BackupError::NeedsProof;
         let (Some(proof), Some(nonce)) = (&p.proof, &p.proof_nonce) else {
             return Err(refuse());
         };
@@ -422,17 +303,13 @@ impl Backups {
             ))
         })?;
         if backup.device_id != device_id {
-            return Err(BackupError::Forbidden(
-                "this backup belongs to another device; take it over first with backup.enable \
-                 and the proof of its backup phrase"
-                    .into(),
-            ));
+            return Err(BackupError::OtherDevice);
         }
         Ok(backup)
     }
 
     /// Stores a new version: the phone's bundle and the keys of the identities it lists.
-    pub async fn put(&self, device_id: &str, p: PutParams) -> Result<Stored> {
+    pub async fn put(&self, device_id: &str, p: BackupPut) -> Result<Stored> {
         // Check the size before decoding: base64url is 4 characters per 3 bytes.
         let max = self.settings.max_bundle_bytes;
         if (p.bundle.len() as u64).saturating_mul(3) / 4 > max {
@@ -440,10 +317,7 @@ impl Backups {
         }
         let backup = self.owned(device_id, &p.backup_id).await?;
         if !backup.enabled {
-            return Err(BackupError::Forbidden(
-                "backups are turned off for this backup; turn them on again with backup.enable"
-                    .into(),
-            ));
+            return Err(BackupError::TurnedOff);
         }
         let bundle = decode_b64u(&p.bundle, "bundle")?;
         if bundle.len() as u64 > max {
@@ -468,10 +342,7 @@ impl Backups {
         let mut rows = Vec::with_capacity(dids.len());
         for did in &dids {
             let Some(row) = own.iter().find(|r| &r.did == did) else {
-                return Err(BackupError::Forbidden(format!(
-                    "{did} is not an identity of this device; a backup can hold only the \
-                     device's own identities"
-                )));
+                return Err(BackupError::NotOwnIdentity(did.clone()));
             };
             rows.push(row);
         }
@@ -562,7 +433,7 @@ impl Backups {
                 .backups_of(device_id)
                 .await?
                 .into_iter()
-                .map(|s| BackupStatus {
+                .map(|s| BackupSummary {
                     backup_id: s.backup_id,
                     versions: s.versions,
                     latest_version: s.latest_version,
@@ -573,6 +444,36 @@ impl Backups {
         })
     }
 
+    /// The id of the device's only backup, for a request that names none (`extract.approve`
+    /// without `backup_id`): `NotFound` when it has none, `InvalidParams` naming the choice when
+    /// it has several.
+    pub async fn sole_backup(&self, device_id: &str) -> Result<String> {
+        let mut ids: Vec<String> = self
+            .store
+            .backups_of(device_id)
+            .await?
+            .into_iter()
+            .map(|s| s.backup_id)
+            .collect();
+        match ids.len() {
+            0 => Err(BackupError::NotFound(
+                "this phone has no backup on the box: turn backups on first".into(),
+            )),
+            1 => Ok(ids.remove(0)),
+            _ => Err(BackupError::InvalidParams(format!(
+                "this phone has {} backups on the box ({}): say which one with backup_id",
+                ids.len(),
+                ids.join(", ")
+            ))),
+        }
+    }
+
+    /// When the newest complete version of any backup was made (the only backup fact the box
+    /// tells anyone on the network).
+    pub async fn last_backup_at(&self) -> Result<Option<i64>> {
+        Ok(self.store.last_backup_at().await?)
+    }
+
     /// How many backups the box holds, of any device.
     pub async fn exists(&self) -> Result<Exists> {
         Ok(Exists {
@@ -581,7 +482,7 @@ impl Backups {
     }
 
     /// A version's ciphertext and documents: any paired device that knows the id may fetch.
-    pub async fn fetch(&self, p: FetchParams) -> Result<Fetched> {
+    pub async fn fetch(&self, p: BackupFetch) -> Result<Fetched> {
         check_backup_id(&p.backup_id)?;
         let v = self
             .store
@@ -676,7 +577,7 @@ impl Backups {
     pub async fn restore_keys(
         &self,
         device_id: &str,
-        p: RestoreKeysParams,
+        p: BackupRestoreKeys,
     ) -> Result<RestoredKeys> {
         check_backup_id(&p.backup_id)?;
         let sealed = decode_b64u(&p.sealed, "sealed")?;
@@ -726,7 +627,7 @@ impl Backups {
     }
 
     /// Turns backups off; with `delete`, erases every version, leaving nothing in the files.
-    pub async fn disable(&self, device_id: &str, p: DisableParams) -> Result<Disabled> {
+    pub async fn disable(&self, device_id: &str, p: BackupDisable) -> Result<Disabled> {
         let backup = self.owned(device_id, &p.backup_id).await?;
         if p.delete {
             self.store.delete_backup(&backup.backup_id).await?;

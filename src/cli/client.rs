@@ -5,10 +5,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Subcommand;
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
 
-use crate::client::{Client, ClientError};
+use crate::client::{Client, ClientError, Peer};
 use crate::clock::SystemClock;
+use crate::protocol::backup::{BackupDisable, BackupStatus, Stored};
+use crate::protocol::devices::{
+    DevicesList, DevicesRename, DevicesRevoke, PairingOpen, PairingOpened,
+};
+use crate::protocol::identity::{DidResolve, IdentityList, IdentityView};
+use crate::protocol::info::BoxInfo;
 
 #[derive(Debug, Subcommand)]
 pub enum ClientCommand {
@@ -115,6 +122,154 @@ pub enum PairingCommand {
     Open,
 }
 
+/// What a command shows: JSON for `--json`, its `Display` for a person.
+trait Shown {
+    fn json(&self) -> Result<Value, ClientError>;
+    fn human(&self) -> String;
+}
+
+impl<T: Serialize + std::fmt::Display> Shown for T {
+    fn json(&self) -> Result<Value, ClientError> {
+        serde_json::to_value(self).map_err(|e| ClientError::Protocol(e.to_string()))
+    }
+
+    fn human(&self) -> String {
+        self.to_string()
+    }
+}
+
+type Output = Box<dyn Shown>;
+
+fn shown<T: Serialize + std::fmt::Display + 'static>(value: T) -> Output {
+    Box::new(value)
+}
+
+/// A change of the address book, and the backup version it made (when backups are on).
+struct WithBackup {
+    change: Output,
+    backup: Option<Stored>,
+}
+
+impl Shown for WithBackup {
+    fn json(&self) -> Result<Value, ClientError> {
+        let mut v = self.change.json()?;
+        if let (Some(stored), Some(map)) = (&self.backup, v.as_object_mut()) {
+            map.insert("backup".into(), stored.json()?);
+        }
+        Ok(v)
+    }
+
+    fn human(&self) -> String {
+        match &self.backup {
+            Some(stored) => format!(
+                "{}\nBackup version {} saved on the box.",
+                self.change.human(),
+                stored.version
+            ),
+            None => self.change.human(),
+        }
+    }
+}
+
+/// The result of `pair`.
+#[derive(Serialize)]
+struct Paired {
+    #[serde(rename = "box")]
+    box_name: String,
+    device_id: String,
+    role: crate::protocol::Role,
+}
+
+impl std::fmt::Display for Paired {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Paired with \"{}\" as {} (device {}).",
+            self.box_name,
+            match self.role {
+                crate::protocol::Role::Owner => "its owner",
+                crate::protocol::Role::Member => "a member",
+            },
+            self.device_id
+        )
+    }
+}
+
+/// `identity create`: the identity, and where its keys are.
+#[derive(Serialize)]
+#[serde(transparent)]
+struct Created(IdentityView);
+
+impl std::fmt::Display for Created {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Created \"{}\": {}\nIts keys are kept in this client's state file; the box \
+             published the document.",
+            self.0.name, self.0.did
+        )
+    }
+}
+
+/// `pairing open`: the code, and its QR code for a person.
+#[derive(Serialize)]
+#[serde(transparent)]
+struct Opened(PairingOpened);
+
+impl std::fmt::Display for Opened {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let Some(qr) = crate::pairing::uri::terminal_qr(&self.0.uri) {
+            writeln!(f, "{qr}")?;
+        }
+        write!(f, "{}", self.0)
+    }
+}
+
+/// `peer list`.
+#[derive(Serialize)]
+struct PeerList {
+    peers: Vec<Peer>,
+}
+
+impl std::fmt::Display for PeerList {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.peers.is_empty() {
+            return write!(
+                f,
+                "The address book has no peers yet: `peer add DID NAME` adds one."
+            );
+        }
+        let lines: Vec<String> = self.peers.iter().map(ToString::to_string).collect();
+        write!(f, "{}", lines.join("\n"))
+    }
+}
+
+/// `backup enable`: the words, shown once, and the first version.
+#[derive(Serialize)]
+struct BackupOn {
+    mnemonic: String,
+    stored: Stored,
+}
+
+impl std::fmt::Display for BackupOn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Backups are on. Your backup phrase (24 words):\n\n    {}\n\nWrite these words on \
+             paper and keep them somewhere safe. They are shown only this once, and without \
+             them nobody (not even the box) can restore your identities. Version {} is saved \
+             on the box; every change of your address book saves a new one by itself.",
+            self.mnemonic, self.stored.version
+        )
+    }
+}
+
+impl Drop for BackupOn {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.mnemonic);
+    }
+}
+
 /// Runs one client command; prints JSON with `json`, else text for a person. When the box does
 /// not answer at its known addresses, it is looked for by mDNS on `mdns_interfaces` (empty:
 /// every interface but loopback) by its fingerprint.
@@ -135,51 +290,24 @@ pub fn run(
         }
         client.save(state)?;
         let s = client.state();
-        if json_out {
-            print_json(&json!({
-                "box": s.box_pin.name, "device_id": s.device.device_id, "role": s.device.role,
-            }));
-        } else {
-            println!(
-                "Paired with \"{}\" as {} (device {}).",
-                s.box_pin.name,
-                match s.device.role {
-                    crate::store::Role::Owner => "its owner",
-                    crate::store::Role::Member => "a member",
-                },
-                s.device.device_id
-            );
-        }
-        return Ok(());
+        return print(
+            json_out,
+            &Paired {
+                box_name: s.box_pin.name.clone(),
+                device_id: s.device.device_id.clone(),
+                role: s.device.role,
+            },
+        );
     }
 
     let mut client = Client::load(state, clock)?;
-    let act = |client: &mut Client| match &command {
-        ClientCommand::Identity {
-            command: IdentityCommand::Create { name },
-        } => client.create_identity(name),
-        ClientCommand::Identity {
-            command: IdentityCommand::Delete { did },
-        } => client.delete_identity(did),
-        ClientCommand::Peer { command } => match command {
-            PeerCommand::Add { did, name } => client.add_peer(did, name),
-            PeerCommand::Remove { did } => client.remove_peer(did),
-            PeerCommand::List => Ok(json!({ "peers": client.state().peers })),
-        },
-        ClientCommand::Backup { command } => backup(client, command),
-        ClientCommand::Approve { uri, refuse } => client.approve_extraction(uri, *refuse),
-        other => {
-            let (method, params) = method_of(other);
-            client.call(method, params)
-        }
-    };
-    let result = match act(&mut client) {
+    let result = match act(&mut client, &command) {
         Err(ClientError::Unreachable { addrs, detail }) => {
             let fp = client.state().box_pin.fingerprint.clone();
             match crate::discovery::find(Some(&fp), Duration::from_secs(5), mdns_interfaces) {
                 Ok(found) if !found.is_empty() => {
                     client.prefer_addrs(found.iter().map(ToString::to_string).collect());
-                    act(&mut client)
+                    act(&mut client, &command)
                 }
                 _ => Err(ClientError::Unreachable { addrs, detail }),
             }
@@ -191,22 +319,72 @@ pub fn run(
     let mut result = result?;
     // A change of the address book uploads a new backup version by itself.
     if changes_address_book(&command) {
-        match client.backup_if_enabled() {
-            Ok(Some(stored)) => result["backup"] = stored,
-            Ok(None) => {}
-            Err(e) => eprintln!(
-                "warning: the change is made, but the backup could not be updated: {e}. It \
-                 will be with the next change, or run `client backup put`."
-            ),
-        }
+        let backup = match client.backup_if_enabled() {
+            Ok(stored) => stored,
+            Err(e) => {
+                eprintln!(
+                    "warning: the change is made, but the backup could not be updated: {e}. It \
+                     will be with the next change, or run `client backup put`."
+                );
+                None
+            }
+        };
         client.save(state)?;
+        result = Box::new(WithBackup {
+            change: result,
+            backup,
+        });
     }
+    print(json_out, result.as_ref())
+}
+
+fn print(json_out: bool, output: &dyn Shown) -> Result<(), ClientError> {
     if json_out {
-        print_json(&result);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&output.json()?)
+                .map_err(|e| ClientError::Protocol(e.to_string()))?
+        );
     } else {
-        print_human(&command, &result);
+        println!("{}", output.human());
     }
     Ok(())
+}
+
+/// One command's work: its calls, and what it shows.
+fn act(client: &mut Client, command: &ClientCommand) -> Result<Output, ClientError> {
+    Ok(match command {
+        ClientCommand::Pair { .. } => unreachable!("pairing makes the client; handled before"),
+        ClientCommand::Info => shown(client.call(&BoxInfo {})?),
+        ClientCommand::Devices { command } => match command {
+            DevicesCommand::List => shown(client.call(&DevicesList {})?),
+            DevicesCommand::Revoke { device_id } => shown(client.call(&DevicesRevoke {
+                device_id: device_id.clone(),
+            })?),
+            DevicesCommand::Rename { device_id, name } => shown(client.call(&DevicesRename {
+                device_id: device_id.clone(),
+                name: name.clone(),
+            })?),
+        },
+        ClientCommand::Pairing {
+            command: PairingCommand::Open,
+        } => shown(Opened(client.call(&PairingOpen {})?)),
+        ClientCommand::Identity { command } => match command {
+            IdentityCommand::Create { name } => shown(Created(client.create_identity(name)?)),
+            IdentityCommand::List => shown(client.call(&IdentityList {})?),
+            IdentityCommand::Delete { did } => shown(client.delete_identity(did)?),
+        },
+        ClientCommand::Resolve { did } => shown(client.call(&DidResolve { did: did.clone() })?),
+        ClientCommand::Peer { command } => match command {
+            PeerCommand::Add { did, name } => shown(client.add_peer(did, name)?),
+            PeerCommand::Remove { did } => shown(client.remove_peer(did)?),
+            PeerCommand::List => shown(PeerList {
+                peers: client.state().peers.clone(),
+            }),
+        },
+        ClientCommand::Backup { command } => backup(client, command)?,
+        ClientCommand::Approve { uri, refuse } => shown(client.approve_extraction(uri, *refuse)?),
+    })
 }
 
 fn changes_address_book(command: &ClientCommand) -> bool {
@@ -220,22 +398,17 @@ fn changes_address_book(command: &ClientCommand) -> bool {
     )
 }
 
-fn backup(client: &mut Client, command: &BackupCommand) -> Result<Value, ClientError> {
-    let backup_id = || {
-        client
-            .state()
-            .backup
-            .as_ref()
-            .map(|b| b.backup_id.clone())
-            .ok_or(ClientError::BackupsOff)
-    };
-    match command {
+fn backup(client: &mut Client, command: &BackupCommand) -> Result<Output, ClientError> {
+    Ok(match command {
         BackupCommand::Enable => {
             let (words, stored) = client.enable_backup()?;
-            Ok(json!({ "mnemonic": words.as_str(), "stored": stored }))
+            shown(BackupOn {
+                mnemonic: words.as_str().to_owned(),
+                stored,
+            })
         }
-        BackupCommand::Put => client.put_backup(),
-        BackupCommand::Status => client.call("backup.status", json!({})),
+        BackupCommand::Put => shown(client.put_backup()?),
+        BackupCommand::Status => shown(client.call(&BackupStatus {})?),
         BackupCommand::Restore { mnemonic_file } => {
             let phrase =
                 zeroize::Zeroizing::new(std::fs::read_to_string(mnemonic_file).map_err(|e| {
@@ -244,242 +417,26 @@ fn backup(client: &mut Client, command: &BackupCommand) -> Result<Value, ClientE
                         detail: format!("cannot read the backup phrase: {e}"),
                     }
                 })?);
-            client.restore_backup(&phrase)
+            shown(client.restore_backup(&phrase)?)
         }
         BackupCommand::Disable { delete } => {
-            let id = backup_id()?;
-            let answer = client.call(
-                "backup.disable",
-                json!({ "backup_id": id, "delete": delete }),
-            )?;
+            let backup_id = client
+                .state()
+                .backup
+                .as_ref()
+                .map(|b| b.backup_id.clone())
+                .ok_or(ClientError::BackupsOff)?;
+            let answer = client.call(&BackupDisable {
+                backup_id,
+                delete: *delete,
+            })?;
             client.forget_backup();
-            Ok(answer)
+            shown(answer)
         }
-    }
-}
-
-/// The method and params of a command that is one plain call.
-fn method_of(command: &ClientCommand) -> (&'static str, Value) {
-    match command {
-        ClientCommand::Info => ("box.info", json!({})),
-        ClientCommand::Devices { command } => match command {
-            DevicesCommand::List => ("devices.list", json!({})),
-            DevicesCommand::Revoke { device_id } => {
-                ("devices.revoke", json!({ "device_id": device_id }))
-            }
-            DevicesCommand::Rename { device_id, name } => (
-                "devices.rename",
-                json!({ "device_id": device_id, "name": name }),
-            ),
-        },
-        ClientCommand::Pairing {
-            command: PairingCommand::Open,
-        } => ("pairing.open", json!({})),
-        ClientCommand::Identity {
-            command: IdentityCommand::List,
-        } => ("identity.list", json!({})),
-        ClientCommand::Resolve { did } => ("did.resolve", json!({ "did": did })),
-        ClientCommand::Pair { .. }
-        | ClientCommand::Approve { .. }
-        | ClientCommand::Backup { .. }
-        | ClientCommand::Peer { .. }
-        | ClientCommand::Identity {
-            command: IdentityCommand::Create { .. } | IdentityCommand::Delete { .. },
-        } => unreachable!("handled by the caller"),
-    }
+    })
 }
 
 fn default_device_name() -> String {
     let host = gethostname::gethostname().to_string_lossy().into_owned();
     format!("Reference client on {host}")
-}
-
-fn print_json(v: &Value) {
-    println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
-}
-
-fn print_human(command: &ClientCommand, r: &Value) {
-    let s = |v: &Value| {
-        v.as_str()
-            .map(str::to_owned)
-            .unwrap_or_else(|| v.to_string())
-    };
-    match command {
-        ClientCommand::Info => {
-            println!("Box \"{}\" (version {})", s(&r["name"]), s(&r["version"]));
-            println!("  box key       {}", s(&r["agreement_key"]));
-            println!("  fingerprint   {}", s(&r["fingerprint"]));
-            println!("  uptime        {} s", r["uptime_s"]);
-            println!("  devices       {}", r["devices"]);
-            println!("  identities    {}", r["identities"]);
-            println!("  IPFS peers    {}", r["ipfs_peers"]);
-            println!("  pairing open  {}", r["pairing_open"]);
-        }
-        ClientCommand::Devices {
-            command: DevicesCommand::List,
-        } => {
-            for d in r["devices"].as_array().into_iter().flatten() {
-                println!(
-                    "{}  {:<6}  {}",
-                    s(&d["device_id"]),
-                    s(&d["role"]),
-                    s(&d["name"])
-                );
-            }
-        }
-        ClientCommand::Devices {
-            command: DevicesCommand::Revoke { device_id },
-        } => println!("Removed device {device_id}."),
-        ClientCommand::Devices {
-            command: DevicesCommand::Rename { device_id, .. },
-        } => println!("Device {device_id} is now called \"{}\".", s(&r["name"])),
-        ClientCommand::Pairing { .. } => {
-            let uri = s(&r["uri"]);
-            if let Some(qr) = crate::pairing::uri::terminal_qr(&uri) {
-                println!("{qr}");
-            }
-            println!("Pairing code: {uri}");
-        }
-        ClientCommand::Identity {
-            command: IdentityCommand::Create { .. },
-        } => {
-            println!("Created \"{}\": {}", s(&r["name"]), s(&r["did"]));
-            println!(
-                "Its keys are kept in this client's state file; the box published the document."
-            );
-        }
-        ClientCommand::Identity {
-            command: IdentityCommand::List,
-        } => {
-            let list = r["identities"].as_array().cloned().unwrap_or_default();
-            if list.is_empty() {
-                println!("No identities yet: `identity create NAME` makes one.");
-            }
-            for i in list {
-                println!(
-                    "{}  {}  (version {})",
-                    s(&i["did"]),
-                    s(&i["name"]),
-                    i["seq"]
-                );
-            }
-        }
-        ClientCommand::Identity {
-            command: IdentityCommand::Delete { did },
-        } => println!("Deleted {did}: it now resolves as deactivated, and its key is erased."),
-        ClientCommand::Resolve { .. } => {
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&r["document"]).unwrap_or_default()
-            );
-            let m = &r["metadata"];
-            println!(
-                "version {}, {}{}",
-                m["seq"],
-                if m["local"] == json!(true) {
-                    "held by this box"
-                } else {
-                    "from the network"
-                },
-                if m["deactivated"] == json!(true) {
-                    ", deactivated"
-                } else {
-                    ""
-                }
-            );
-        }
-        ClientCommand::Backup { command } => print_backup(command, r),
-        ClientCommand::Peer { command } => match command {
-            PeerCommand::Add { did, name } => println!("Added {name}: {did}"),
-            PeerCommand::Remove { did } => println!("Removed {did} from the address book."),
-            PeerCommand::List => {
-                let list = r["peers"].as_array().cloned().unwrap_or_default();
-                if list.is_empty() {
-                    println!("The address book has no peers yet: `peer add DID NAME` adds one.");
-                }
-                for p in list {
-                    println!("{}  {}", s(&p["did"]), s(&p["name"]));
-                }
-            }
-        },
-        ClientCommand::Approve { .. } => {
-            if r["approved"] == true {
-                println!(
-                    "Approved: the computer is saving {} ({} bytes).",
-                    s(&r["filename"]),
-                    s(&r["size"])
-                );
-            } else {
-                println!("Refused: the computer will not get the backup.");
-            }
-        }
-        ClientCommand::Pair { .. } => {}
-    }
-    if let Some(v) = r.get("backup").and_then(|b| b.get("version")) {
-        println!("Backup version {v} saved on the box.");
-    }
-}
-
-fn print_backup(command: &BackupCommand, r: &Value) {
-    let s = |v: &Value| {
-        v.as_str()
-            .map(str::to_owned)
-            .unwrap_or_else(|| v.to_string())
-    };
-    match command {
-        BackupCommand::Enable => {
-            println!("Backups are on. Your backup phrase (24 words):\n");
-            println!("    {}\n", s(&r["mnemonic"]));
-            println!(
-                "Write these words on paper and keep them somewhere safe. They are shown only \
-                 this once, and without them nobody (not even the box) can restore your \
-                 identities. Version {} is saved on the box; every change of your address book \
-                 saves a new one by itself.",
-                r["stored"]["version"]
-            );
-        }
-        BackupCommand::Put => println!(
-            "Backup version {} saved on the box ({} bytes).",
-            r["version"], r["size"]
-        ),
-        BackupCommand::Status => {
-            let list = r["backups"].as_array().cloned().unwrap_or_default();
-            if list.is_empty() {
-                println!("This phone has no backup on the box: `backup enable` turns backups on.");
-            }
-            for b in list {
-                println!(
-                    "backup {}: {} versions kept, newest is version {} ({} bytes)",
-                    s(&b["backup_id"]),
-                    b["versions"],
-                    b["latest_version"],
-                    b["size"]
-                );
-            }
-        }
-        BackupCommand::Restore { .. } => {
-            let ids = r["identities"].as_array().cloned().unwrap_or_default();
-            let peers = r["peers"].as_array().map_or(0, Vec::len);
-            println!(
-                "Restored from backup version {}: {} identities and {} peers.",
-                r["version"],
-                ids.len(),
-                peers
-            );
-            for i in ids {
-                println!("  {}  {}", s(&i["did"]), s(&i["name"]));
-            }
-            let keys = r["keys_restored"].as_array().map_or(0, Vec::len);
-            if keys > 0 {
-                println!("The box had lost {keys} identity keys; they are back and republished.");
-            }
-        }
-        BackupCommand::Disable { delete } => {
-            if *delete {
-                println!("Backups are off, and every version is erased from the box.");
-            } else {
-                println!("Backups are off; the versions on the box are kept.");
-            }
-        }
-    }
 }

@@ -214,20 +214,23 @@ fn serve(common: &CommonArgs, listen: Option<SocketAddr>) -> ExitCode {
         Err(e) => return fail(1, format!("cannot start the async runtime: {e}")),
     };
     let mut config = config;
-    let result = rt.block_on(async {
+    let result: Result<(), daemon::DaemonError> = rt.block_on(async {
         loop {
-            match daemon::run(
+            let started = daemon::start(
                 config.clone(),
                 DaemonEnv::from_process(),
                 CancellationToken::new(),
             )
-            .await
-            {
+            .await?;
+            let Some(running) = started else {
+                return Ok(());
+            };
+            print_banner(&running);
+            match running.run().await? {
                 // A factory reset: the same process starts again as a new box, on the same
                 // address.
-                Ok(daemon::Outcome::FactoryReset { listen }) => config.listen = listen,
-                Ok(daemon::Outcome::Stopped) => return Ok(()),
-                Err(e) => return Err(e),
+                daemon::Outcome::FactoryReset { listen } => config.listen = listen,
+                daemon::Outcome::Stopped => return Ok(()),
             }
         }
     });
@@ -237,6 +240,19 @@ fn serve(common: &CommonArgs, listen: Option<SocketAddr>) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         // stderr reaches the journal under systemd; logging it as well would say it twice.
         Err(e) => fail(e.exit_code(), e),
+    }
+}
+
+/// What a person running `serve` in a terminal sees: where to open the page, and the pairing
+/// code while a window is open.
+fn print_banner(running: &daemon::Running) {
+    println!("Identity Box \"{}\" is running.", running.name());
+    println!("Open {} in a browser on this network.", running.url());
+    if let Some(uri) = running.pairing_uri() {
+        if let Some(qr) = crate::pairing::uri::terminal_qr(&uri) {
+            println!("\nTo pair your phone, scan this code with the Identity Box app:\n{qr}");
+        }
+        println!("Pairing code: {uri}");
     }
 }
 
@@ -384,7 +400,7 @@ pub fn format_status(r: &StatusReport) -> String {
          pairing         {pairing}\n",
         name = r.name,
         version = r.version,
-        uptime = humantime::format_duration(Duration::from_secs(r.uptime_secs)),
+        uptime = humantime::format_duration(Duration::from_secs(r.uptime_s)),
         listen = r.listen,
         data_dir = r.data_dir.display(),
         key = r.agreement_key,
@@ -542,16 +558,12 @@ fn restore_from(
     match result {
         Ok(r) => {
             if json {
-                println!("{r:#}");
+                match serde_json::to_string_pretty(&r) {
+                    Ok(text) => println!("{text}"),
+                    Err(e) => return fail(1, e),
+                }
             } else {
-                println!(
-                    "Restored from {shown}: backup {} (version {} of the file) with {} identities and {} contacts is on the box again as version {}.",
-                    r["backup_id"].as_str().unwrap_or_default(),
-                    r["from_version"],
-                    r["identities"].as_array().map_or(0, Vec::len),
-                    r["peers"],
-                    r["version"]
-                );
+                println!("Restored from {shown}: {r}");
                 println!(
                     "On the phone, pair with the box and run the backup restore with the same 24 words to take the backup over."
                 );

@@ -2,11 +2,17 @@
 //! restore with its five outcomes.
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 use zeroize::Zeroizing;
 
 use super::{Client, ClientError, OwnIdentity, mnemonic, secret_b64u};
-use crate::backup::{Fetched, rebind_text};
+use crate::backup::rebind_text;
+use crate::protocol::backup::{
+    BackupEnable, BackupExists, BackupFetch, BackupPut, BackupRestoreKeys, Enabled,
+    RestoreIdentity, Stored,
+};
+use crate::protocol::extract::{Approved, ExtractApprove};
+use crate::protocol::identity::IdentityList;
 use std::collections::BTreeMap;
 
 use crate::backup::wire::{SealedIdentity, SealedKeys};
@@ -19,6 +25,110 @@ use crate::identity::document::{self, PublicKeys};
 pub struct Peer {
     pub did: String,
     pub name: String,
+}
+
+impl std::fmt::Display for Peer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}  {}", self.did, self.name)
+    }
+}
+
+/// What `peer remove` did.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PeerRemoved {
+    pub did: String,
+    pub removed: bool,
+}
+
+impl std::fmt::Display for PeerRemoved {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Removed {} from the address book.", self.did)
+    }
+}
+
+/// An identity of the address book, by DID and name.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Named {
+    pub did: String,
+    pub name: String,
+}
+
+fn named(own: &[OwnIdentity]) -> Vec<Named> {
+    own.iter()
+        .map(|o| Named {
+            did: o.did.clone(),
+            name: o.name.clone(),
+        })
+        .collect()
+}
+
+/// What a restore with the 24 words brought back (`backup restore`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Restored {
+    pub restored: bool,
+    pub backup_id: String,
+    /// The version restored from (or, onto a new box, the version written there).
+    pub version: u64,
+    pub identities: Vec<Named>,
+    pub peers: Vec<Peer>,
+    /// The DIDs whose keys the box had lost and got back.
+    pub keys_restored: Vec<String>,
+    /// The box had lost the backup: this phone's copy went back onto it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub onto_new_box: bool,
+}
+
+impl std::fmt::Display for Restored {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Restored from backup version {}: {} identities and {} peers.",
+            self.version,
+            self.identities.len(),
+            self.peers.len()
+        )?;
+        for i in &self.identities {
+            write!(f, "\n  {}  {}", i.did, i.name)?;
+        }
+        if !self.keys_restored.is_empty() {
+            write!(
+                f,
+                "\nThe box had lost {} identity keys; they are back and republished.",
+                self.keys_restored.len()
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// What `identity-box restore FILE` put back onto a box.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct RestoredArchive {
+    pub restored: bool,
+    pub backup_id: String,
+    /// The archive's version.
+    pub from_version: u64,
+    /// The version the box now holds.
+    pub version: u64,
+    pub identities: Vec<Named>,
+    /// How many contacts the address book holds.
+    pub peers: usize,
+    pub keys_restored: Vec<String>,
+}
+
+impl std::fmt::Display for RestoredArchive {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "backup {} (version {} of the file) with {} identities and {} contacts is on the box \
+             again as version {}.",
+            self.backup_id,
+            self.from_version,
+            self.identities.len(),
+            self.peers,
+            self.version
+        )
+    }
 }
 
 /// What the phone keeps once backups are on: the id and the two derived secrets.
@@ -73,7 +183,7 @@ pub struct Bundle {
 impl Client {
     /// Turns backups on: makes 32 bytes of entropy, registers the derived id and recipient
     /// with the box, and uploads the first bundle. Returns the 24 words, to be shown once.
-    pub fn enable_backup(&mut self) -> Result<(Zeroizing<String>, Value), ClientError> {
+    pub fn enable_backup(&mut self) -> Result<(Zeroizing<String>, Stored), ClientError> {
         let entropy = Secret32::random().map_err(|e| ClientError::Protocol(e.to_string()))?;
         let secrets = BackupSecrets::from_entropy(&entropy);
         self.enable_on_box(&secrets, false)?;
@@ -92,33 +202,42 @@ impl Client {
     }
 
     /// Uploads the address book as a new version, with the keys of this phone's identities.
-    pub fn put_backup(&mut self) -> Result<Value, ClientError> {
+    pub fn put_backup(&mut self) -> Result<Stored, ClientError> {
         let state = self.state.backup.as_ref().ok_or(ClientError::BackupsOff)?;
         let secrets = state.secrets();
         let plain = Zeroizing::new(
             serde_json::to_vec(&self.bundle()).map_err(|e| ClientError::Protocol(e.to_string()))?,
         );
         let bundle = secrets.seal_bundle(&plain);
-        let dids: Vec<&str> = self
+        let identities = self
             .state
             .identities
             .iter()
-            .map(|i| i.did.as_str())
+            .map(|i| i.did.clone())
             .collect();
-        let stored = self.call(
-            "backup.put",
-            json!({ "backup_id": secrets.backup_id, "bundle": b64u(&bundle), "identities": dids }),
-        )?;
-        if let (Some(state), Some(sealed)) =
-            (&mut self.state.backup, stored["sealed_keys"].as_str())
-        {
-            state.sealed_keys = Some(sealed.to_owned());
+        self.put_bundle(&secrets.backup_id, b64u(&bundle), identities)
+    }
+
+    /// `backup.put` of a sealed bundle; the answer's sealed keys become this phone's copy.
+    fn put_bundle(
+        &mut self,
+        backup_id: &str,
+        bundle: String,
+        identities: Vec<String>,
+    ) -> Result<Stored, ClientError> {
+        let stored = self.call(&BackupPut {
+            backup_id: backup_id.to_owned(),
+            bundle,
+            identities,
+        })?;
+        if let Some(state) = &mut self.state.backup {
+            state.sealed_keys = Some(stored.sealed_keys.clone());
         }
         Ok(stored)
     }
 
     /// After a change of the address book: a new version when backups are on.
-    pub fn backup_if_enabled(&mut self) -> Result<Option<Value>, ClientError> {
+    pub fn backup_if_enabled(&mut self) -> Result<Option<Stored>, ClientError> {
         if self.state.backup.is_none() {
             return Ok(None);
         }
@@ -131,7 +250,7 @@ impl Client {
     }
 
     /// Adds (or renames) someone else's DID in the address book.
-    pub fn add_peer(&mut self, did: &str, name: &str) -> Result<Value, ClientError> {
+    pub fn add_peer(&mut self, did: &str, name: &str) -> Result<Peer, ClientError> {
         let did: Did = did
             .trim()
             .parse()
@@ -144,11 +263,14 @@ impl Client {
                 name: name.to_owned(),
             }),
         }
-        Ok(json!({ "did": did, "name": name }))
+        Ok(Peer {
+            did,
+            name: name.to_owned(),
+        })
     }
 
     /// Removes someone else's DID from the address book.
-    pub fn remove_peer(&mut self, did: &str) -> Result<Value, ClientError> {
+    pub fn remove_peer(&mut self, did: &str) -> Result<PeerRemoved, ClientError> {
         let before = self.state.peers.len();
         self.state.peers.retain(|p| p.did != did.trim());
         if self.state.peers.len() == before {
@@ -156,18 +278,19 @@ impl Client {
                 "{did} is not in the address book"
             )));
         }
-        Ok(json!({ "did": did.trim(), "removed": true }))
+        Ok(PeerRemoved {
+            did: did.trim().to_owned(),
+            removed: true,
+        })
     }
 
     /// Restores the address book from the box with the owner's 24 words, takes the backup
     /// over (so this phone's later changes version the same backup), and gives the box back
     /// any identity keys it lacks. Nothing changes here unless everything checks out.
-    pub fn restore_backup(&mut self, phrase: &str) -> Result<Value, ClientError> {
+    pub fn restore_backup(&mut self, phrase: &str) -> Result<Restored, ClientError> {
         let entropy = mnemonic::parse(phrase)?;
         let secrets = BackupSecrets::from_entropy(&entropy);
-        let count = self.call("backup.exists", json!({}))?["count"]
-            .as_u64()
-            .unwrap_or(0);
+        let count = self.call(&BackupExists {})?.count;
         // This phone's own copy of the sealed keys, for a box that lost the backup.
         let own_copy = self
             .state
@@ -181,7 +304,10 @@ impl Client {
                 None => Err(ClientError::NoBackupOnBox),
             };
         }
-        let fetched = match self.call("backup.fetch", json!({ "backup_id": secrets.backup_id })) {
+        let fetched = match self.call(&BackupFetch {
+            backup_id: secrets.backup_id.clone(),
+            version: None,
+        }) {
             Err(e) if e.kind() == Some("backup_not_found") => {
                 return match own_copy {
                     Some(sealed) => self.restore_onto_box(&secrets, &sealed),
@@ -190,8 +316,6 @@ impl Client {
             }
             other => other?,
         };
-        let fetched: Fetched = serde_json::from_value(fetched)
-            .map_err(|e| ClientError::Protocol(format!("backup.fetch: {e}")))?;
         let damaged = |what: &str| ClientError::BackupDamaged(what.to_owned());
         let bundle =
             b64u_decode(&fetched.bundle).map_err(|_| damaged("bundle is not base64url"))?;
@@ -226,11 +350,11 @@ impl Client {
         ));
 
         // Identity keys the box does not hold (a new or reset box) go back to it.
-        let held: Vec<String> = self.call("identity.list", json!({}))?["identities"]
-            .as_array()
+        let held: Vec<String> = self
+            .call(&IdentityList {})?
+            .identities
             .into_iter()
-            .flatten()
-            .filter_map(|i| i["did"].as_str().map(str::to_owned))
+            .map(|i| i.did)
             .collect();
         let missing: Vec<_> = keys
             .identities
@@ -243,14 +367,15 @@ impl Client {
         } else {
             self.restore_keys(&secrets.backup_id, missing, &book.own, &fetched.documents)?
         };
-        Ok(json!({
-            "restored": true,
-            "backup_id": secrets.backup_id,
-            "version": fetched.version,
-            "identities": book.own.iter().map(|o| json!({"did": o.did, "name": o.name})).collect::<Vec<_>>(),
-            "peers": book.peers,
-            "keys_restored": keys_restored,
-        }))
+        Ok(Restored {
+            restored: true,
+            backup_id: secrets.backup_id,
+            version: fetched.version,
+            identities: named(&book.own),
+            peers: book.peers,
+            keys_restored,
+            onto_new_box: false,
+        })
     }
 }
 
@@ -261,11 +386,13 @@ impl Client {
         &mut self,
         secrets: &BackupSecrets,
         take_over: bool,
-    ) -> Result<Value, ClientError> {
-        let mut params = json!({
-            "backup_id": secrets.backup_id,
-            "recipient": b64u(&secrets.recipient_public()),
-        });
+    ) -> Result<Enabled, ClientError> {
+        let mut params = BackupEnable {
+            backup_id: secrets.backup_id.clone(),
+            recipient: b64u(&secrets.recipient_public()),
+            proof: None,
+            proof_nonce: None,
+        };
         if take_over {
             let nonce = crypto::random_nonce();
             let text = rebind_text(&secrets.backup_id, &self.state.device.device_id);
@@ -275,10 +402,10 @@ impl Client {
                 &nonce,
                 text.as_bytes(),
             );
-            params["proof"] = json!(b64u(&proof));
-            params["proof_nonce"] = json!(b64u(&nonce));
+            params.proof = Some(b64u(&proof));
+            params.proof_nonce = Some(b64u(&nonce));
         }
-        self.call("backup.enable", params)
+        self.call(&params)
     }
 
     /// Gives the box identity keys it lacks, sealed to its agreement key, with the documents
@@ -289,29 +416,30 @@ impl Client {
         keys: Vec<SealedIdentity>,
         own: &[OwnIdentity],
         documents: &BTreeMap<String, Value>,
-    ) -> Result<Vec<Value>, ClientError> {
-        let identities: Vec<Value> = keys
+    ) -> Result<Vec<String>, ClientError> {
+        let identities = keys
             .iter()
             .map(|k| {
                 let own = own.iter().find(|o| o.did == k.did);
-                json!({
-                    "did": k.did,
-                    "name": own.map(|o| o.name.clone()),
-                    "document": documents
+                RestoreIdentity {
+                    did: k.did.clone(),
+                    name: own.map(|o| o.name.clone()),
+                    document: documents
                         .get(&k.did)
                         .cloned()
                         .or_else(|| own.and_then(|o| o.document.clone()))
                         .or_else(|| own.and_then(document_of))
                         .unwrap_or(Value::Null),
-                })
+                }
             })
             .collect();
         let resealed = SealedKeys::new(keys).seal(&self.box_key()?);
-        let answer = self.call(
-            "backup.restore_keys",
-            json!({ "backup_id": backup_id, "sealed": b64u(&resealed), "identities": identities }),
-        )?;
-        Ok(answer["restored"].as_array().cloned().unwrap_or_default())
+        let answer = self.call(&BackupRestoreKeys {
+            backup_id: backup_id.to_owned(),
+            sealed: b64u(&resealed),
+            identities,
+        })?;
+        Ok(answer.restored)
     }
 
     /// A new or reset box: this phone still has its address book and its copy of the sealed
@@ -320,7 +448,7 @@ impl Client {
         &mut self,
         secrets: &BackupSecrets,
         sealed: &str,
-    ) -> Result<Value, ClientError> {
+    ) -> Result<Restored, ClientError> {
         let damaged = |what: &str| ClientError::BackupDamaged(what.to_owned());
         let sealed = b64u_decode(sealed).map_err(|_| damaged("this phone's copy of the keys"))?;
         let keys = SealedKeys::open(&secrets.recipient, &sealed)
@@ -334,15 +462,15 @@ impl Client {
             &BTreeMap::new(),
         )?;
         let stored = self.put_backup()?;
-        Ok(json!({
-            "restored": true,
-            "backup_id": secrets.backup_id,
-            "version": stored["version"],
-            "identities": own.iter().map(|o| json!({"did": o.did, "name": o.name})).collect::<Vec<_>>(),
-            "peers": self.state.peers,
-            "keys_restored": keys_restored,
-            "onto_new_box": true,
-        }))
+        Ok(Restored {
+            restored: true,
+            backup_id: secrets.backup_id.clone(),
+            version: stored.version,
+            identities: named(&own),
+            peers: self.state.peers.clone(),
+            keys_restored,
+            onto_new_box: true,
+        })
     }
 }
 
@@ -366,7 +494,7 @@ impl Client {
         &mut self,
         opened: &crate::backup::archive::Opened,
         phrase: &str,
-    ) -> Result<Value, ClientError> {
+    ) -> Result<RestoredArchive, ClientError> {
         let found = drill(opened, phrase)?;
         let secrets = BackupSecrets::from_entropy(&mnemonic::parse(phrase)?);
         let damaged = |what: &str| ClientError::BackupDamaged(what.to_owned());
@@ -402,29 +530,28 @@ impl Client {
         let dids: Vec<String> = keys.identities.iter().map(|k| k.did.clone()).collect();
         let keys_restored =
             self.restore_keys(&secrets.backup_id, keys.identities, &own, &opened.documents)?;
-        let stored = self.call(
-            "backup.put",
-            json!({ "backup_id": secrets.backup_id, "bundle": b64u(bundle), "identities": dids }),
-        )?;
-        if let (Some(state), Some(sealed)) =
-            (&mut self.state.backup, stored["sealed_keys"].as_str())
-        {
-            state.sealed_keys = Some(sealed.to_owned());
-        }
-        Ok(json!({
-            "restored": true,
-            "backup_id": secrets.backup_id,
-            "from_version": opened.manifest.seq,
-            "version": stored["version"],
-            "identities": found.identities.iter().map(|(did, name)| json!({"did": did, "name": name})).collect::<Vec<_>>(),
-            "peers": found.peers,
-            "keys_restored": keys_restored,
-        }))
+        let stored = self.put_bundle(&secrets.backup_id, b64u(bundle), dids)?;
+        Ok(RestoredArchive {
+            restored: true,
+            backup_id: secrets.backup_id,
+            from_version: opened.manifest.seq,
+            version: stored.version,
+            identities: found
+                .identities
+                .iter()
+                .map(|(did, name)| Named {
+                    did: did.clone(),
+                    name: name.clone(),
+                })
+                .collect(),
+            peers: found.peers,
+            keys_restored,
+        })
     }
 
     /// Answers a computer's request to save this phone's backup (the QR text
     /// `idbox://approve?session=…&code=…`): approves with the newest version, or refuses.
-    pub fn approve_extraction(&mut self, uri: &str, refuse: bool) -> Result<Value, ClientError> {
+    pub fn approve_extraction(&mut self, uri: &str, refuse: bool) -> Result<Approved, ClientError> {
         let (session, code) = crate::extract::parse_approve_uri(uri).ok_or_else(|| {
             ClientError::Protocol(
                 "this is not an approval code: expected idbox://approve?session=…&code=…".into(),
@@ -435,10 +562,13 @@ impl Client {
             None if refuse => None,
             None => return Err(ClientError::BackupsOff),
         };
-        self.call(
-            "extract.approve",
-            json!({ "session": session, "code": code, "backup_id": backup_id, "refuse": refuse }),
-        )
+        self.call(&ExtractApprove {
+            session,
+            code,
+            backup_id,
+            version: None,
+            refuse,
+        })
     }
 }
 

@@ -6,21 +6,26 @@
 mod backup;
 pub mod mnemonic;
 
-pub use backup::{BackupState, Bundle, Drill, Peer, drill};
+pub use backup::{
+    BackupState, Bundle, Drill, Named, Peer, PeerRemoved, Restored, RestoredArchive, drill,
+};
 
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
+use serde_json::value::RawValue;
 
 use crate::clock::Clock;
 use crate::crypto::{self, Secret32, SharedKey, b64u, b64u_decode};
 use crate::fsutil;
 use crate::pairing::uri::{PairingUri, UriError};
 use crate::pairing::wire::{Envelope, PairAnswer, PairPayload, PairRequest, RpcResponse, Sealed};
-use crate::store::Role;
+use crate::protocol::identity::{Deleted, IdentityCreate, IdentityDelete, IdentityView, KeysParam};
+use crate::protocol::info::Info;
+use crate::protocol::{Method, Role};
 
 /// Why a client operation failed; each message tells a person what to do.
 #[derive(Debug, thiserror::Error)]
@@ -171,12 +176,12 @@ pub struct OwnIdentity {
 
 impl OwnIdentity {
     /// The public keys as `identity.create` and `identity.update` take them.
-    pub fn keys_param(&self) -> Value {
+    pub fn keys_param(&self) -> KeysParam {
         let signing = ed25519_dalek::SigningKey::from_bytes(self.signing_secret.expose());
-        json!({
-            "signing": b64u(signing.verifying_key().as_bytes()),
-            "agreement": b64u(&crypto::x25519_public(&self.agreement_secret)),
-        })
+        KeysParam {
+            signing: b64u(signing.verifying_key().as_bytes()),
+            agreement: b64u(&crypto::x25519_public(&self.agreement_secret)),
+        }
     }
 }
 
@@ -244,14 +249,13 @@ impl Client {
         let mut found = None;
         for (i, addr) in uri.addrs.iter().enumerate() {
             match get_json(&agent, &format!("http://{addr}/v1/info")) {
-                Ok(info) => {
-                    if info.body["agreement_key"].as_str() != Some(pinned.as_str()) {
+                Ok(answer) => {
+                    let info: Info = serde_json::from_value(answer.body)
+                        .map_err(|_| ClientError::WrongBox("its /v1/info is not a box's facts"))?;
+                    if info.agreement_key != pinned {
                         return Err(ClientError::WrongBox("it announces another key"));
                     }
-                    let time = info.body["time"]
-                        .as_i64()
-                        .unwrap_or_else(|| clock.now_unix());
-                    found = Some((i, time - clock.now_unix()));
+                    found = Some((i, info.time - clock.now_unix()));
                     break;
                 }
                 Err(e) => last_error = e,
@@ -404,11 +408,35 @@ impl Client {
         self.state.box_pin.addrs = addrs;
     }
 
-    /// Calls a method through the channel; retries once with the box's clock on `401 stale`.
-    pub fn call(&mut self, method: &str, params: Value) -> Result<Value, ClientError> {
+    /// Calls a method through the channel and reads its answer into the method's result type;
+    /// retries once with the box's clock on `401 stale`.
+    pub fn call<M: Method>(&mut self, params: &M) -> Result<M::Result, ClientError> {
+        let raw = self.exchange(M::NAME, params)?;
+        let text = raw.as_ref().map_or("null", |r| r.get());
+        serde_json::from_str(text)
+            .map_err(|e| ClientError::Protocol(format!("{} answered {e}", M::NAME)))
+    }
+
+    /// Calls a method by name with params as JSON and returns the result as JSON: for tests
+    /// that check the wire itself (unknown methods, wrong params, raw fields).
+    pub fn call_json(&mut self, method: &str, params: Value) -> Result<Value, ClientError> {
+        let raw = self.exchange(method, &params)?;
+        match raw {
+            None => Ok(Value::Null),
+            Some(r) => serde_json::from_str(r.get())
+                .map_err(|e| ClientError::Protocol(format!("{method} answered {e}"))),
+        }
+    }
+
+    /// One request and its answer's result, still as JSON text.
+    fn exchange<P: Serialize + ?Sized>(
+        &mut self,
+        method: &str,
+        params: &P,
+    ) -> Result<Option<Box<RawValue>>, ClientError> {
         let mut retried = false;
         loop {
-            let (envelope, nonce) = self.envelope(method, &params)?;
+            let (envelope, nonce) = self.envelope(method, params)?;
             let answer = self.post_rpc(&envelope)?;
             if let Some(box_time) = stale_box_time(&answer)
                 && !retried
@@ -429,25 +457,25 @@ impl Client {
                     message: error.message,
                 });
             }
-            return Ok(response.result.unwrap_or(Value::Null));
+            return Ok(response.result);
         }
     }
 
     /// The sealed envelope of one request, and its nonce.
-    pub fn envelope(
+    pub fn envelope<P: Serialize + ?Sized>(
         &mut self,
         method: &str,
-        params: &Value,
+        params: &P,
     ) -> Result<(Envelope, [u8; 24]), ClientError> {
         let id = self.next_id;
         self.next_id += 1;
         /// The request as sent, borrowing the params (a bundle is megabytes: no copy).
         #[derive(Serialize)]
-        struct Request<'a> {
+        struct Request<'a, P: ?Sized> {
             jsonrpc: &'static str,
             id: u64,
             method: &'a str,
-            params: &'a Value,
+            params: &'a P,
             ts: i64,
         }
         let request = Request {
@@ -501,7 +529,7 @@ impl Client {
 
     /// Makes keys for a new identity on this phone and has the box create and publish it. The
     /// state must be saved afterwards: it now holds the identity's private keys.
-    pub fn create_identity(&mut self, name: &str) -> Result<Value, ClientError> {
+    pub fn create_identity(&mut self, name: &str) -> Result<IdentityView, ClientError> {
         let random = || Secret32::random().map_err(|e| ClientError::Protocol(e.to_string()));
         let mut own = OwnIdentity {
             did: String::new(),
@@ -510,26 +538,26 @@ impl Client {
             agreement_secret: random()?,
             document: None,
         };
-        let result = self.call(
-            "identity.create",
-            json!({ "name": name, "keys": own.keys_param() }),
-        )?;
-        own.did = result["did"]
-            .as_str()
-            .ok_or_else(|| ClientError::Protocol("identity.create gave no did".into()))?
-            .to_owned();
-        own.name = result["name"].as_str().unwrap_or(name).to_owned();
-        own.document = result.get("document").cloned();
+        let view = self.call(&IdentityCreate {
+            name: name.to_owned(),
+            keys: own.keys_param(),
+            services: Vec::new(),
+        })?;
+        own.did = view.did.clone();
+        own.name = view.name.clone();
+        own.document = Some(view.document.clone());
         self.state.identities.push(own);
-        Ok(result)
+        Ok(view)
     }
 
     /// Deletes an identity on the box (it publishes the deactivated document) and forgets its
     /// keys here. The state must be saved afterwards.
-    pub fn delete_identity(&mut self, did: &str) -> Result<Value, ClientError> {
-        let result = self.call("identity.delete", json!({ "did": did }))?;
+    pub fn delete_identity(&mut self, did: &str) -> Result<Deleted, ClientError> {
+        let deleted = self.call(&IdentityDelete {
+            did: did.to_owned(),
+        })?;
         self.state.identities.retain(|i| i.did != did);
-        Ok(result)
+        Ok(deleted)
     }
 
     /// The pinned box agreement key.

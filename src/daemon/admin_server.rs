@@ -116,40 +116,27 @@ async fn handle(req: AdminRequest, ctx: &Context) -> AdminResponse {
             }
         }
         AdminRequest::Status => {
-            let state = &ctx.state;
-            let (first_started_at, devices, identities, backups) = match state.store() {
-                Some(store) => (
-                    store.first_started_at().await.ok(),
-                    store.device_count().await.ok(),
-                    store.identity_count().await.ok(),
-                    store.backup_count().await.ok(),
-                ),
-                None => (None, None, None, None),
-            };
-            let ipfs = match state.identities() {
-                Some(ids) => Some(IpfsStatus {
-                    peer_id: ids.node().peer_id().to_owned(),
-                    listen: ids.node().listen_addrs().await,
-                    peers: ids.node().peer_count().await as u64,
-                }),
-                None => None,
-            };
+            let f = ctx.state.facts(crate::api::Scope::Full).await;
             AdminResponse::Status(Box::new(StatusReport {
-                name: state.name().to_owned(),
-                version: crate::VERSION.to_owned(),
-                healthy: state.is_ready(),
-                uptime_secs: state.uptime_secs(),
+                name: f.name,
+                version: f.version,
+                healthy: f.healthy,
+                uptime_s: f.uptime_s,
                 data_dir: ctx.data_dir.clone(),
                 listen: ctx.listen.to_string(),
-                agreement_key: state.keys().agreement_b64u.clone(),
-                signing_key: state.keys().signing_b64u.clone(),
-                fingerprint: state.keys().fingerprint.clone(),
-                first_started_at,
-                devices,
-                pairing_open: state.pairing().is_open(),
-                identities,
-                backups,
-                ipfs,
+                agreement_key: f.agreement_key,
+                signing_key: f.signing_key,
+                fingerprint: f.fingerprint,
+                first_started_at: f.first_started_at,
+                devices: f.devices,
+                pairing_open: f.pairing_open,
+                identities: f.identities,
+                backups: f.backups,
+                ipfs: f.ipfs.map(|i| IpfsStatus {
+                    peer_id: i.peer_id,
+                    listen: i.listen,
+                    peers: i.peers as u64,
+                }),
             }))
         }
     }

@@ -136,12 +136,75 @@ pub enum Outcome {
     FactoryReset { listen: SocketAddr },
 }
 
-/// Runs the box until SIGTERM/SIGINT, until `shutdown` is cancelled, or until a factory reset.
-pub async fn run(
+/// A started box: bound, open and serving, but not yet announced as ready. [`start`] builds
+/// it; the caller prints what a person should see (`cli`), then [`Running::run`] says ready and
+/// serves until a stop or a factory reset.
+#[derive(Debug)]
+pub struct Running {
+    parts: Parts,
+    state: Arc<AppState>,
+    store: Store,
+    data_dir: PathBuf,
+    local_addr: SocketAddr,
+    name: String,
+}
+
+/// What has been started so far, stopped by one path ([`Parts::stop`]) in the reverse order:
+/// whether start-up failed half-way or the box ran and stops.
+#[derive(Debug)]
+struct Parts {
+    /// The caller's token, also cancelled by SIGTERM and SIGINT.
+    shutdown: CancellationToken,
+    /// Stops the HTTP server, the admin socket and the background tasks.
+    tasks_stop: CancellationToken,
+    tasks: JoinSet<()>,
+    admin_path: Option<PathBuf>,
+    advertiser: Option<crate::discovery::Advertiser>,
+    node: Option<Node>,
+    /// Held for the daemon's lifetime (another daemon on the same data directory is refused).
+    _lock: File,
+}
+
+impl Parts {
+    /// Stops everything started, in order: the announcement, the tasks (the HTTP server
+    /// drains its requests first), the admin socket, the IPFS node. The store is the caller's
+    /// to close, and the data directory stays locked until `self` is dropped after that.
+    async fn stop(&mut self) {
+        if let Some(a) = self.advertiser.take() {
+            let _ = tokio::task::spawn_blocking(move || a.stop()).await;
+        }
+        self.shutdown.cancel();
+        self.tasks_stop.cancel();
+        while let Some(result) = self.tasks.join_next().await {
+            if let Err(e) = result {
+                log::error!("a background task failed: {e}");
+            }
+        }
+        if let Some(path) = &self.admin_path {
+            let _ = std::fs::remove_file(path);
+        }
+        if let Some(node) = self.node.take() {
+            node.stop().await;
+        }
+    }
+
+    /// Start-up failed at `e`: what was started stops, and the error is returned.
+    async fn fail(mut self, e: impl Into<DaemonError>, store: Option<Store>) -> DaemonError {
+        self.stop().await;
+        if let Some(store) = store {
+            store.close().await;
+        }
+        e.into()
+    }
+}
+
+/// Starts the box: data directory (locked) → keys → HTTP → admin socket → database → IPFS →
+/// services → mDNS. Nothing is printed; `Ok(None)` when `shutdown` came during start-up.
+pub async fn start(
     config: Config,
     env: DaemonEnv,
     shutdown: CancellationToken,
-) -> Result<Outcome, DaemonError> {
+) -> Result<Option<Running>, DaemonError> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let data_dir = config.data_dir(env.state_directory.as_deref())?;
     let runtime_dir = config.runtime_dir(env.runtime_directory.as_deref(), &data_dir);
@@ -150,7 +213,7 @@ pub async fn run(
         source,
     };
     fsutil::create_private_dir(&data_dir).map_err(data_err)?;
-    let _lock = lock_data_dir(&data_dir)?;
+    let lock = lock_data_dir(&data_dir)?;
 
     let (seed, origin) = BoxSeed::load_or_create(&data_dir.join(SEED_FILE))?;
     let keys = Arc::new(BoxKeys::from_seed(&seed));
@@ -161,20 +224,190 @@ pub async fn run(
         SeedOrigin::Loaded => log::info!("loaded box keys (fingerprint {})", public.fingerprint),
     }
 
-    let listener =
-        TcpListener::bind(config.listen)
-            .await
-            .map_err(|source| DaemonError::Listen {
-                addr: config.listen,
-                source,
-            })?;
-    let local_addr = listener
-        .local_addr()
-        .map_err(|source| DaemonError::Listen {
-            addr: config.listen,
-            source,
-        })?;
+    let listen_err = |source| DaemonError::Listen {
+        addr: config.listen,
+        source,
+    };
+    let listener = TcpListener::bind(config.listen).await.map_err(listen_err)?;
+    let local_addr = listener.local_addr().map_err(listen_err)?;
 
+    let state = Arc::new(app_state(&config, &keys, public, local_addr, clock.clone()));
+    let mut parts = Parts {
+        shutdown: shutdown.clone(),
+        tasks_stop: shutdown.child_token(),
+        tasks: JoinSet::new(),
+        admin_path: None,
+        advertiser: None,
+        node: None,
+        _lock: lock,
+    };
+    if let Err(e) = spawn_signal_watch(&mut parts.tasks, shutdown.clone()) {
+        return Err(parts.fail(e, None).await);
+    }
+    serve_http(&mut parts, &config, &state, listener);
+
+    if let Err(source) = fsutil::create_private_dir(&runtime_dir) {
+        let e = DaemonError::AdminSocket {
+            path: runtime_dir.clone(),
+            source,
+        };
+        return Err(parts.fail(e, None).await);
+    }
+    let admin = match admin_server::bind(&runtime_dir.join(crate::admin::SOCKET_NAME)) {
+        Ok(admin) => admin,
+        Err(e) => return Err(parts.fail(e, None).await),
+    };
+    parts.admin_path = Some(admin.path.clone());
+    let admin_ctx = admin_server::Context {
+        state: state.clone(),
+        data_dir: data_dir.clone(),
+        listen: local_addr,
+    };
+    parts.tasks.spawn(admin_server::serve(
+        admin,
+        admin_ctx,
+        parts.tasks_stop.clone(),
+    ));
+
+    systemd::status("Checking the database");
+    let db_path = store::database_path(&data_dir);
+    let store = tokio::select! {
+        opened = Store::open(&db_path, clock.now_unix()) => match opened {
+            Ok(store) => store,
+            Err(e) => return Err(parts.fail(e, None).await),
+        },
+        () = shutdown.cancelled() => {
+            let mut parts = parts;
+            parts.stop().await;
+            return Ok(None);
+        }
+    };
+    resume_pairing(&state, &store, clock.as_ref()).await;
+
+    systemd::status("Starting the IPFS node");
+    let node_config = ipfs::NodeConfig {
+        repo: data_dir.join("ipfs"),
+        listen: config.ipfs.listen.clone(),
+        bootstrap: config.ipfs.bootstrap.clone(),
+        mdns: config.ipfs.mdns,
+    };
+    let node = match Node::start(&node_config, keys.ipfs_node_seed().expose()).await {
+        Ok(node) => node,
+        Err(e) => return Err(parts.fail(e, Some(store)).await),
+    };
+    log::info!(
+        "IPFS node {} listening on {}",
+        node.peer_id(),
+        node.listen_addrs().await.join(", ")
+    );
+    parts.node = Some(node.clone());
+    let identities = Identities::new(
+        store.clone(),
+        node,
+        clock.clone(),
+        config.ipfs.resolve_timeout(),
+    );
+    let backups = Backups::new(
+        store.clone(),
+        identities.clone(),
+        keys.clone(),
+        clock.clone(),
+        config.backup.clone(),
+    );
+    state.set_services(identities.clone(), backups);
+    state.set_store(store.clone());
+    parts.tasks.spawn(republish(
+        identities,
+        config.ipfs.republish_interval(),
+        parts.tasks_stop.clone(),
+    ));
+    if let Some(interval) = systemd::watchdog_interval() {
+        parts
+            .tasks
+            .spawn(watchdog(store.clone(), interval, parts.tasks_stop.clone()));
+    }
+    parts.advertiser = advertise(&config, &state, local_addr);
+    Ok(Some(Running {
+        parts,
+        state,
+        store,
+        data_dir,
+        local_addr,
+        name: config.name,
+    }))
+}
+
+impl Running {
+    /// The box's name, as people see it.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The address the HTTP server listens on (the port the system chose for `:0`).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The page a person should open.
+    pub fn url(&self) -> String {
+        page_url(self.local_addr)
+    }
+
+    /// The open pairing window's code (the QR code's text), if one is open.
+    pub fn pairing_uri(&self) -> Option<String> {
+        self.state
+            .pairing()
+            .current_window()
+            .map(|(uri, _)| uri.encode())
+    }
+
+    /// Says ready (`READY=1`: whoever waits for it finds what the caller printed already
+    /// there), then serves until SIGTERM/SIGINT, the caller's token, or a factory reset.
+    pub async fn run(self) -> Result<Outcome, DaemonError> {
+        let url = self.url();
+        systemd::ready(&format!("Serving on {url}"));
+        log::info!("Identity Box {} is ready on {url}", crate::VERSION);
+        let reset = tokio::select! {
+            () = self.parts.shutdown.cancelled() => false,
+            () = self.state.factory_reset_requested() => true,
+        };
+        systemd::stopping();
+        log::info!("stopping");
+        let Running {
+            mut parts,
+            state,
+            store,
+            data_dir,
+            local_addr,
+            ..
+        } = self;
+        parts.stop().await;
+        if reset {
+            store.close().await;
+            erase(&data_dir)?;
+            drop(parts);
+            log::warn!("factory reset done: everything is erased; starting again as a new box");
+            return Ok(Outcome::FactoryReset { listen: local_addr });
+        }
+        // After the drain no request is in flight: the nonce list is complete.
+        if let Err(e) = store.save_nonces(state.pairing().recent_nonces()).await {
+            log::error!("cannot save the request nonces for the next start: {e}");
+        }
+        store.close().await;
+        drop(parts);
+        log::info!("stopped");
+        Ok(Outcome::Stopped)
+    }
+}
+
+/// The handlers' shared state, from the configuration.
+fn app_state(
+    config: &Config,
+    keys: &Arc<BoxKeys>,
+    public: crate::crypto::BoxPublicKeys,
+    local_addr: SocketAddr,
+    clock: Arc<dyn Clock>,
+) -> AppState {
     let pairing = Pairing::new(
         keys.clone(),
         config.name.clone(),
@@ -189,10 +422,10 @@ pub async fn run(
             replay_capacity: REPLAY_CAPACITY,
         },
     );
-    let state = Arc::new(AppState::new(
+    AppState::new(
         config.name.clone(),
         public,
-        clock.clone(),
+        clock,
         pairing,
         RateLimits {
             pair_per_minute: config.http.pair_per_minute,
@@ -200,11 +433,11 @@ pub async fn run(
             device_per_minute: config.http.device_per_minute,
             resolve_per_minute: config.http.resolve_per_minute,
         },
-    ));
-    let tasks_stop = shutdown.child_token();
-    let mut tasks = JoinSet::new();
-    spawn_signal_watch(&mut tasks, shutdown.clone())?;
+    )
+}
 
+/// The HTTP server on its task, stopped by `parts.tasks_stop` after a drain.
+fn serve_http(parts: &mut Parts, config: &Config, state: &Arc<AppState>, listener: TcpListener) {
     let mut allowed = config.host_names.clone();
     allowed.extend(system_hostname());
     // The name the mDNS announcement gives the box (discovery.rs).
@@ -222,44 +455,18 @@ pub async fn run(
         max_connections: config.http.max_connections,
         shutdown_grace: config.http.shutdown_grace(),
     };
-    let http_stop = tasks_stop.clone();
-    tasks.spawn(async move {
+    let http_stop = parts.tasks_stop.clone();
+    parts.tasks.spawn(async move {
         let outcome = api::server::serve(listener, routes, limits, http_stop).await;
         if outcome.drained {
             log::info!("HTTP server stopped; every request finished");
         }
     });
+}
 
-    fsutil::create_private_dir(&runtime_dir).map_err(|source| DaemonError::AdminSocket {
-        path: runtime_dir.clone(),
-        source,
-    })?;
-    let admin = admin_server::bind(&runtime_dir.join(crate::admin::SOCKET_NAME))?;
-    let admin_ctx = admin_server::Context {
-        state: state.clone(),
-        data_dir: data_dir.clone(),
-        listen: local_addr,
-    };
-    let admin_path = admin.path.clone();
-    tasks.spawn(admin_server::serve(admin, admin_ctx, tasks_stop.clone()));
-
-    let db_path = store::database_path(&data_dir);
-    systemd::status("Checking the database");
-    let opened = tokio::select! {
-        opened = Store::open(&db_path, clock.now_unix()) => Some(opened),
-        () = shutdown.cancelled() => None,
-    };
-    let store = match opened {
-        Some(Ok(store)) => store,
-        Some(Err(e)) => {
-            stop_tasks(&tasks_stop, shutdown, tasks, &admin_path).await;
-            return Err(e.into());
-        }
-        None => {
-            stop_tasks(&tasks_stop, shutdown, tasks, &admin_path).await;
-            return Ok(Outcome::Stopped);
-        }
-    };
+/// The previous run's request nonces (no replay across a restart), and a pairing window that
+/// stays open while nobody has paired.
+async fn resume_pairing(state: &AppState, store: &Store, clock: &dyn Clock) {
     match store
         .take_nonces(clock.now_unix() - crate::pairing::MAX_SKEW_SECS)
         .await
@@ -267,112 +474,32 @@ pub async fn run(
         Ok(nonces) => state.pairing().remember_nonces(nonces),
         Err(e) => log::error!("cannot load the previous run's request nonces: {e}"),
     }
-    match store.device_count().await {
+    match state.pairing().devices(store).count().await {
         // A box nobody has paired with stays pairable until someone does.
         Ok(0) => state.pairing().open_until_paired(),
         Ok(_) => {}
         Err(e) => log::error!("cannot count paired devices: {e}"),
     }
-    systemd::status("Starting the IPFS node");
-    let node_config = ipfs::NodeConfig {
-        repo: data_dir.join("ipfs"),
-        listen: config.ipfs.listen.clone(),
-        bootstrap: config.ipfs.bootstrap.clone(),
-        mdns: config.ipfs.mdns,
-    };
-    let node = match Node::start(&node_config, keys.ipfs_node_seed().expose()).await {
-        Ok(node) => node,
-        Err(e) => {
-            stop_tasks(&tasks_stop, shutdown, tasks, &admin_path).await;
-            store.close().await;
-            return Err(e.into());
-        }
-    };
-    log::info!(
-        "IPFS node {} listening on {}",
-        node.peer_id(),
-        node.listen_addrs().await.join(", ")
-    );
-    let identities = Identities::new(
-        store.clone(),
-        node.clone(),
-        clock.clone(),
-        config.ipfs.resolve_timeout(),
-    );
-    let backups = Backups::new(
-        store.clone(),
-        identities.clone(),
-        keys.clone(),
-        clock.clone(),
-        config.backup.clone(),
-    );
-    state.set_services(identities.clone(), backups);
-    state.set_store(store.clone());
-    tasks.spawn(republish(
-        identities,
-        config.ipfs.republish_interval(),
-        tasks_stop.clone(),
-    ));
+}
 
-    let url = page_url(local_addr);
-    println!("Identity Box \"{}\" is running.", config.name);
-    println!("Open {url} in a browser on this network.");
-    if let Some((uri, _)) = state.pairing().current_window() {
-        let uri = uri.encode();
-        if let Some(qr) = crate::pairing::uri::terminal_qr(&uri) {
-            println!("\nTo pair your phone, scan this code with the Identity Box app:\n{qr}");
-        }
-        println!("Pairing code: {uri}");
+/// Announces the box by mDNS, when the configuration wants it; a failure only means phones
+/// cannot find it after an address change.
+fn advertise(
+    config: &Config,
+    state: &AppState,
+    local_addr: SocketAddr,
+) -> Option<crate::discovery::Advertiser> {
+    if !config.mdns.enabled {
+        return None;
     }
-    // Ready last: whoever waits for READY=1 finds everything above already printed.
-    systemd::ready(&format!("Serving on {url}"));
-    log::info!("Identity Box {} is ready on {url}", crate::VERSION);
-
-    let advertiser = if config.mdns.enabled {
-        match crate::discovery::Advertiser::start(
-            &config.name,
-            &state.keys().fingerprint,
-            local_addr.port(),
-            &config.mdns.interfaces,
-        ) {
-            Ok(a) => Some(a),
-            Err(e) => {
-                log::warn!("the box will not be announced on the network: {e}");
-                None
-            }
-        }
-    } else {
-        None
-    };
-
-    if let Some(interval) = systemd::watchdog_interval() {
-        tasks.spawn(watchdog(store.clone(), interval, tasks_stop.clone()));
-    }
-
-    let reset = tokio::select! {
-        () = shutdown.cancelled() => false,
-        () = state.factory_reset_requested() => true,
-    };
-    systemd::stopping();
-    log::info!("stopping");
-    if let Some(a) = advertiser {
-        let _ = tokio::task::spawn_blocking(move || a.stop()).await;
-    }
-    stop_tasks(&tasks_stop, shutdown, tasks, &admin_path).await;
-    node.stop().await;
-    if reset {
-        store.close().await;
-        erase(&data_dir)?;
-        log::warn!("factory reset done: everything is erased; starting again as a new box");
-        return Ok(Outcome::FactoryReset { listen: local_addr });
-    }
-    // After the drain no request is in flight: the nonce list is complete.
-    if let Err(e) = store.save_nonces(state.pairing().recent_nonces()).await {
-        log::error!("cannot save the request nonces for the next start: {e}");
-    }
-    store.close().await;
-    log::info!("stopped");
-    Ok(Outcome::Stopped)
+    crate::discovery::Advertiser::start(
+        &config.name,
+        &state.keys().fingerprint,
+        local_addr.port(),
+        &config.mdns.interfaces,
+    )
+    .map_err(|e| log::warn!("the box will not be announced on the network: {e}"))
+    .ok()
 }
 
 /// Erases what a factory reset erases (SPEC §1): the seed (overwritten before it is
@@ -411,22 +538,6 @@ fn erase(data_dir: &Path) -> Result<(), DaemonError> {
         Err(e) => return Err(err(e)),
     }
     fsutil::sync_dir(data_dir).map_err(err)
-}
-
-async fn stop_tasks(
-    tasks_stop: &CancellationToken,
-    shutdown: CancellationToken,
-    mut tasks: JoinSet<()>,
-    admin_path: &Path,
-) {
-    shutdown.cancel();
-    tasks_stop.cancel();
-    while let Some(result) = tasks.join_next().await {
-        if let Err(e) = result {
-            log::error!("a background task failed: {e}");
-        }
-    }
-    let _ = std::fs::remove_file(admin_path);
 }
 
 /// Cancels `shutdown` on SIGTERM or SIGINT.

@@ -4,11 +4,11 @@
 //! and assertions, `#agreement-key` (X25519, `z6LS…`) for key agreement. Times and sequence
 //! numbers are resolution metadata, never part of the document.
 
-use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::did::Did;
 use crate::crypto::{self, b64u_decode};
+pub use crate::protocol::identity::{KeysParam, Service};
 
 pub const CONTEXT: [&str; 2] = [
     "https://www.w3.org/ns/did/v1",
@@ -32,14 +32,6 @@ pub struct PublicKeys {
     pub agreement: [u8; 32],
 }
 
-/// The keys as the channel carries them (b64u).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-pub struct KeysParam {
-    pub signing: String,
-    pub agreement: String,
-}
-
 impl KeysParam {
     /// Decodes and checks both keys: a usable ed25519 key and an X25519 key of large order.
     pub fn decode(&self) -> Result<PublicKeys, String> {
@@ -57,18 +49,6 @@ impl KeysParam {
             .map_err(|e| format!("keys.agreement is not a usable X25519 public key ({e})"))?;
         Ok(PublicKeys { signing, agreement })
     }
-}
-
-/// A service entry of a document.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-pub struct Service {
-    /// `#fragment` or the full DID URL.
-    pub id: String,
-    #[serde(rename = "type")]
-    pub kind: String,
-    #[serde(rename = "serviceEndpoint")]
-    pub endpoint: String,
 }
 
 /// Checks services from a phone and writes their ids as full DID URLs.

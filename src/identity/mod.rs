@@ -12,16 +12,19 @@ pub mod document;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use zeroize::Zeroizing;
 
 use crate::clock::Clock;
 use crate::crypto::{self, Secret32};
 use crate::ipfs::{self, Node, record};
+pub use crate::protocol::identity::{
+    IdentityCreate, IdentitySummary, IdentityUpdate, IdentityView, KeysParam, Resolution,
+    ResolutionMetadata, Service,
+};
 use crate::store::{IdentityRow, Publication, Store, StoreError};
 pub use did::{Did, DidError};
-use document::{KeysParam, PublicKeys, Service};
+use document::PublicKeys;
 
 /// How long a signed record stays valid (SPEC §4: 48 h).
 pub const RECORD_LIFETIME_SECS: i64 = 48 * 3600;
@@ -59,70 +62,6 @@ pub enum IdentityError {
     Random(String),
 }
 
-/// An identity as its owner sees it.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct IdentityView {
-    pub did: String,
-    pub ipns_name: String,
-    pub name: String,
-    pub cid: String,
-    pub seq: u64,
-    pub document: Value,
-    pub created: i64,
-    pub updated: i64,
-}
-
-/// One line of `identity.list`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct IdentitySummary {
-    pub did: String,
-    pub name: String,
-    pub cid: String,
-    pub seq: u64,
-    pub updated: i64,
-}
-
-/// What resolving a DID gives.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct Resolution {
-    pub document: Value,
-    pub metadata: ResolutionMetadata,
-}
-
-/// Resolution metadata: what the document does not hold (SPEC §4).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct ResolutionMetadata {
-    pub cid: String,
-    pub seq: u64,
-    /// Unix seconds; known only for identities of this box.
-    pub created: Option<i64>,
-    pub updated: Option<i64>,
-    pub deactivated: bool,
-    /// The signed IPNS record (b64u), so that a resolver can check the box's answer itself.
-    pub ipns_record: String,
-    /// Whether the answer came from this box's own identities.
-    pub local: bool,
-}
-
-/// The params an identity is created with.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CreateParams {
-    pub name: String,
-    pub keys: KeysParam,
-    #[serde(default)]
-    pub services: Vec<Service>,
-}
-
-/// The params of an update: what is absent stays as it is.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct UpdateParams {
-    pub did: String,
-    pub keys: Option<KeysParam>,
-    pub services: Option<Vec<Service>>,
-}
-
 /// The identity service.
 #[derive(Debug, Clone)]
 pub struct Identities {
@@ -150,7 +89,7 @@ impl Identities {
     pub async fn create(
         &self,
         device_id: &str,
-        p: CreateParams,
+        p: IdentityCreate,
     ) -> Result<IdentityView, IdentityError> {
         let label = valid_name(&p.name)?;
         let keys = p.keys.decode().map_err(IdentityError::InvalidParams)?;
@@ -237,7 +176,7 @@ impl Identities {
     pub async fn update(
         &self,
         device_id: &str,
-        p: UpdateParams,
+        p: IdentityUpdate,
     ) -> Result<IdentityView, IdentityError> {
         let row = self.owned(device_id, &p.did).await?;
         let did: Did = row.did.parse()?;
@@ -567,7 +506,7 @@ fn services_json(services: &[Service]) -> String {
 
 fn parse_document(text: &str) -> Result<Value, IdentityError> {
     serde_json::from_str(text).map_err(|e| {
-        IdentityError::Store(StoreError::Migration(format!(
+        IdentityError::Store(StoreError::BadValue(format!(
             "a stored document is not JSON: {e}"
         )))
     })

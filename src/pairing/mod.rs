@@ -1,6 +1,7 @@
 //! Pairing (SPEC §2) and the request channel (SPEC §3): windows and tokens, the handshake that
 //! registers a device, and opening and sealing every request of a paired device.
 
+mod devices;
 pub mod replay;
 pub mod uri;
 pub mod window;
@@ -12,6 +13,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use crate::clock::Clock;
 use crate::crypto::{self, BoxKeys, NONCE_LEN, SharedKey, b64u, b64u_decode};
 use crate::store::{Device, Store, StoreError};
+pub use devices::{DeviceError, Devices};
 use replay::{ReplayCache, ReplayVerdict};
 use uri::PairingUri;
 use window::{Refusal, WindowConfig, Windows};
@@ -70,14 +72,24 @@ pub enum ChannelError {
     Store(#[from] StoreError),
 }
 
-/// An authenticated request, ready for dispatch.
+/// A request that opened with a paired device's key. Its JSON is parsed by the caller, which
+/// borrows the params from [`OpenedRequest::plain`] (a bundle is megabytes: no copy), then
+/// admitted with [`Pairing::admit`] (freshness, replay).
 #[derive(Debug)]
 pub struct OpenedRequest {
     pub device: Device,
-    /// The request, or why its JSON is not a JSON-RPC request (answered inside the channel).
-    pub request: Result<RpcRequest, String>,
+    /// The request's JSON.
+    pub plain: zeroize::Zeroizing<Vec<u8>>,
     /// The request's nonce, b64u (echoed in the answer).
     pub nonce: String,
+    nonce_bytes: [u8; NONCE_LEN],
+}
+
+impl OpenedRequest {
+    /// The JSON-RPC request, or why its JSON is not one (answered inside the channel).
+    pub fn request(&self) -> Result<RpcRequest<'_>, String> {
+        serde_json::from_slice(&self.plain).map_err(|e| format!("not a JSON-RPC request: {e}"))
+    }
 }
 
 /// Settings of pairing.
@@ -178,6 +190,14 @@ impl Pairing {
         self.clock.now_unix()
     }
 
+    /// The paired devices, and who may change whom.
+    pub fn devices<'a>(&'a self, store: &'a Store) -> Devices<'a> {
+        Devices {
+            store,
+            clock: self.clock.as_ref(),
+        }
+    }
+
     fn uri(&self, token: &[u8; 16]) -> PairingUri {
         PairingUri {
             name: self.name.clone(),
@@ -241,10 +261,13 @@ impl Pairing {
     }
 
     /// Opens a channel request (SPEC §3): the device, the box, the time, the nonce.
+    /// Opens a request of a paired device. The envelope is taken by value: its base64 is the
+    /// largest buffer of a request (16 MiB at most), and it is freed as soon as it is decoded,
+    /// before the plaintext is made.
     pub async fn open_request(
         &self,
         store: &Store,
-        env: &Envelope,
+        env: Envelope,
     ) -> Result<OpenedRequest, ChannelError> {
         if env.device.len() != 32 || !env.device.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(ChannelError::UnknownDevice);
@@ -253,33 +276,37 @@ impl Pairing {
             .device(&env.device)
             .await?
             .ok_or(ChannelError::UnknownDevice)?;
-        let (nonce, plain) = open_envelope_with(&self.shared_key(&device.device_key), env)?;
-        let request = match serde_json::from_slice::<RpcRequest>(&plain) {
-            Ok(r) => r,
-            Err(e) => {
-                return Ok(OpenedRequest {
-                    device,
-                    request: Err(format!("not a JSON-RPC request: {e}")),
-                    nonce: env.nonce.clone(),
-                });
-            }
-        };
+        let Envelope { nonce, boxed, .. } = env;
+        let (nonce_bytes, plain) = open_boxed(&self.shared_key(&device.device_key), &nonce, boxed)?;
+        Ok(OpenedRequest {
+            device,
+            plain: zeroize::Zeroizing::new(plain),
+            nonce,
+            nonce_bytes,
+        })
+    }
+
+    /// Admits an opened request whose JSON carried `ts`: refuses it when `ts` is outside the
+    /// window or from before the box started, or when its nonce was seen (protocol §3).
+    pub async fn admit(
+        &self,
+        store: &Store,
+        opened: &OpenedRequest,
+        ts: i64,
+    ) -> Result<(), ChannelError> {
         let now = self.clock.now_unix();
-        if (request.ts - now).abs() > MAX_SKEW_SECS || request.ts < self.started_at {
+        if (ts - now).abs() > MAX_SKEW_SECS || ts < self.started_at {
             return Err(ChannelError::Stale { box_time: now });
         }
-        let verdict = lock(&self.replay).check_and_insert(nonce, request.ts, now - MAX_SKEW_SECS);
+        let verdict =
+            lock(&self.replay).check_and_insert(opened.nonce_bytes, ts, now - MAX_SKEW_SECS);
         match verdict {
             ReplayVerdict::Fresh => {}
             ReplayVerdict::Replay => return Err(ChannelError::Replay),
             ReplayVerdict::BelowFloor => return Err(ChannelError::Stale { box_time: now }),
         }
-        self.note_seen(store, &device.device_id, now).await;
-        Ok(OpenedRequest {
-            device,
-            request: Ok(request),
-            nonce: env.nonce.clone(),
-        })
+        self.note_seen(store, &opened.device.device_id, now).await;
+        Ok(())
     }
 
     /// The nonces to remember across a restart (see [`Pairing::remember_nonces`]).
@@ -388,17 +415,21 @@ pub fn open_envelope(
     device_key: &[u8; 32],
     env: &Envelope,
 ) -> Result<([u8; NONCE_LEN], Vec<u8>), ChannelError> {
-    open_envelope_with(&SharedKey::new(keys.agreement_secret(), device_key), env)
+    let shared = SharedKey::new(keys.agreement_secret(), device_key);
+    open_boxed(&shared, &env.nonce, env.boxed.clone())
 }
 
-fn open_envelope_with(
+/// Decodes and opens a box; the base64 text is dropped once decoded.
+fn open_boxed(
     shared: &SharedKey,
-    env: &Envelope,
+    nonce: &str,
+    boxed: String,
 ) -> Result<([u8; NONCE_LEN], Vec<u8>), ChannelError> {
-    let nonce = decode_array::<NONCE_LEN>(&env.nonce)
+    let nonce = decode_array::<NONCE_LEN>(nonce)
         .ok_or(ChannelError::Malformed("nonce must be 24 bytes, b64u"))?;
-    let boxed = b64u_decode(&env.boxed).map_err(|_| ChannelError::Malformed("box must be b64u"))?;
-    let plain = shared.open(&nonce, &boxed).ok_or(ChannelError::BadBox)?;
+    let bytes = b64u_decode(&boxed).map_err(|_| ChannelError::Malformed("box must be b64u"))?;
+    drop(boxed);
+    let plain = shared.open(&nonce, &bytes).ok_or(ChannelError::BadBox)?;
     Ok((nonce, plain))
 }
 
@@ -477,13 +508,13 @@ mod tests {
         ) {
             let keys = BoxKeys::from_seed(&BoxSeed::from_bytes([5; 32]));
             let device = Secret32::new([8; 32]);
-            let request = RpcRequest {
-                jsonrpc: "2.0".into(),
-                id: serde_json::json!(id),
-                method,
-                params: Some(serde_json::json!({ "text": text })),
-                ts,
-            };
+            let request = serde_json::json!({
+                "jsonrpc": "2.0",
+                "id": id,
+                "method": method,
+                "params": { "text": text },
+                "ts": ts,
+            });
             let plain = serde_json::to_vec(&request).unwrap();
             let nonce = crypto::random_nonce();
             let env = Envelope {
@@ -497,7 +528,13 @@ mod tests {
                 open_envelope(&keys, &crypto::x25519_public(&device), &env).unwrap();
             proptest::prop_assert_eq!(opened_nonce, nonce);
             let parsed: RpcRequest = serde_json::from_slice(&opened).unwrap();
-            proptest::prop_assert_eq!(parsed, request);
+            proptest::prop_assert_eq!(parsed.jsonrpc.as_ref(), "2.0");
+            proptest::prop_assert_eq!(parsed.id, serde_json::json!(id));
+            proptest::prop_assert_eq!(parsed.method.as_ref(), method.as_str());
+            proptest::prop_assert_eq!(parsed.ts, ts);
+            let params: serde_json::Value =
+                serde_json::from_str(parsed.params.unwrap().get()).unwrap();
+            proptest::prop_assert_eq!(params, serde_json::json!({ "text": text }));
             // With another device's key it does not open.
             let other = crypto::x25519_public(&Secret32::new([9; 32]));
             proptest::prop_assert!(matches!(

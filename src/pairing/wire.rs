@@ -2,9 +2,12 @@
 //! and the reference client. Binary fields are b64u strings.
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use std::borrow::Cow;
 
-use crate::store::Role;
+use serde_json::Value;
+use serde_json::value::RawValue;
+
+use crate::protocol::Role;
 
 /// `POST /v1/pair` body.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -68,25 +71,30 @@ pub struct Envelope {
     pub boxed: String,
 }
 
-/// A JSON-RPC 2.0 request with the channel's timestamp.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct RpcRequest {
-    pub jsonrpc: String,
+/// A JSON-RPC 2.0 request with the channel's timestamp, as the box reads it: borrowed from the
+/// opened bytes, params unparsed until the method is known (each method reads them into its
+/// own type, within its own size limit).
+#[derive(Debug, Clone, Deserialize)]
+pub struct RpcRequest<'a> {
+    #[serde(borrow)]
+    pub jsonrpc: Cow<'a, str>,
     #[serde(default)]
     pub id: Value,
-    pub method: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub params: Option<Value>,
+    #[serde(borrow)]
+    pub method: Cow<'a, str>,
+    #[serde(borrow, default)]
+    pub params: Option<&'a RawValue>,
     pub ts: i64,
 }
 
-/// A JSON-RPC 2.0 response, with the request's nonce.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+/// A JSON-RPC 2.0 response, with the request's nonce. The result is the method's result type
+/// written as JSON; the client reads it into that type.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RpcResponse {
     pub jsonrpc: String,
     pub id: Value,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub result: Option<Value>,
+    pub result: Option<Box<RawValue>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<RpcErrorBody>,
     pub request_nonce: String,

@@ -371,9 +371,7 @@ impl Store {
                 }
             });
         if let Err(e) = spawned {
-            let _ = tx.try_send(Err(StoreError::Migration(format!(
-                "cannot start a reader thread: {e}"
-            ))));
+            let _ = tx.try_send(Err(StoreError::Thread(e)));
         }
         rx
     }

@@ -3,23 +3,7 @@
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{Store, StoreError};
-
-/// A device's role (SPEC §2): the first device paired is the owner.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    Owner,
-    Member,
-}
-
-impl Role {
-    fn as_str(self) -> &'static str {
-        match self {
-            Role::Owner => "owner",
-            Role::Member => "member",
-        }
-    }
-}
+use crate::protocol::Role;
 
 /// A paired device.
 #[derive(Debug, Clone, PartialEq, Eq)]

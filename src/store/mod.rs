@@ -28,7 +28,7 @@ const MIGRATIONS: &[M<'static>] = &[
 ];
 
 pub use backups::{BackupRow, NewVersion, VersionMeta, VersionRow, VersionSummary};
-pub use devices::{Device, Event, Role};
+pub use devices::{Device, Event};
 pub use identities::{IdentityRow, Publication};
 
 /// Why the database could not be used.
@@ -53,6 +53,12 @@ pub enum StoreError {
     /// A statement failed.
     #[error("database error: {0}")]
     Query(#[from] rusqlite::Error),
+    /// A thread of the store (the database's own, or a reader's) could not be started.
+    #[error("cannot start a database thread: {0}")]
+    Thread(std::io::Error),
+    /// A stored value is not what the code wrote there.
+    #[error("a stored value is not valid: {0}")]
+    BadValue(String),
     /// The store has been closed (the box is shutting down).
     #[error("the database is closed because the box is shutting down")]
     Closed,
@@ -138,7 +144,7 @@ impl Store {
                     log::warn!("closing the database: {e}");
                 }
             })
-            .map_err(|e| StoreError::Migration(format!("cannot start the database thread: {e}")))?;
+            .map_err(StoreError::Thread)?;
         ready_rx.await.map_err(|_| StoreError::Closed)??;
         Ok(Store {
             inner: Arc::new(Inner {
@@ -190,7 +196,7 @@ impl Store {
             )?;
             value
                 .parse()
-                .map_err(|_| StoreError::Migration(format!("bad first_start value {value:?}")))
+                .map_err(|_| StoreError::BadValue(format!("first_start is {value:?}")))
         })
         .await
     }

@@ -259,17 +259,14 @@ fn a_box_serves_its_archive_once_per_ticket_and_resumes_with_range() {
     let mut phone =
         identity_box::client::Client::pair(&daemon.startup_uri(), "phone", common::clock())
             .unwrap();
-    let alice = phone.create_identity("Alice").unwrap()["did"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let alice = phone.create_identity("Alice").unwrap().did;
     phone.create_identity("Bob").unwrap();
     phone.add_peer(&alice, "me again").unwrap();
     let (words, _) = phone.enable_backup().unwrap();
     let backup_id = phone.state().backup.as_ref().unwrap().backup_id.clone();
     let ticket = |phone: &mut identity_box::client::Client| {
         phone
-            .call("backup.archive_ticket", json!({ "backup_id": backup_id }))
+            .call_json("backup.archive_ticket", json!({ "backup_id": backup_id }))
             .unwrap()
     };
 
@@ -329,7 +326,7 @@ fn a_box_serves_its_archive_once_per_ticket_and_resumes_with_range() {
 
     // What the phone may not have: another version, someone else's backup, a made-up ticket.
     let err = phone
-        .call(
+        .call_json(
             "backup.archive_ticket",
             json!({ "backup_id": backup_id, "version": 99 }),
         )
@@ -342,7 +339,7 @@ fn a_box_serves_its_archive_once_per_ticket_and_resumes_with_range() {
     )
     .unwrap();
     let err = stranger
-        .call("backup.archive_ticket", json!({ "backup_id": backup_id }))
+        .call_json("backup.archive_ticket", json!({ "backup_id": backup_id }))
         .unwrap_err();
     assert_eq!(common::kind(err), "forbidden");
     assert_eq!(get(&daemon, "/v1/archive/AAAA", None).status, 404);
@@ -419,7 +416,7 @@ fn a_desktop_gets_the_archive_only_after_the_phone_approves() {
     laptop.enable_backup().unwrap();
     let laptop_id = laptop.state().device.device_id.clone();
     phone
-        .call("devices.revoke", json!({ "device_id": laptop_id }))
+        .call_json("devices.revoke", json!({ "device_id": laptop_id }))
         .unwrap();
     assert_eq!(
         common::kind(laptop.approve_extraction(qr, false).unwrap_err()),
@@ -432,7 +429,7 @@ fn a_desktop_gets_the_archive_only_after_the_phone_approves() {
 
     // The phone approves: the desktop gets a single-use URL, and the archive opens.
     let answer = phone.approve_extraction(qr, false).unwrap();
-    assert_eq!(answer["approved"], true);
+    assert!(answer.approved);
     let approved = get_status(&daemon, session, secret).json();
     assert_eq!(approved["status"], "approved");
     let url = approved["url"].as_str().unwrap();
@@ -457,10 +454,7 @@ fn a_desktop_gets_the_archive_only_after_the_phone_approves() {
     // Refused: the desktop is told, and gets no URL.
     let s = start();
     let qr = s["qr"].as_str().unwrap();
-    assert_eq!(
-        phone.approve_extraction(qr, true).unwrap()["approved"],
-        false
-    );
+    assert!(!phone.approve_extraction(qr, true).unwrap().approved);
     let refused = get_status(
         &daemon,
         s["session"].as_str().unwrap(),
@@ -593,18 +587,13 @@ fn an_archive_restores_a_factory_reset_box() {
             .unwrap();
     let mut dids = Vec::new();
     for name in ["Alice", "Bob"] {
-        dids.push(
-            phone.create_identity(name).unwrap()["did"]
-                .as_str()
-                .unwrap()
-                .to_owned(),
-        );
+        dids.push(phone.create_identity(name).unwrap().did);
     }
     phone.add_peer(&dids[0], "me").unwrap();
     let (words, _) = phone.enable_backup().unwrap();
     let backup_id = phone.state().backup.as_ref().unwrap().backup_id.clone();
     let url = phone
-        .call("backup.archive_ticket", json!({ "backup_id": backup_id }))
+        .call_json("backup.archive_ticket", json!({ "backup_id": backup_id }))
         .unwrap()["url"]
         .as_str()
         .unwrap()
@@ -676,7 +665,7 @@ fn an_archive_restores_a_factory_reset_box() {
     }
     let mut desk_client = identity_box::client::Client::load(&desk, common::clock()).unwrap();
     let fetched = desk_client
-        .call("backup.fetch", json!({ "backup_id": backup_id }))
+        .call_json("backup.fetch", json!({ "backup_id": backup_id }))
         .unwrap();
     assert_eq!(
         crypto::b64u_decode(fetched["bundle"].as_str().unwrap()).unwrap(),
@@ -704,7 +693,7 @@ fn an_archive_restores_a_factory_reset_box() {
 
     // A new archive of the restored box verifies, and holds the same documents.
     let url = desk_client
-        .call("backup.archive_ticket", json!({ "backup_id": backup_id }))
+        .call_json("backup.archive_ticket", json!({ "backup_id": backup_id }))
         .unwrap()["url"]
         .as_str()
         .unwrap()

@@ -120,12 +120,12 @@ fn a_reset_phone_restores_its_address_book_and_continues_its_backup() {
     std::fs::remove_file(&phone).unwrap();
     ok(&phone, &["pair", &box_pairing_uri(&daemon)]);
     let mut reset = Client::load(&phone, clock()).unwrap();
-    assert!(reset.call("backup.exists", json!({})).unwrap()["count"].as_u64() >= Some(1));
+    assert!(reset.call_json("backup.exists", json!({})).unwrap()["count"].as_u64() >= Some(1));
     // Its identities still belong to the old device: this one cannot touch them.
     assert_eq!(
         kind(
             reset
-                .call("identity.get", json!({"did": alice}))
+                .call_json("identity.get", json!({"did": alice}))
                 .unwrap_err()
         ),
         "forbidden"
@@ -186,7 +186,7 @@ fn a_reset_phone_restores_its_address_book_and_continues_its_backup() {
     let mut restored_phone = Client::load(&phone, clock()).unwrap();
     assert_eq!(
         restored_phone
-            .call("identity.get", json!({"did": alice}))
+            .call_json("identity.get", json!({"did": alice}))
             .unwrap()["did"],
         json!(alice)
     );
@@ -200,17 +200,14 @@ fn the_box_versions_a_backup_when_a_listed_identity_changes() {
     let dir = tempfile::tempdir().unwrap();
     let daemon = Daemon::ready(dir.path(), &[]);
     let mut phone = Client::pair(&daemon.startup_uri(), "Phone", clock()).unwrap();
-    let did = phone.create_identity("Alice").unwrap()["did"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let did = phone.create_identity("Alice").unwrap().did;
     let (_, stored) = phone.enable_backup().unwrap();
-    assert_eq!(stored["version"], json!(1));
+    assert_eq!(stored.version, 1);
     let id = phone.state().backup.as_ref().unwrap().backup_id.clone();
     let secrets_recipient = phone.state().backup.as_ref().unwrap().recipient.clone();
 
     let first = phone
-        .call("backup.fetch", json!({"backup_id": id}))
+        .call_json("backup.fetch", json!({"backup_id": id}))
         .unwrap();
     assert_eq!(first["identities"][0]["seq"], json!(0));
 
@@ -218,7 +215,7 @@ fn the_box_versions_a_backup_when_a_listed_identity_changes() {
     // listing the new sequence number.
     let keys = phone.state().identities[0].keys_param();
     phone
-        .call(
+        .call_json(
             "identity.update",
             json!({"did": did, "keys": keys, "services": [
                 {"id": "#inbox", "type": "Inbox", "serviceEndpoint": "https://example.org/in"}
@@ -226,7 +223,7 @@ fn the_box_versions_a_backup_when_a_listed_identity_changes() {
         )
         .unwrap();
     let second = phone
-        .call("backup.fetch", json!({"backup_id": id}))
+        .call_json("backup.fetch", json!({"backup_id": id}))
         .unwrap();
     assert_eq!(second["version"], json!(2));
     assert_eq!(second["bundle"], first["bundle"]);
@@ -248,13 +245,13 @@ fn the_box_versions_a_backup_when_a_listed_identity_changes() {
     // Deleting the identity: version 3 holds no key for it any more.
     phone.delete_identity(&did).unwrap();
     let third = phone
-        .call("backup.fetch", json!({"backup_id": id}))
+        .call_json("backup.fetch", json!({"backup_id": id}))
         .unwrap();
     assert_eq!(third["version"], json!(3));
     assert_eq!(third["identities"], json!([]));
     // Older versions stay fetchable.
     let old = phone
-        .call("backup.fetch", json!({"backup_id": id, "version": 1}))
+        .call_json("backup.fetch", json!({"backup_id": id, "version": 1}))
         .unwrap();
     assert_eq!(old["sealed_keys"], first["sealed_keys"]);
 }
@@ -270,7 +267,7 @@ fn taking_a_backup_over_needs_the_mnemonics_proof() {
     let id = state.backup_id.clone();
     let recipient_public = crypto::x25519_public(&state.recipient);
 
-    let opened = owner.call("pairing.open", json!({})).unwrap();
+    let opened = owner.call_json("pairing.open", json!({})).unwrap();
     let mut other = Client::pair(opened["uri"].as_str().unwrap(), "Phone B", clock()).unwrap();
     let box_key = other.box_key().unwrap();
     let enable = |proof: Option<(Vec<u8>, [u8; 24])>| {
@@ -285,19 +282,23 @@ fn taking_a_backup_over_needs_the_mnemonics_proof() {
     let nonce = crypto::random_nonce();
 
     // Knowing the id gives ciphertext, nothing more.
-    assert!(other.call("backup.fetch", json!({"backup_id": id})).is_ok());
+    assert!(
+        other
+            .call_json("backup.fetch", json!({"backup_id": id}))
+            .is_ok()
+    );
     let bundle = b64u(&[0u8; 64]);
     assert_eq!(
         kind(
             other
-                .call("backup.put", json!({"backup_id": id, "bundle": bundle}))
+                .call_json("backup.put", json!({"backup_id": id, "bundle": bundle}))
                 .unwrap_err()
         ),
         "forbidden"
     );
     // No proof.
     assert_eq!(
-        kind(other.call("backup.enable", enable(None)).unwrap_err()),
+        kind(other.call_json("backup.enable", enable(None)).unwrap_err()),
         "forbidden"
     );
     // A proof made with another mnemonic's recipient secret.
@@ -306,7 +307,7 @@ fn taking_a_backup_over_needs_the_mnemonics_proof() {
     assert_eq!(
         kind(
             other
-                .call("backup.enable", enable(Some((bad, nonce))))
+                .call_json("backup.enable", enable(Some((bad, nonce))))
                 .unwrap_err()
         ),
         "forbidden"
@@ -317,7 +318,7 @@ fn taking_a_backup_over_needs_the_mnemonics_proof() {
     assert_eq!(
         kind(
             other
-                .call("backup.enable", enable(Some((replayed, nonce))))
+                .call_json("backup.enable", enable(Some((replayed, nonce))))
                 .unwrap_err()
         ),
         "forbidden"
@@ -325,17 +326,17 @@ fn taking_a_backup_over_needs_the_mnemonics_proof() {
     // Another recipient for the same id: conflict.
     let p = json!({"backup_id": id, "recipient": b64u(&stranger.recipient_public())});
     assert_eq!(
-        kind(other.call("backup.enable", p).unwrap_err()),
+        kind(other.call_json("backup.enable", p).unwrap_err()),
         "conflict"
     );
     // The real proof: the backup and its identities move to Phone B.
     let good = crypto::nacl_box(&state.recipient, &box_key, &nonce, text.as_bytes());
     let answer = other
-        .call("backup.enable", enable(Some((good, nonce))))
+        .call_json("backup.enable", enable(Some((good, nonce))))
         .unwrap();
     assert_eq!(answer["rebound"], json!(true));
     assert_eq!(
-        other.call("identity.list", json!({})).unwrap()["identities"]
+        other.call_json("identity.list", json!({})).unwrap()["identities"]
             .as_array()
             .unwrap()
             .len(),
@@ -344,7 +345,7 @@ fn taking_a_backup_over_needs_the_mnemonics_proof() {
     assert_eq!(
         kind(
             owner
-                .call("backup.put", json!({"backup_id": id, "bundle": bundle}))
+                .call_json("backup.put", json!({"backup_id": id, "bundle": bundle}))
                 .unwrap_err()
         ),
         "forbidden"
@@ -363,7 +364,7 @@ fn bad_backup_input_gets_clear_errors() {
     let mut owner = Client::pair(&daemon.startup_uri(), "Phone A", clock()).unwrap();
     let secrets = BackupSecrets::from_entropy(&Secret32::new([3; 32]));
     let recipient = b64u(&secrets.recipient_public());
-    let call_kind = |c: &mut Client, m: &str, p: Value| kind(c.call(m, p).unwrap_err());
+    let call_kind = |c: &mut Client, m: &str, p: Value| kind(c.call_json(m, p).unwrap_err());
 
     // Malformed ids, and recipient keys of low order.
     for bad_id in [
@@ -404,7 +405,7 @@ fn bad_backup_input_gets_clear_errors() {
         "backup_not_found"
     );
     owner
-        .call(
+        .call_json(
             "backup.enable",
             json!({"backup_id": secrets.backup_id, "recipient": recipient}),
         )
@@ -420,16 +421,16 @@ fn bad_backup_input_gets_clear_errors() {
     );
     // Exactly the limit is fine.
     let stored = owner
-        .call(
+        .call_json(
             "backup.put",
             json!({"backup_id": secrets.backup_id, "bundle": b64u(&vec![1; 4096])}),
         )
         .unwrap();
     assert_eq!(stored["version"], json!(1));
     // Identities of another device, or not DIDs at all.
-    let opened = owner.call("pairing.open", json!({})).unwrap();
+    let opened = owner.call_json("pairing.open", json!({})).unwrap();
     let mut member = Client::pair(opened["uri"].as_str().unwrap(), "Phone B", clock()).unwrap();
-    let theirs = member.create_identity("Theirs").unwrap()["did"].clone();
+    let theirs = member.create_identity("Theirs").unwrap().did;
     assert_eq!(
         call_kind(
             &mut owner,
@@ -455,7 +456,7 @@ fn bad_backup_input_gets_clear_errors() {
         "invalid_params"
     );
     // Nothing of that was stored.
-    let status = owner.call("backup.status", json!({})).unwrap();
+    let status = owner.call_json("backup.status", json!({})).unwrap();
     assert_eq!(status["backups"][0]["versions"], json!(1));
     // Restoring keys that are not sealed to this box.
     assert_eq!(
@@ -483,7 +484,7 @@ fn a_deleted_backup_leaves_no_bytes_in_the_database_files() {
     let mut owner = Client::pair(&daemon.startup_uri(), "Phone A", clock()).unwrap();
     let secrets = BackupSecrets::from_entropy(&Secret32::new([4; 32]));
     owner
-        .call(
+        .call_json(
             "backup.enable",
             json!({"backup_id": secrets.backup_id, "recipient": b64u(&secrets.recipient_public())}),
         )
@@ -492,7 +493,7 @@ fn a_deleted_backup_leaves_no_bytes_in_the_database_files() {
     let bundle: Vec<u8> = marker.iter().copied().cycle().take(20_000).collect();
     for _ in 0..3 {
         owner
-            .call(
+            .call_json(
                 "backup.put",
                 json!({"backup_id": secrets.backup_id, "bundle": b64u(&bundle)}),
             )
@@ -504,7 +505,7 @@ fn a_deleted_backup_leaves_no_bytes_in_the_database_files() {
     assert!(contains(&db, marker) || contains(&wal, marker));
 
     let answer = owner
-        .call(
+        .call_json(
             "backup.disable",
             json!({"backup_id": secrets.backup_id, "delete": true}),
         )
@@ -515,7 +516,7 @@ fn a_deleted_backup_leaves_no_bytes_in_the_database_files() {
     assert_eq!(
         kind(
             owner
-                .call("backup.fetch", json!({"backup_id": secrets.backup_id}))
+                .call_json("backup.fetch", json!({"backup_id": secrets.backup_id}))
                 .unwrap_err()
         ),
         "backup_not_found"
@@ -536,12 +537,9 @@ fn a_factory_reset_erases_everything_and_the_box_starts_again_as_a_new_one() {
     )
     .expect_ready();
     let mut owner = Client::pair(&daemon.startup_uri(), "Phone A", clock()).unwrap();
-    let did = owner.create_identity("Alice").unwrap()["did"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let did = owner.create_identity("Alice").unwrap().did;
     owner.enable_backup().unwrap();
-    let opened = owner.call("pairing.open", json!({})).unwrap();
+    let opened = owner.call_json("pairing.open", json!({})).unwrap();
     let mut member = Client::pair(opened["uri"].as_str().unwrap(), "Phone B", clock()).unwrap();
     let seed_file = dir.path().join("box-seed");
     let old_seed = std::fs::read(&seed_file).unwrap();
@@ -550,8 +548,9 @@ fn a_factory_reset_erases_everything_and_the_box_starts_again_as_a_new_one() {
     let out = admin_command(&["factory-reset"], dir.path());
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--yes"));
-    let reset =
-        |c: &mut Client, confirm: &str| c.call("box.factory_reset", json!({ "confirm": confirm }));
+    let reset = |c: &mut Client, confirm: &str| {
+        c.call_json("box.factory_reset", json!({ "confirm": confirm }))
+    };
     assert_eq!(
         kind(reset(&mut member, "erase everything").unwrap_err()),
         "forbidden"
@@ -561,7 +560,7 @@ fn a_factory_reset_erases_everything_and_the_box_starts_again_as_a_new_one() {
         "invalid_params"
     );
     assert_eq!(
-        owner.call("identity.list", json!({})).unwrap()["identities"]
+        owner.call_json("identity.list", json!({})).unwrap()["identities"]
             .as_array()
             .unwrap()
             .len(),
@@ -590,21 +589,28 @@ fn a_factory_reset_erases_everything_and_the_box_starts_again_as_a_new_one() {
     assert_eq!(info["pairing_open"], json!(true));
     assert_ne!(std::fs::read(&seed_file).unwrap(), old_seed);
     // The old phones are strangers now.
-    assert!(owner.call("box.info", json!({})).is_err());
-    assert!(member.call("box.info", json!({})).is_err());
+    assert!(owner.call_json("box.info", json!({})).is_err());
+    assert!(member.call_json("box.info", json!({})).is_err());
     // A new phone finds an empty box: no identities, no backups; the DID is not held here.
     assert_eq!(backups_in_status(), json!(0));
     let mut fresh = Client::pair(&box_pairing_uri(&daemon), "Phone C", clock()).unwrap();
-    assert_eq!(fresh.state().device.role, identity_box::store::Role::Owner);
-    let box_info = fresh.call("box.info", json!({})).unwrap();
+    assert_eq!(
+        fresh.state().device.role,
+        identity_box::protocol::Role::Owner
+    );
+    let box_info = fresh.call_json("box.info", json!({})).unwrap();
     assert_eq!(box_info["identities"], json!(0));
     assert_eq!(box_info["devices"], json!(1));
     assert_eq!(
-        fresh.call("backup.exists", json!({})).unwrap()["count"],
+        fresh.call_json("backup.exists", json!({})).unwrap()["count"],
         json!(0)
     );
     assert_eq!(
-        kind(fresh.call("did.resolve", json!({"did": did})).unwrap_err()),
+        kind(
+            fresh
+                .call_json("did.resolve", json!({"did": did}))
+                .unwrap_err()
+        ),
         "not_found"
     );
 
@@ -619,7 +625,7 @@ fn a_factory_reset_erases_everything_and_the_box_starts_again_as_a_new_one() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("started again as a new box"));
     daemon.wait_ready_again();
     assert_ne!(daemon.get("/v1/info").json()["agreement_key"], before);
-    assert!(fresh.call("box.info", json!({})).is_err());
+    assert!(fresh.call_json("box.info", json!({})).is_err());
 }
 
 #[test]

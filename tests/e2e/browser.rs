@@ -383,7 +383,7 @@ fn a_household_pairs_and_saves_a_backup_from_the_web_page() {
         "the page shows {code}, the QR says {approve}"
     );
     assert_eq!(
-        phone.approve_extraction(&approve, false).unwrap()["approved"],
+        json!(phone.approve_extraction(&approve, false).unwrap().approved),
         true
     );
 
@@ -425,7 +425,7 @@ fn a_household_pairs_and_saves_a_backup_from_the_web_page() {
     browser.until_image("save-qr");
     let approve = decode_qr(&browser.element_png("save-qr"));
     assert_eq!(
-        phone.approve_extraction(&approve, true).unwrap()["approved"],
+        json!(phone.approve_extraction(&approve, true).unwrap().approved),
         false
     );
     browser.until_step("problem");

@@ -23,7 +23,7 @@ fn owner(daemon: &Daemon) -> Client {
 
 /// Another phone, paired through a window the first one opens.
 fn member(daemon_owner: &mut Client, name: &str) -> Client {
-    let opened = daemon_owner.call("pairing.open", json!({})).unwrap();
+    let opened = daemon_owner.call_json("pairing.open", json!({})).unwrap();
     Client::pair(opened["uri"].as_str().unwrap(), name, clock()).unwrap()
 }
 
@@ -70,28 +70,27 @@ fn identities_are_created_published_resolved_updated_and_deleted() {
     let mut phone = owner(&daemon);
 
     let created = phone.create_identity("Alice").unwrap();
-    let did = created["did"].as_str().unwrap().to_owned();
+    let did = created.did.clone();
     let parsed: Did = did.parse().unwrap();
-    assert_eq!(created["ipns_name"], json!(parsed.ipns_name().to_string()));
+    assert_eq!(created.ipns_name, parsed.ipns_name().to_string());
     assert!(did.starts_with("did:ipid:k51"), "{did}");
-    assert_eq!(created["seq"], json!(0));
-    assert_eq!(created["name"], "Alice");
+    assert_eq!(created.seq, 0);
+    assert_eq!(created.name, "Alice");
 
     // The document lists the keys this phone made, and has DID Core's shape.
-    let doc = &created["document"];
+    let doc = &created.document;
     check_shape(&parsed, doc).unwrap();
     let own = &phone.state().identities[0];
     assert_eq!(own.did, did);
     let keys = own.keys_param();
-    let signing: [u8; 32] = identity_box::crypto::b64u_decode(keys["signing"].as_str().unwrap())
+    let signing: [u8; 32] = identity_box::crypto::b64u_decode(&keys.signing)
         .unwrap()
         .try_into()
         .unwrap();
-    let agreement: [u8; 32] =
-        identity_box::crypto::b64u_decode(keys["agreement"].as_str().unwrap())
-            .unwrap()
-            .try_into()
-            .unwrap();
+    let agreement: [u8; 32] = identity_box::crypto::b64u_decode(&keys.agreement)
+        .unwrap()
+        .try_into()
+        .unwrap();
     assert_eq!(
         doc["verificationMethod"][0]["publicKeyMultibase"],
         json!(multikey_ed25519(&signing))
@@ -110,7 +109,9 @@ fn identities_are_created_published_resolved_updated_and_deleted() {
 
     // Resolution through the channel gives the same document and a record another
     // implementation accepts.
-    let resolved = phone.call("did.resolve", json!({ "did": did })).unwrap();
+    let resolved = phone
+        .call_json("did.resolve", json!({ "did": did }))
+        .unwrap();
     assert_eq!(&resolved["document"], doc);
     assert_eq!(resolved["metadata"]["local"], json!(true));
     assert_eq!(resolved["metadata"]["deactivated"], json!(false));
@@ -139,32 +140,39 @@ fn identities_are_created_published_resolved_updated_and_deleted() {
     );
 
     // Listing and getting.
-    let list = phone.call("identity.list", json!({})).unwrap();
+    let list = phone.call_json("identity.list", json!({})).unwrap();
     assert_eq!(list["identities"].as_array().unwrap().len(), 1);
     assert_eq!(list["identities"][0]["did"], json!(did));
-    let got = phone.call("identity.get", json!({ "did": did })).unwrap();
+    let got = phone
+        .call_json("identity.get", json!({ "did": did }))
+        .unwrap();
     assert_eq!(&got["document"], doc);
-    assert_eq!(phone.call("box.info", json!({})).unwrap()["identities"], 1);
+    assert_eq!(
+        phone.call_json("box.info", json!({})).unwrap()["identities"],
+        1
+    );
 
     // An update publishes a new value with a higher sequence number.
     let services = json!([{ "id": "#home", "type": "LinkedDomains", "serviceEndpoint": "https://alice.example/" }]);
     let updated = phone
-        .call(
+        .call_json(
             "identity.update",
             json!({ "did": did, "services": services }),
         )
         .unwrap();
     assert_eq!(updated["seq"], json!(1));
-    assert_ne!(updated["cid"], created["cid"]);
+    assert_ne!(updated["cid"], json!(created.cid));
     assert_eq!(
         updated["document"]["service"][0]["id"],
         json!(format!("{did}#home"))
     );
-    let resolved = phone.call("did.resolve", json!({ "did": did })).unwrap();
+    let resolved = phone
+        .call_json("did.resolve", json!({ "did": did }))
+        .unwrap();
     check_record_independently(&did, &resolved, 1);
     // The same value again is not a new value.
     let same = phone
-        .call(
+        .call_json(
             "identity.update",
             json!({ "did": did, "services": services }),
         )
@@ -172,21 +180,23 @@ fn identities_are_created_published_resolved_updated_and_deleted() {
     assert_eq!(same["seq"], json!(1));
     // New keys: another new value.
     let rekeyed = phone
-        .call(
+        .call_json(
             "identity.update",
             json!({ "did": did, "keys": {
                 "signing": identity_box::crypto::b64u(
                     ed25519_dalek::SigningKey::from_bytes(&[4; 32]).verifying_key().as_bytes()),
-                "agreement": keys["agreement"] } }),
+                "agreement": keys.agreement } }),
         )
         .unwrap();
     assert_eq!(rekeyed["seq"], json!(2));
 
     // Deletion publishes the deactivated document first, then the key is gone.
     let deleted = phone.delete_identity(&did).unwrap();
-    assert_eq!(deleted, json!({ "did": did, "deleted": true }));
+    assert_eq!(json!(deleted), json!({ "did": did, "deleted": true }));
     assert!(phone.state().identities.is_empty());
-    let resolved = phone.call("did.resolve", json!({ "did": did })).unwrap();
+    let resolved = phone
+        .call_json("did.resolve", json!({ "did": did }))
+        .unwrap();
     assert_eq!(
         resolved["document"],
         json!({ "id": did, "deactivated": true })
@@ -202,7 +212,7 @@ fn identities_are_created_published_resolved_updated_and_deleted() {
     assert_eq!(
         kind(
             phone
-                .call("identity.update", json!({ "did": did, "services": [] }))
+                .call_json("identity.update", json!({ "did": did, "services": [] }))
                 .unwrap_err()
         ),
         "not_found"
@@ -210,13 +220,13 @@ fn identities_are_created_published_resolved_updated_and_deleted() {
     assert_eq!(
         kind(
             phone
-                .call("identity.delete", json!({ "did": did }))
+                .call_json("identity.delete", json!({ "did": did }))
                 .unwrap_err()
         ),
         "not_found"
     );
     assert!(
-        phone.call("identity.list", json!({})).unwrap()["identities"]
+        phone.call_json("identity.list", json!({})).unwrap()["identities"]
             .as_array()
             .unwrap()
             .is_empty()
@@ -229,10 +239,7 @@ fn another_device_cannot_read_change_or_delete_an_identity() {
     let daemon = Daemon::ready(dir.path(), &[]);
     let mut a = owner(&daemon);
     let mut b = member(&mut a, "Phone B");
-    let did = a.create_identity("Alice").unwrap()["did"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let did = a.create_identity("Alice").unwrap().did;
 
     for (method, params) in [
         ("identity.get", json!({ "did": did })),
@@ -240,23 +247,23 @@ fn another_device_cannot_read_change_or_delete_an_identity() {
         ("identity.delete", json!({ "did": did })),
     ] {
         assert_eq!(
-            kind(b.call(method, params).unwrap_err()),
+            kind(b.call_json(method, params).unwrap_err()),
             "forbidden",
             "{method}"
         );
     }
     // B sees none of A's identities as its own, but anyone may resolve the DID.
     assert!(
-        b.call("identity.list", json!({})).unwrap()["identities"]
+        b.call_json("identity.list", json!({})).unwrap()["identities"]
             .as_array()
             .unwrap()
             .is_empty()
     );
-    let resolved = b.call("did.resolve", json!({ "did": did })).unwrap();
+    let resolved = b.call_json("did.resolve", json!({ "did": did })).unwrap();
     assert_eq!(resolved["metadata"]["seq"], json!(0));
     // Nothing changed.
     assert_eq!(
-        a.call("identity.get", json!({ "did": did })).unwrap()["seq"],
+        a.call_json("identity.get", json!({ "did": did })).unwrap()["seq"],
         json!(0)
     );
 }
@@ -276,7 +283,7 @@ fn bad_dids_keys_and_unknown_names_get_clear_errors() {
         assert_eq!(
             kind(
                 phone
-                    .call("did.resolve", json!({ "did": bad }))
+                    .call_json("did.resolve", json!({ "did": bad }))
                     .unwrap_err()
             ),
             "invalid_params",
@@ -296,7 +303,7 @@ fn bad_dids_keys_and_unknown_names_get_clear_errors() {
     assert_eq!(
         kind(
             phone
-                .call("did.resolve", json!({ "did": unknown }))
+                .call_json("did.resolve", json!({ "did": unknown }))
                 .unwrap_err()
         ),
         "not_found"
@@ -307,7 +314,7 @@ fn bad_dids_keys_and_unknown_names_get_clear_errors() {
     assert_eq!(
         kind(
             phone
-                .call("identity.get", json!({ "did": unknown }))
+                .call_json("identity.get", json!({ "did": unknown }))
                 .unwrap_err()
         ),
         "not_found"
@@ -330,12 +337,19 @@ fn bad_dids_keys_and_unknown_names_get_clear_errors() {
         json!({ "name": "A", "keys": { "signing": good_ed, "agreement": good_ed }, "extra": 1 }),
     ] {
         assert_eq!(
-            kind(phone.call("identity.create", params.clone()).unwrap_err()),
+            kind(
+                phone
+                    .call_json("identity.create", params.clone())
+                    .unwrap_err()
+            ),
             "invalid_params",
             "{params}"
         );
     }
-    assert_eq!(phone.call("box.info", json!({})).unwrap()["identities"], 0);
+    assert_eq!(
+        phone.call_json("box.info", json!({})).unwrap()["identities"],
+        0
+    );
 }
 
 #[test]
@@ -343,18 +357,17 @@ fn identities_survive_a_restart_and_are_republished() {
     let dir = tempfile::tempdir().unwrap();
     let mut daemon = Daemon::ready(dir.path(), &[]);
     let mut phone = owner(&daemon);
-    let did = phone.create_identity("Alice").unwrap()["did"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let did = phone.create_identity("Alice").unwrap().did;
     phone
-        .call(
+        .call_json(
             "identity.update",
             json!({ "did": did, "services": [
             { "id": "#a", "type": "X", "serviceEndpoint": "https://a.example/" }] }),
         )
         .unwrap();
-    let before = phone.call("did.resolve", json!({ "did": did })).unwrap();
+    let before = phone
+        .call_json("did.resolve", json!({ "did": did }))
+        .unwrap();
     assert!(daemon.terminate().success());
     drop(daemon);
     // Lose the IPFS repository too: the database holds what is needed to put it back.
@@ -368,12 +381,14 @@ fn identities_survive_a_restart_and_are_republished() {
             .stderr()
             .contains("republished the records of 1 identity")
     };
-    let after = phone.call("did.resolve", json!({ "did": did })).unwrap();
+    let after = phone
+        .call_json("did.resolve", json!({ "did": did }))
+        .unwrap();
     assert_eq!(after["document"], before["document"]);
     assert_eq!(after["metadata"]["seq"], json!(1));
     check_record_independently(&did, &after, 1);
     assert_eq!(
-        phone.call("identity.list", json!({})).unwrap()["identities"][0]["did"],
+        phone.call_json("identity.list", json!({})).unwrap()["identities"][0]["did"],
         json!(did)
     );
     // The start republished the record (the log line comes from the task that did it).
@@ -396,7 +411,7 @@ fn identities_survive_a_restart_and_are_republished() {
     assert_eq!(on_b["metadata"]["local"], json!(false));
 
     let next = phone
-        .call("identity.update", json!({ "did": did, "services": [] }))
+        .call_json("identity.update", json!({ "did": did, "services": [] }))
         .unwrap();
     assert_eq!(next["seq"], json!(2));
 }
@@ -436,7 +451,7 @@ fn ipfs_addrs(data_dir: &Path) -> Vec<String> {
 fn resolve_until(phone: &mut Client, did: &str, done: impl Fn(&Value) -> bool) -> Value {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        match phone.call("did.resolve", json!({ "did": did })) {
+        match phone.call_json("did.resolve", json!({ "did": did })) {
             Ok(r) if done(&r) => return r,
             other => assert!(Instant::now() < deadline, "never resolved: {other:?}"),
         }
@@ -453,21 +468,21 @@ fn a_second_box_resolves_a_did_of_the_first_and_sees_its_updates() {
     let mut phone_a = owner(&box_a);
     let mut phone_b = owner(&box_b);
     assert!(
-        phone_b.call("box.info", json!({})).unwrap()["ipfs_peers"]
+        phone_b.call_json("box.info", json!({})).unwrap()["ipfs_peers"]
             .as_u64()
             .unwrap()
             >= 1
     );
 
     let created = phone_a.create_identity("Alice").unwrap();
-    let did = created["did"].as_str().unwrap().to_owned();
+    let did = created.did.clone();
     let on_b = resolve_until(&mut phone_b, &did, |r| r["metadata"]["seq"] == json!(0));
-    assert_eq!(on_b["document"], created["document"]);
+    assert_eq!(on_b["document"], created.document);
     assert_eq!(on_b["metadata"]["local"], json!(false));
     check_record_independently(&did, &on_b, 0);
 
     let updated = phone_a
-        .call("identity.update", json!({ "did": did, "services": [
+        .call_json("identity.update", json!({ "did": did, "services": [
             { "id": "#inbox", "type": "DIDCommMessaging", "serviceEndpoint": "https://alice.example/inbox" }] }))
         .unwrap();
     let on_b = resolve_until(&mut phone_b, &did, |r| r["metadata"]["seq"] == json!(1));

@@ -15,6 +15,7 @@ mod identities;
 mod interop;
 mod pairing;
 mod power_cut;
+mod protocol;
 mod server;
 mod smoke;
 mod vectors;

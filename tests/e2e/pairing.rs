@@ -241,7 +241,7 @@ fn replayed_stale_and_altered_requests_are_refused() {
     let box_time = body["box_time"].as_i64().unwrap();
     assert!((box_time - SystemClock.now_unix()).abs() < 60);
     // The client corrects itself from box_time and retries once.
-    assert_eq!(late.call("box.info", json!({})).unwrap()["devices"], 1);
+    assert_eq!(late.call_json("box.info", json!({})).unwrap()["devices"], 1);
 }
 
 #[test]
@@ -251,7 +251,10 @@ fn a_phone_whose_clock_is_hours_off_still_pairs_and_is_served() {
     let skewed: Arc<dyn Clock> = Arc::new(Skewed(5 * 3600));
     let mut phone = Client::pair(&daemon.startup_uri(), "phone", skewed).unwrap();
     assert!((phone.state().clock_offset + 5 * 3600).abs() < 60);
-    assert_eq!(phone.call("box.info", json!({})).unwrap()["devices"], 1);
+    assert_eq!(
+        phone.call_json("box.info", json!({})).unwrap()["devices"],
+        1
+    );
 }
 
 #[test]
@@ -259,7 +262,7 @@ fn roles_revocation_and_renaming() {
     let dir = tempfile::tempdir().unwrap();
     let daemon = Daemon::ready(&dir.path().join("box"), &[]);
     let mut owner = Client::pair(&daemon.startup_uri(), "owner", clock()).unwrap();
-    let opened = owner.call("pairing.open", json!({})).unwrap();
+    let opened = owner.call_json("pairing.open", json!({})).unwrap();
     assert!(opened["expires"].as_i64().unwrap() > SystemClock.now_unix());
     let mut member = Client::pair(opened["uri"].as_str().unwrap(), "member", clock()).unwrap();
     let owner_id = owner.state().device.device_id.clone();
@@ -267,11 +270,11 @@ fn roles_revocation_and_renaming() {
 
     // A member cannot revoke or rename the owner…
     let err = member
-        .call("devices.revoke", json!({"device_id": owner_id}))
+        .call_json("devices.revoke", json!({"device_id": owner_id}))
         .unwrap_err();
     assert_eq!(kind(err), "forbidden");
     let err = member
-        .call(
+        .call_json(
             "devices.rename",
             json!({"device_id": owner_id, "name": "x"}),
         )
@@ -279,31 +282,31 @@ fn roles_revocation_and_renaming() {
     assert_eq!(kind(err), "forbidden");
     // …but can rename itself; bad params and unknown methods are clear errors.
     let renamed = member
-        .call(
+        .call_json(
             "devices.rename",
             json!({"device_id": member_id, "name": "Tablet"}),
         )
         .unwrap();
     assert_eq!(renamed["name"], "Tablet");
     let err = member
-        .call("devices.rename", json!({"device_id": member_id}))
+        .call_json("devices.rename", json!({"device_id": member_id}))
         .unwrap_err();
     assert_eq!(kind(err), "invalid_params");
-    let err = member.call("no.such.method", json!({})).unwrap_err();
+    let err = member.call_json("no.such.method", json!({})).unwrap_err();
     assert_eq!(kind(err), "not_found");
 
     // The owner revokes the member, which is refused on its very next request.
     let revoked = owner
-        .call("devices.revoke", json!({"device_id": member_id}))
+        .call_json("devices.revoke", json!({"device_id": member_id}))
         .unwrap();
     assert_eq!(revoked["revoked"], true);
-    let err = member.call("box.info", json!({})).unwrap_err();
+    let err = member.call_json("box.info", json!({})).unwrap_err();
     assert_eq!(kind(err), "unknown_device");
     let err = owner
-        .call("devices.revoke", json!({"device_id": member_id}))
+        .call_json("devices.revoke", json!({"device_id": member_id}))
         .unwrap_err();
     assert_eq!(kind(err), "not_found");
-    let devices = owner.call("devices.list", json!({})).unwrap();
+    let devices = owner.call_json("devices.list", json!({})).unwrap();
     assert_eq!(devices["devices"].as_array().unwrap().len(), 1);
 }
 
@@ -336,7 +339,10 @@ fn a_request_captured_before_a_restart_cannot_be_replayed_after_it() {
     state["box"]["addrs"] = json!([daemon.addr.to_string()]);
     std::fs::write(&state_path, state.to_string()).unwrap();
     let mut phone = Client::load(&state_path, clock()).unwrap();
-    assert_eq!(phone.call("box.info", json!({})).unwrap()["devices"], 1);
+    assert_eq!(
+        phone.call_json("box.info", json!({})).unwrap()["devices"],
+        1
+    );
 }
 
 #[test]
@@ -366,12 +372,12 @@ fn a_device_sending_too_many_requests_is_slowed_down() {
     );
     let mut phone = Client::pair(&daemon.startup_uri(), "phone", clock()).unwrap();
     for _ in 0..3 {
-        phone.call("box.info", json!({})).unwrap();
+        phone.call_json("box.info", json!({})).unwrap();
     }
-    let err = phone.call("box.info", json!({})).unwrap_err();
+    let err = phone.call_json("box.info", json!({})).unwrap_err();
     assert_eq!(kind(err), "too_many_requests");
     // Another device has its own allowance.
     let uri = daemon.console_uri();
     let mut other = Client::pair(&uri, "other", clock()).unwrap();
-    other.call("box.info", json!({})).unwrap();
+    other.call_json("box.info", json!({})).unwrap();
 }

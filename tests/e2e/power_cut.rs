@@ -38,7 +38,7 @@ fn acknowledged_versions_survive_sigkill() {
     let mut phone = Client::pair(&daemon.startup_uri(), "Phone", Arc::new(SystemClock)).unwrap();
     let secrets = BackupSecrets::from_entropy(&Secret32::new([5; 32]));
     phone
-        .call(
+        .call_json(
             "backup.enable",
             json!({"backup_id": secrets.backup_id, "recipient": b64u(&secrets.recipient_public())}),
         )
@@ -60,7 +60,7 @@ fn acknowledged_versions_survive_sigkill() {
                 n += 1;
                 let size = 64 + random_below(64 * 1024) as usize;
                 let bundle: Vec<u8> = (0..size).map(|i| (i as u64 ^ n) as u8).collect();
-                match phone.call(
+                match phone.call_json(
                     "backup.put",
                     json!({"backup_id": id, "bundle": b64u(&bundle)}),
                 ) {

@@ -1,0 +1,79 @@
+//! `backup.*`.
+
+use super::{Call, RpcError, RpcResult};
+use crate::protocol::backup::{
+    ArchiveTicket, BackupArchiveTicket, BackupDisable, BackupEnable, BackupExists, BackupFetch,
+    BackupPut, BackupRestoreKeys, BackupStatus, Disabled, Enabled, Exists, Fetched, RestoredKeys,
+    StatusList, Stored,
+};
+
+pub(super) async fn enable(call: &Call<'_>, p: BackupEnable) -> RpcResult<Enabled> {
+    Ok(call.backups()?.enable(&call.device.device_id, p).await?)
+}
+
+pub(super) async fn put(call: &Call<'_>, p: BackupPut) -> RpcResult<Stored> {
+    Ok(call.backups()?.put(&call.device.device_id, p).await?)
+}
+
+pub(super) async fn status(call: &Call<'_>, _: BackupStatus) -> RpcResult<StatusList> {
+    Ok(call.backups()?.status(&call.device.device_id).await?)
+}
+
+pub(super) async fn exists(call: &Call<'_>, _: BackupExists) -> RpcResult<Exists> {
+    Ok(call.backups()?.exists().await?)
+}
+
+pub(super) async fn fetch(call: &Call<'_>, p: BackupFetch) -> RpcResult<Fetched> {
+    Ok(call.backups()?.fetch(p).await?)
+}
+
+pub(super) async fn archive_ticket(
+    call: &Call<'_>,
+    p: BackupArchiveTicket,
+) -> RpcResult<ArchiveTicket> {
+    ticket(call, &p.backup_id, p.version).await
+}
+
+/// A one-download URL for an archive of a version of the caller's own backup.
+pub(super) async fn ticket(
+    call: &Call<'_>,
+    backup_id: &str,
+    version: Option<u64>,
+) -> RpcResult<ArchiveTicket> {
+    let source = call
+        .backups()?
+        .archive(
+            &call.device.device_id,
+            backup_id,
+            version,
+            call.state.name(),
+        )
+        .await?;
+    let (filename, size, version) = (
+        source.plan.filename().to_owned(),
+        source.plan.len(),
+        source.version,
+    );
+    let issued = call.state.tickets().issue(source).map_err(|e| {
+        log::error!("no ticket: {e}");
+        RpcError::Internal
+    })?;
+    Ok(ArchiveTicket {
+        url: format!("/v1/archive/{}", issued.ticket),
+        filename,
+        size,
+        version,
+        expires: issued.expires,
+    })
+}
+
+pub(super) async fn restore_keys(call: &Call<'_>, p: BackupRestoreKeys) -> RpcResult<RestoredKeys> {
+    Ok(call
+        .backups()?
+        .restore_keys(&call.device.device_id, p)
+        .await?)
+}
+
+pub(super) async fn disable(call: &Call<'_>, p: BackupDisable) -> RpcResult<Disabled> {
+    Ok(call.backups()?.disable(&call.device.device_id, p).await?)
+}

@@ -1,0 +1,99 @@
+//! The box itself: `box.info` and `box.factory_reset` (protocol §3).
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+super::no_params! {
+    /// `box.info`: the box's facts, through the channel.
+    BoxInfo;
+}
+
+/// What `box.info` answers.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct BoxFacts {
+    pub name: String,
+    pub version: String,
+    /// The box agreement key, b64u.
+    pub agreement_key: String,
+    /// The box signing key, b64u.
+    pub signing_key: String,
+    pub fingerprint: String,
+    /// Seconds since the daemon started.
+    pub uptime_s: u64,
+    /// The box's clock, Unix seconds.
+    pub time: i64,
+    pub pairing_open: bool,
+    pub ipfs_peers: u64,
+    pub devices: u64,
+    pub identities: u64,
+}
+
+impl fmt::Display for BoxFacts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "Box \"{}\" (version {})", self.name, self.version)?;
+        writeln!(f, "  box key       {}", self.agreement_key)?;
+        writeln!(f, "  fingerprint   {}", self.fingerprint)?;
+        writeln!(f, "  uptime        {} s", self.uptime_s)?;
+        writeln!(f, "  devices       {}", self.devices)?;
+        writeln!(f, "  identities    {}", self.identities)?;
+        writeln!(f, "  IPFS peers    {}", self.ipfs_peers)?;
+        write!(f, "  pairing open  {}", self.pairing_open)
+    }
+}
+
+/// The words `box.factory_reset` must carry, so that no stray call erases a household's box.
+pub const RESET_CONFIRMATION: &str = "erase everything";
+
+/// `box.factory_reset`: the owner erases the box; `confirm` must be [`RESET_CONFIRMATION`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FactoryReset {
+    pub confirm: String,
+}
+
+/// What `box.factory_reset` answers.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Erased {
+    pub erased: bool,
+}
+
+impl fmt::Display for Erased {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.erased {
+            write!(
+                f,
+                "The box is erasing everything and will start again as a new box."
+            )
+        } else {
+            write!(f, "The box was not erased.")
+        }
+    }
+}
+
+/// `GET /v1/info` (protocol §7): public facts a phone needs before pairing.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Info {
+    pub name: String,
+    pub version: String,
+    /// The box agreement key, b64u.
+    pub agreement_key: String,
+    /// The box signing key, b64u.
+    pub signing_key: String,
+    /// `fp` of protocol §8.
+    pub fingerprint: String,
+    /// The box's clock, Unix seconds (clients learn their offset from it).
+    pub time: i64,
+    pub pairing_open: bool,
+    /// When the open pairing window closes (box clock); `None` while closed or when it stays
+    /// open until a phone pairs.
+    #[serde(default)]
+    pub pairing_expires: Option<i64>,
+    /// Seconds since the daemon started.
+    #[serde(default)]
+    pub uptime_s: u64,
+    /// When the newest backup version of any backup was made (box clock); nothing more about
+    /// backups is public.
+    #[serde(default)]
+    pub last_backup_at: Option<i64>,
+}
