@@ -4,6 +4,7 @@
 //! a box that will not start says exactly what to fix.
 
 use std::net::SocketAddr;
+use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
@@ -286,142 +287,14 @@ impl Config {
         Ok(config)
     }
 
+    /// Runs [`RULES`] in order; the first rule that fails is the error.
     fn validate(&self, figment: &Figment) -> Result<(), ConfigError> {
-        let invalid = |key: &'static str, message: &str| ConfigError::Invalid {
-            key,
-            origin: source_of(figment, key),
-            message: message.to_owned(),
-        };
-        let name = self.name.trim();
-        if name.is_empty() || name.chars().count() > 63 || name.chars().any(char::is_control) {
-            return Err(invalid(
-                "name",
-                "must be 1 to 63 printable characters, e.g. \"Identity Box\"",
-            ));
-        }
-        if log::LevelFilter::from_str(&self.log_level).is_err() {
-            return Err(invalid(
-                "log_level",
-                "must be one of off, error, warn, info, debug, trace",
-            ));
-        }
-        for host in &self.host_names {
-            if host.is_empty()
-                || !host
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
-            {
-                return Err(invalid(
-                    "host_names",
-                    "each entry must be a DNS name such as \"identity-box.local\"",
-                ));
-            }
-        }
-        let http = &self.http;
-        if http.header_read_timeout_secs == 0 || http.header_read_timeout_secs > 3600 {
-            return Err(invalid(
-                "http.header_read_timeout_secs",
-                "must be between 1 and 3600 seconds",
-            ));
-        }
-        if http.idle_timeout_secs == 0 || http.idle_timeout_secs > 86_400 {
-            return Err(invalid(
-                "http.idle_timeout_secs",
-                "must be between 1 and 86400 seconds",
-            ));
-        }
-        if http.max_connections == 0 || http.max_connections > 65_536 {
-            return Err(invalid(
-                "http.max_connections",
-                "must be between 1 and 65536",
-            ));
-        }
-        if http.max_body_bytes < 1024 {
-            return Err(invalid(
-                "http.max_body_bytes",
-                "must be at least 1024 bytes",
-            ));
-        }
-        if http.pair_per_minute == 0 {
-            return Err(invalid("http.pair_per_minute", "must be at least 1"));
-        }
-        if http.bad_rpc_per_minute == 0 {
-            return Err(invalid("http.bad_rpc_per_minute", "must be at least 1"));
-        }
-        if http.device_per_minute == 0 {
-            return Err(invalid("http.device_per_minute", "must be at least 1"));
-        }
-        if http.resolve_per_minute == 0 {
-            return Err(invalid("http.resolve_per_minute", "must be at least 1"));
-        }
-        let ipfs = &self.ipfs;
-        if let Err(e) = crate::ipfs::check_addresses(&ipfs.listen) {
-            return Err(invalid("ipfs.listen", &e.to_string()));
-        }
-        if let Err(e) = crate::ipfs::check_addresses(&ipfs.bootstrap) {
-            return Err(invalid("ipfs.bootstrap", &e.to_string()));
-        }
-        if ipfs.resolve_timeout_secs == 0 || ipfs.resolve_timeout_secs > 300 {
-            return Err(invalid(
-                "ipfs.resolve_timeout_secs",
-                "must be between 1 and 300 seconds",
-            ));
-        }
-        // Records live 48 h: republishing must come well before that.
-        if ipfs.republish_interval_secs < 60 || ipfs.republish_interval_secs > 24 * 3600 {
-            return Err(invalid(
-                "ipfs.republish_interval_secs",
-                "must be between 60 and 86400 seconds",
-            ));
-        }
-        let backup = &self.backup;
-        if backup.keep_versions == 0 || backup.keep_versions > 1000 {
-            return Err(invalid(
-                "backup.keep_versions",
-                "must be between 1 and 1000",
-            ));
-        }
-        if backup.max_bundle_bytes < 1024 {
-            return Err(invalid(
-                "backup.max_bundle_bytes",
-                "must be at least 1024 bytes",
-            ));
-        }
-        // A bundle travels as base64 inside the channel's JSON, inside a crypto_box.
-        let wire = backup.max_bundle_bytes.div_ceil(3) * 4 + 64 * 1024;
-        if wire > http.max_body_bytes {
-            return Err(invalid(
-                "backup.max_bundle_bytes",
-                &format!(
-                    "a bundle this large does not fit in a request: raise http.max_body_bytes \
-                     to at least {wire}, or lower backup.max_bundle_bytes"
-                ),
-            ));
-        }
-        let pairing = &self.pairing;
-        if pairing.startup_window_secs > 86_400 {
-            return Err(invalid(
-                "pairing.startup_window_secs",
-                "must be at most 86400 seconds (0 turns it off)",
-            ));
-        }
-        if pairing.window_secs == 0 || pairing.window_secs > 86_400 {
-            return Err(invalid(
-                "pairing.window_secs",
-                "must be between 1 and 86400 seconds",
-            ));
-        }
-        if pairing.max_failures == 0 || pairing.max_failures > 1000 {
-            return Err(invalid(
-                "pairing.max_failures",
-                "must be between 1 and 1000",
-            ));
-        }
-        if http.shutdown_grace_secs > 600 {
-            return Err(invalid(
-                "http.shutdown_grace_secs",
-                "must be at most 600 seconds",
-            ));
+        for rule in RULES {
+            rule.check(self).map_err(|message| ConfigError::Invalid {
+                key: rule.key,
+                origin: source_of(figment, rule.key),
+                message,
+            })?;
         }
         Ok(())
     }
@@ -456,6 +329,219 @@ impl Config {
             .map(PathBuf::from)
             .unwrap_or_else(|| data_dir.to_owned())
     }
+}
+
+/// One row of the table that [`Config::validate`] runs: the key it is about and what its value
+/// must be.
+struct Rule {
+    key: &'static str,
+    check: Check,
+}
+
+enum Check {
+    /// The number `read` takes from the configuration must lie in `allowed`; `message` says
+    /// what is allowed.
+    Range {
+        read: fn(&Config) -> u64,
+        allowed: RangeInclusive<u64>,
+        message: &'static str,
+    },
+    /// A check that is not a range; its error is the message.
+    Other(fn(&Config) -> Result<(), String>),
+}
+
+const fn range(
+    key: &'static str,
+    read: fn(&Config) -> u64,
+    allowed: RangeInclusive<u64>,
+    message: &'static str,
+) -> Rule {
+    Rule {
+        key,
+        check: Check::Range {
+            read,
+            allowed,
+            message,
+        },
+    }
+}
+
+const fn other(key: &'static str, check: fn(&Config) -> Result<(), String>) -> Rule {
+    Rule {
+        key,
+        check: Check::Other(check),
+    }
+}
+
+impl Rule {
+    fn check(&self, config: &Config) -> Result<(), String> {
+        match &self.check {
+            Check::Range {
+                read,
+                allowed,
+                message,
+            } => {
+                if allowed.contains(&read(config)) {
+                    Ok(())
+                } else {
+                    Err((*message).to_owned())
+                }
+            }
+            Check::Other(check) => check(config),
+        }
+    }
+}
+
+/// Every check of a configuration. The order is part of the behaviour: when several values
+/// are wrong, the first row that fails is the one reported.
+const RULES: &[Rule] = &[
+    other("name", check_name),
+    other("log_level", check_log_level),
+    other("host_names", check_host_names),
+    range(
+        "http.header_read_timeout_secs",
+        |c| c.http.header_read_timeout_secs,
+        1..=3600,
+        "must be between 1 and 3600 seconds",
+    ),
+    range(
+        "http.idle_timeout_secs",
+        |c| c.http.idle_timeout_secs,
+        1..=86_400,
+        "must be between 1 and 86400 seconds",
+    ),
+    range(
+        "http.max_connections",
+        |c| c.http.max_connections as u64,
+        1..=65_536,
+        "must be between 1 and 65536",
+    ),
+    range(
+        "http.max_body_bytes",
+        |c| c.http.max_body_bytes,
+        1024..=u64::MAX,
+        "must be at least 1024 bytes",
+    ),
+    range(
+        "http.pair_per_minute",
+        |c| u64::from(c.http.pair_per_minute),
+        1..=u64::MAX,
+        "must be at least 1",
+    ),
+    range(
+        "http.bad_rpc_per_minute",
+        |c| u64::from(c.http.bad_rpc_per_minute),
+        1..=u64::MAX,
+        "must be at least 1",
+    ),
+    range(
+        "http.device_per_minute",
+        |c| u64::from(c.http.device_per_minute),
+        1..=u64::MAX,
+        "must be at least 1",
+    ),
+    range(
+        "http.resolve_per_minute",
+        |c| u64::from(c.http.resolve_per_minute),
+        1..=u64::MAX,
+        "must be at least 1",
+    ),
+    other("ipfs.listen", |c| {
+        crate::ipfs::check_addresses(&c.ipfs.listen).map_err(|e| e.to_string())
+    }),
+    other("ipfs.bootstrap", |c| {
+        crate::ipfs::check_addresses(&c.ipfs.bootstrap).map_err(|e| e.to_string())
+    }),
+    range(
+        "ipfs.resolve_timeout_secs",
+        |c| c.ipfs.resolve_timeout_secs,
+        1..=300,
+        "must be between 1 and 300 seconds",
+    ),
+    // Records live 48 h: republishing must come well before that.
+    range(
+        "ipfs.republish_interval_secs",
+        |c| c.ipfs.republish_interval_secs,
+        60..=24 * 3600,
+        "must be between 60 and 86400 seconds",
+    ),
+    range(
+        "backup.keep_versions",
+        |c| u64::from(c.backup.keep_versions),
+        1..=1000,
+        "must be between 1 and 1000",
+    ),
+    range(
+        "backup.max_bundle_bytes",
+        |c| c.backup.max_bundle_bytes,
+        1024..=u64::MAX,
+        "must be at least 1024 bytes",
+    ),
+    other("backup.max_bundle_bytes", check_bundle_fits),
+    range(
+        "pairing.startup_window_secs",
+        |c| c.pairing.startup_window_secs,
+        0..=86_400,
+        "must be at most 86400 seconds (0 turns it off)",
+    ),
+    range(
+        "pairing.window_secs",
+        |c| c.pairing.window_secs,
+        1..=86_400,
+        "must be between 1 and 86400 seconds",
+    ),
+    range(
+        "pairing.max_failures",
+        |c| u64::from(c.pairing.max_failures),
+        1..=1000,
+        "must be between 1 and 1000",
+    ),
+    range(
+        "http.shutdown_grace_secs",
+        |c| c.http.shutdown_grace_secs,
+        0..=600,
+        "must be at most 600 seconds",
+    ),
+];
+
+fn check_name(c: &Config) -> Result<(), String> {
+    let name = c.name.trim();
+    if name.is_empty() || name.chars().count() > 63 || name.chars().any(char::is_control) {
+        return Err("must be 1 to 63 printable characters, e.g. \"Identity Box\"".to_owned());
+    }
+    Ok(())
+}
+
+fn check_log_level(c: &Config) -> Result<(), String> {
+    log::LevelFilter::from_str(&c.log_level)
+        .map(|_| ())
+        .map_err(|_| "must be one of off, error, warn, info, debug, trace".to_owned())
+}
+
+fn check_host_names(c: &Config) -> Result<(), String> {
+    let dns_name = |host: &String| {
+        !host.is_empty()
+            && host
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+    };
+    if !c.host_names.iter().all(dns_name) {
+        return Err("each entry must be a DNS name such as \"identity-box.local\"".to_owned());
+    }
+    Ok(())
+}
+
+/// A bundle travels as base64 inside the channel's JSON, inside a crypto_box: the largest one
+/// allowed must fit in the largest request body.
+fn check_bundle_fits(c: &Config) -> Result<(), String> {
+    let wire = c.backup.max_bundle_bytes.div_ceil(3) * 4 + 64 * 1024;
+    if wire > c.http.max_body_bytes {
+        return Err(format!(
+            "a bundle this large does not fit in a request: raise http.max_body_bytes \
+             to at least {wire}, or lower backup.max_bundle_bytes"
+        ));
+    }
+    Ok(())
 }
 
 /// Figment's error as one line that names the key in its configuration spelling and the exact
@@ -651,6 +737,16 @@ mod tests {
             assert!(err.contains("IDENTITY_BOX_LOG_LEVEL"), "{err}");
             Ok(())
         });
+    }
+
+    /// A row's key is what the error names and where `source_of` looks: a misspelt one would
+    /// blame "the defaults" for a value the user set.
+    #[test]
+    fn every_rule_names_a_configuration_key() {
+        let defaults = Figment::from(Serialized::defaults(Config::default()));
+        for rule in RULES {
+            assert!(defaults.find_value(rule.key).is_ok(), "{}", rule.key);
+        }
     }
 
     #[test]
