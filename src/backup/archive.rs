@@ -447,20 +447,97 @@ fn allowed_path(path: &str) -> bool {
 /// end-of-archive marker. `keep` also returns the bundle and the sealed keys.
 pub fn read(input: impl Read, keep: bool) -> Result<Opened, ArchiveError> {
     let mut archive = tar::Archive::new(input);
-    let mut manifest: Option<(Manifest, Vec<u8>)> = None;
-    let mut listed: BTreeMap<String, (u64, String)> = BTreeMap::new();
-    let mut seen: Vec<String> = Vec::new();
-    let mut documents = BTreeMap::new();
-    let (mut bundle, mut sealed_keys) = (None, None);
-    let mut previous = String::from("the start of the file");
+    let opened = read_members(&mut archive, keep)?;
+    check_end(archive.into_inner())?;
+    Ok(opened)
+}
 
-    let entries = archive
-        .entries()
-        .map_err(|e| ArchiveError::Structure(format!("not a tar archive: {e}")))?;
-    for (index, entry) in entries.enumerate() {
-        let mut entry = entry.map_err(|e| {
+/// What `MANIFEST.json` lists: each member's size and SHA-256 (hex), by path.
+type Listed = BTreeMap<String, (u64, String)>;
+
+/// The steps of [`read`] up to tar's end of archive, one member at a time: the manifest, its
+/// signature, then every listed member.
+fn read_members<R: Read>(
+    archive: &mut tar::Archive<R>,
+    keep: bool,
+) -> Result<Opened, ArchiveError> {
+    let mut members = Members::new(archive)?;
+    let Some(first) = members.next_member()? else {
+        return Err(ArchiveError::Structure(
+            "it holds no member: it is not an Identity Box backup".into(),
+        ));
+    };
+    let (manifest, manifest_bytes) = read_manifest(first)?;
+    let listed = check_manifest(&manifest)?;
+    let Some(second) = members.next_member()? else {
+        return Err(member_error(SIGNATURE, "is missing"));
+    };
+    check_signature(second, &manifest, &manifest_bytes)?;
+
+    let mut opened = Opened {
+        manifest,
+        documents: BTreeMap::new(),
+        bundle: None,
+        sealed_keys: None,
+    };
+    let mut seen: Vec<String> = Vec::new();
+    while let Some(mut member) = members.next_member()? {
+        let want_hash = check_listed(&member, &listed, &mut seen)?;
+        let is_doc = member.path.starts_with("did/");
+        let is_secret = member.path == BUNDLE || member.path == SEALED_KEYS;
+        let bytes = read_checksummed(&mut member, want_hash, is_doc || (keep && is_secret))?;
+        if is_doc {
+            let (did, doc) = open_document(&member.path, &bytes)?;
+            opened.documents.insert(did, doc);
+        } else if member.path == BUNDLE && keep {
+            opened.bundle = Some(bytes);
+        } else if member.path == SEALED_KEYS && keep {
+            opened.sealed_keys = Some(bytes);
+        }
+    }
+    if let Some(missing) = listed.keys().find(|p| !seen.contains(p)) {
+        return Err(member_error(
+            missing,
+            "is missing (listed in MANIFEST.json, not in the file)",
+        ));
+    }
+    Ok(opened)
+}
+
+/// A member whose header passed the checks every member must pass.
+struct Member<'a, R: Read> {
+    entry: tar::Entry<'a, R>,
+    path: String,
+    size: u64,
+}
+
+/// The archive's members in order, each a regular ustar file with a UTF-8 name.
+struct Members<'a, R: Read> {
+    entries: std::iter::Enumerate<tar::Entries<'a, R>>,
+    /// The name of the last member read, so that a damaged one can be placed.
+    previous: String,
+}
+
+impl<'a, R: Read> Members<'a, R> {
+    fn new(archive: &'a mut tar::Archive<R>) -> Result<Self, ArchiveError> {
+        let entries = archive
+            .entries()
+            .map_err(|e| ArchiveError::Structure(format!("not a tar archive: {e}")))?;
+        Ok(Members {
+            entries: entries.enumerate(),
+            previous: String::from("the start of the file"),
+        })
+    }
+
+    /// The next member, or `None` at tar's end of archive.
+    fn next_member(&mut self) -> Result<Option<Member<'a, R>>, ArchiveError> {
+        let Some((index, entry)) = self.entries.next() else {
+            return Ok(None);
+        };
+        let entry = entry.map_err(|e| {
             ArchiveError::Structure(format!(
-                "the member after {previous} is damaged or cut short: {e}"
+                "the member after {} is damaged or cut short: {e}",
+                self.previous
             ))
         })?;
         if index >= MAX_MEMBERS {
@@ -470,10 +547,11 @@ pub fn read(input: impl Read, keep: bool) -> Result<Opened, ArchiveError> {
         }
         let path = String::from_utf8(entry.path_bytes().into_owned()).map_err(|_| {
             ArchiveError::Structure(format!(
-                "the member after {previous} has a name that is not UTF-8"
+                "the member after {} has a name that is not UTF-8",
+                self.previous
             ))
         })?;
-        previous.clone_from(&path);
+        self.previous.clone_from(&path);
         if entry.header().as_ustar().is_none() {
             return Err(member_error(&path, "is not a POSIX ustar member"));
         }
@@ -481,162 +559,183 @@ pub fn read(input: impl Read, keep: bool) -> Result<Opened, ArchiveError> {
             return Err(member_error(&path, "is not a regular file"));
         }
         let size = entry.header().size()?;
-        match index {
-            0 => {
-                if path != MANIFEST {
-                    return Err(member_error(
-                        &path,
-                        format!("comes first, but {MANIFEST} must"),
-                    ));
-                }
-                let bytes = read_small(&mut entry, &path, size, MAX_SMALL_MEMBER)?;
-                let m: Manifest = serde_json::from_slice(&bytes)
-                    .map_err(|e| member_error(MANIFEST, format!("is not a valid manifest: {e}")))?;
-                if m.format != FORMAT || m.version != FORMAT_VERSION {
-                    return Err(member_error(
-                        MANIFEST,
-                        format!(
-                            "is format {:?} version {}; this program reads {FORMAT:?} version {FORMAT_VERSION}",
-                            m.format, m.version
-                        ),
-                    ));
-                }
-                for f in &m.files {
-                    if !allowed_path(&f.path) {
-                        return Err(member_error(
-                            MANIFEST,
-                            format!("lists {:?}, which is not a member this format has", f.path),
-                        ));
-                    }
-                    if listed
-                        .insert(f.path.clone(), (f.size, f.sha256.clone()))
-                        .is_some()
-                    {
-                        return Err(member_error(MANIFEST, format!("lists {} twice", f.path)));
-                    }
-                }
-                for required in [BUNDLE, SEALED_KEYS, README] {
-                    if !listed.contains_key(required) {
-                        return Err(member_error(MANIFEST, format!("does not list {required}")));
-                    }
-                }
-                manifest = Some((m, bytes));
-            }
-            1 => {
-                if path != SIGNATURE {
-                    return Err(member_error(
-                        &path,
-                        format!("comes second, but {SIGNATURE} must"),
-                    ));
-                }
-                let sig = read_small(&mut entry, &path, size, 64)?;
-                let (m, bytes) = manifest
-                    .as_ref()
-                    .ok_or_else(|| ArchiveError::Structure("no manifest".into()))?;
-                let key = crypto::b64u_decode(&m.box_info.signing_key).map_err(|_| {
-                    member_error(MANIFEST, "names a box signing key that is not base64url")
-                })?;
-                crypto::verify_ed25519(&key, bytes, &sig).map_err(|_| {
-                    member_error(SIGNATURE, "does not verify: MANIFEST.json was altered, or was not signed by the box it names")
-                })?;
-            }
-            _ => {
-                let Some((want_size, want_hash)) = listed.get(&path).cloned() else {
-                    return Err(member_error(
-                        &path,
-                        "is not listed in MANIFEST.json (a member was added)",
-                    ));
-                };
-                if seen.contains(&path) {
-                    return Err(member_error(&path, "appears twice"));
-                }
-                seen.push(path.clone());
-                if size != want_size {
-                    return Err(member_error(
-                        &path,
-                        format!("is {size} bytes, MANIFEST.json says {want_size}"),
-                    ));
-                }
-                let is_doc = path.starts_with("did/");
-                let limit = if path == BUNDLE {
-                    MAX_BUNDLE
-                } else {
-                    MAX_SMALL_MEMBER
-                };
-                if size > limit {
-                    return Err(member_error(
-                        &path,
-                        format!("is {size} bytes, more than the {limit} allowed"),
-                    ));
-                }
-                let keep_bytes = is_doc || (keep && (path == BUNDLE || path == SEALED_KEYS));
-                let mut sink = Hashing {
-                    hasher: Sha256::new(),
-                    count: 0,
-                    keep: keep_bytes.then(Vec::new),
-                };
-                io::copy(&mut (&mut entry).take(size), &mut sink)?;
-                if sink.count < size {
-                    return Err(member_error(
-                        &path,
-                        format!(
-                            "is cut short: {} of {size} bytes (the file is truncated)",
-                            sink.count
-                        ),
-                    ));
-                }
-                if hex::encode(sink.hasher.finalize()) != want_hash {
-                    return Err(member_error(
-                        &path,
-                        "does not match its SHA-256 in MANIFEST.json (it was altered or damaged)",
-                    ));
-                }
-                let bytes = sink.keep.unwrap_or_default();
-                if is_doc {
-                    let name = &path["did/".len()..path.len() - ".json".len()];
-                    let doc: Value = serde_json::from_slice(&bytes)
-                        .map_err(|_| member_error(&path, "is not JSON"))?;
-                    let did = format!("did:ipid:{name}");
-                    if doc.get("id").and_then(Value::as_str) != Some(did.as_str()) {
-                        return Err(member_error(&path, format!("is not the document of {did}")));
-                    }
-                    documents.insert(did, doc);
-                } else if path == BUNDLE && keep {
-                    bundle = Some(bytes);
-                } else if path == SEALED_KEYS && keep {
-                    sealed_keys = Some(bytes);
-                }
-            }
+        Ok(Some(Member { entry, path, size }))
+    }
+}
+
+/// The first member: `MANIFEST.json`, parsed. Also returns its bytes, which the signature
+/// covers.
+fn read_manifest(mut member: Member<'_, impl Read>) -> Result<(Manifest, Vec<u8>), ArchiveError> {
+    if member.path != MANIFEST {
+        return Err(member_error(
+            &member.path,
+            format!("comes first, but {MANIFEST} must"),
+        ));
+    }
+    let bytes = read_small(
+        &mut member.entry,
+        &member.path,
+        member.size,
+        MAX_SMALL_MEMBER,
+    )?;
+    let manifest: Manifest = serde_json::from_slice(&bytes)
+        .map_err(|e| member_error(MANIFEST, format!("is not a valid manifest: {e}")))?;
+    Ok((manifest, bytes))
+}
+
+/// The manifest names this format, and lists members the format has, each once, the required
+/// ones among them.
+fn check_manifest(m: &Manifest) -> Result<Listed, ArchiveError> {
+    if m.format != FORMAT || m.version != FORMAT_VERSION {
+        return Err(member_error(
+            MANIFEST,
+            format!(
+                "is format {:?} version {}; this program reads {FORMAT:?} version {FORMAT_VERSION}",
+                m.format, m.version
+            ),
+        ));
+    }
+    let mut listed = Listed::new();
+    for f in &m.files {
+        if !allowed_path(&f.path) {
+            return Err(member_error(
+                MANIFEST,
+                format!("lists {:?}, which is not a member this format has", f.path),
+            ));
+        }
+        if listed
+            .insert(f.path.clone(), (f.size, f.sha256.clone()))
+            .is_some()
+        {
+            return Err(member_error(MANIFEST, format!("lists {} twice", f.path)));
         }
     }
-    let Some((manifest, _)) = manifest else {
-        return Err(ArchiveError::Structure(
-            "it holds no member: it is not an Identity Box backup".into(),
+    for required in [BUNDLE, SEALED_KEYS, README] {
+        if !listed.contains_key(required) {
+            return Err(member_error(MANIFEST, format!("does not list {required}")));
+        }
+    }
+    Ok(listed)
+}
+
+/// The second member: `MANIFEST.sig`, the Ed25519 signature of the manifest's bytes by the
+/// box signing key the manifest names.
+fn check_signature(
+    mut member: Member<'_, impl Read>,
+    manifest: &Manifest,
+    manifest_bytes: &[u8],
+) -> Result<(), ArchiveError> {
+    if member.path != SIGNATURE {
+        return Err(member_error(
+            &member.path,
+            format!("comes second, but {SIGNATURE} must"),
+        ));
+    }
+    let sig = read_small(&mut member.entry, &member.path, member.size, 64)?;
+    let key = crypto::b64u_decode(&manifest.box_info.signing_key)
+        .map_err(|_| member_error(MANIFEST, "names a box signing key that is not base64url"))?;
+    crypto::verify_ed25519(&key, manifest_bytes, &sig).map_err(|_| {
+        member_error(
+            SIGNATURE,
+            "does not verify: MANIFEST.json was altered, or was not signed by the box it names",
+        )
+    })
+}
+
+/// A member after the signature: listed, not seen before, of the listed size, and not over
+/// its limit. Returns the SHA-256 the manifest lists for it.
+fn check_listed<'l>(
+    member: &Member<'_, impl Read>,
+    listed: &'l Listed,
+    seen: &mut Vec<String>,
+) -> Result<&'l str, ArchiveError> {
+    let (path, size) = (&member.path, member.size);
+    let Some((want_size, want_hash)) = listed.get(path) else {
+        return Err(member_error(
+            path,
+            "is not listed in MANIFEST.json (a member was added)",
         ));
     };
-    if previous == MANIFEST {
-        return Err(member_error(SIGNATURE, "is missing"));
+    if seen.contains(path) {
+        return Err(member_error(path, "appears twice"));
     }
-    if let Some(missing) = listed.keys().find(|p| !seen.contains(p)) {
+    seen.push(path.clone());
+    if size != *want_size {
         return Err(member_error(
-            missing,
-            "is missing (listed in MANIFEST.json, not in the file)",
+            path,
+            format!("is {size} bytes, MANIFEST.json says {want_size}"),
         ));
     }
-    // tar stops at the first zero block; the second one must follow, then nothing but zeros.
-    let mut rest = Vec::new();
-    archive.into_inner().take(1 << 20).read_to_end(&mut rest)?;
-    if rest.len() < BLOCK as usize || rest.iter().any(|&b| b != 0) {
+    let limit = if path == BUNDLE {
+        MAX_BUNDLE
+    } else {
+        MAX_SMALL_MEMBER
+    };
+    if size > limit {
+        return Err(member_error(
+            path,
+            format!("is {size} bytes, more than the {limit} allowed"),
+        ));
+    }
+    Ok(want_hash)
+}
+
+/// Reads a member to its end and checks its SHA-256 against `want_hash`. Returns its bytes
+/// when `keep`, else nothing (a bundle is hashed as it streams, not held).
+fn read_checksummed(
+    member: &mut Member<'_, impl Read>,
+    want_hash: &str,
+    keep: bool,
+) -> Result<Vec<u8>, ArchiveError> {
+    let (path, size) = (&member.path, member.size);
+    let mut sink = Hashing {
+        hasher: Sha256::new(),
+        count: 0,
+        keep: keep.then(Vec::new),
+    };
+    io::copy(&mut (&mut member.entry).take(size), &mut sink)?;
+    if sink.count < size {
+        return Err(member_error(
+            path,
+            format!(
+                "is cut short: {} of {size} bytes (the file is truncated)",
+                sink.count
+            ),
+        ));
+    }
+    if hex::encode(sink.hasher.finalize()) != want_hash {
+        return Err(member_error(
+            path,
+            "does not match its SHA-256 in MANIFEST.json (it was altered or damaged)",
+        ));
+    }
+    Ok(sink.keep.unwrap_or_default())
+}
+
+/// `did/<name>.json`: JSON whose `id` is `did:ipid:<name>`. Returns the DID and the document.
+fn open_document(path: &str, bytes: &[u8]) -> Result<(String, Value), ArchiveError> {
+    // The manifest listed this path, so `allowed_path` has checked its shape.
+    let name = &path["did/".len()..path.len() - ".json".len()];
+    let doc: Value =
+        serde_json::from_slice(bytes).map_err(|_| member_error(path, "is not JSON"))?;
+    let did = format!("did:ipid:{name}");
+    if doc.get("id").and_then(Value::as_str) != Some(did.as_str()) {
+        return Err(member_error(path, format!("is not the document of {did}")));
+    }
+    Ok((did, doc))
+}
+
+/// What follows tar's end of archive: tar stops at the first zero block; the second one must
+/// follow, then nothing but zeros.
+fn check_end(rest: impl Read) -> Result<(), ArchiveError> {
+    let mut bytes = Vec::new();
+    rest.take(1 << 20).read_to_end(&mut bytes)?;
+    if bytes.len() < BLOCK as usize || bytes.iter().any(|&b| b != 0) {
         return Err(ArchiveError::Structure(
             "it does not end with the end-of-archive marker: it is truncated, or something was appended".into(),
         ));
     }
-    Ok(Opened {
-        manifest,
-        documents,
-        bundle,
-        sealed_keys,
-    })
+    Ok(())
 }
 
 #[cfg(test)]
