@@ -245,13 +245,6 @@ fn get(daemon: &common::Daemon, path: &str, range: Option<&str>) -> common::Resp
     )
 }
 
-fn header<'a>(response: &'a common::Response, name: &str) -> Option<&'a str> {
-    response.head.lines().find_map(|l| {
-        let (k, v) = l.split_once(':')?;
-        k.eq_ignore_ascii_case(name).then(|| v.trim())
-    })
-}
-
 #[test]
 fn a_box_serves_its_archive_once_per_ticket_and_resumes_with_range() {
     let dir = tempfile::tempdir().unwrap();
@@ -277,7 +270,7 @@ fn a_box_serves_its_archive_once_per_ticket_and_resumes_with_range() {
     assert_eq!(full.status, 200, "{}", full.head);
     assert_eq!(full.body.len() as u64, t["size"].as_u64().unwrap());
     assert_eq!(
-        header(&full, "content-length"),
+        full.header("content-length"),
         Some(full.body.len().to_string().as_str())
     );
     let filename = t["filename"].as_str().unwrap();
@@ -286,11 +279,11 @@ fn a_box_serves_its_archive_once_per_ticket_and_resumes_with_range() {
         "{filename}"
     );
     assert!(
-        header(&full, "content-disposition")
+        full.header("content-disposition")
             .unwrap()
             .contains(filename)
     );
-    assert_eq!(header(&full, "accept-ranges"), Some("bytes"));
+    assert_eq!(full.header("accept-ranges"), Some("bytes"));
 
     // It verifies, opens with the words, and holds both identities' documents and keys.
     let opened = archive::read(&full.body[..], true).unwrap();
@@ -312,7 +305,7 @@ fn a_box_serves_its_archive_once_per_ticket_and_resumes_with_range() {
     assert_eq!(first.status, 206);
     assert_eq!(first.body.len(), 1500);
     assert_eq!(
-        header(&first, "content-range"),
+        first.header("content-range"),
         Some(format!("bytes 0-1499/{}", full.body.len()).as_str())
     );
     let outside = get(&daemon, &url, Some(&format!("bytes={}-", full.body.len())));

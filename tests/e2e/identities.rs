@@ -10,23 +10,13 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{BIN, Daemon, admin_command, clock, kind};
+use common::{BIN, Daemon, admin_command, kind, member, owner};
 use identity_box::client::Client;
 use identity_box::identity::Did;
 use identity_box::identity::document::{check_shape, multikey_ed25519, multikey_x25519};
 use serde_json::{Value, json};
 
 /// The first phone of a fresh box (its owner).
-fn owner(daemon: &Daemon) -> Client {
-    Client::pair(&daemon.startup_uri(), "Phone A", clock()).unwrap()
-}
-
-/// Another phone, paired through a window the first one opens.
-fn member(daemon_owner: &mut Client, name: &str) -> Client {
-    let opened = daemon_owner.call_json("pairing.open", json!({})).unwrap();
-    Client::pair(opened["uri"].as_str().unwrap(), name, clock()).unwrap()
-}
-
 /// Runs the independent IPNS checker and parses its JSON answer.
 fn python(args: &[&str]) -> Value {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/ipns_check.py");

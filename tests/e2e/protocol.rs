@@ -2,7 +2,7 @@
 //! limit, memory under junk params, and `extract.approve` in the form the protocol names.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use crate::common::{self, Daemon};
+use crate::common::{self, Daemon, owner};
 
 use identity_box::client::Client;
 use identity_box::protocol::backup::{BackupDisable, BackupPut, BackupStatus};
@@ -12,10 +12,6 @@ use identity_box::protocol::identity::{IdentityGet, IdentityList};
 use identity_box::protocol::info::BoxInfo;
 use identity_box::protocol::{Method, Role};
 use serde_json::json;
-
-fn owner(daemon: &Daemon) -> Client {
-    Client::pair(&daemon.startup_uri(), "Phone A", common::clock()).unwrap()
-}
 
 #[test]
 fn typed_calls_read_the_box_s_answers_into_their_types() {

@@ -7,14 +7,7 @@ use std::sync::Arc;
 use identity_box::client::Client;
 use identity_box::clock::SystemClock;
 
-use crate::common::{self, Daemon, Response};
-
-fn header<'a>(response: &'a Response, name: &str) -> Option<&'a str> {
-    response.head.lines().find_map(|line| {
-        let (n, v) = line.split_once(':')?;
-        n.eq_ignore_ascii_case(name).then(|| v.trim())
-    })
-}
+use crate::common::{self, Daemon};
 
 #[test]
 fn the_page_its_files_and_the_facts_it_shows() {
@@ -24,10 +17,10 @@ fn the_page_its_files_and_the_facts_it_shows() {
     let page = daemon.get("/");
     assert_eq!(page.status, 200);
     assert_eq!(
-        header(&page, "content-type"),
+        page.header("content-type"),
         Some("text/html; charset=utf-8")
     );
-    let csp = header(&page, "content-security-policy").unwrap();
+    let csp = page.header("content-security-policy").unwrap();
     for directive in [
         "default-src 'none'",
         "script-src 'self'",
@@ -36,8 +29,8 @@ fn the_page_its_files_and_the_facts_it_shows() {
         assert!(csp.contains(directive), "{csp}");
     }
     assert!(!csp.contains("unsafe-inline"), "{csp}");
-    assert_eq!(header(&page, "x-content-type-options"), Some("nosniff"));
-    assert_eq!(header(&page, "referrer-policy"), Some("no-referrer"));
+    assert_eq!(page.header("x-content-type-options"), Some("nosniff"));
+    assert_eq!(page.header("referrer-policy"), Some("no-referrer"));
     let html = String::from_utf8(page.body.clone()).unwrap();
     assert!(html.contains(r#"<script src="/app.js" defer></script>"#));
 
@@ -49,7 +42,7 @@ fn the_page_its_files_and_the_facts_it_shows() {
         let file = daemon.get(path);
         assert_eq!(file.status, 200, "{path}");
         assert!(
-            header(&file, "content-type").unwrap().starts_with(kind),
+            file.header("content-type").unwrap().starts_with(kind),
             "{path}"
         );
         assert!(!file.body.is_empty());

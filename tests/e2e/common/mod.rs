@@ -265,6 +265,15 @@ pub struct Response {
 }
 
 impl Response {
+    /// A header's value (names compare without case), if the response has it.
+    #[allow(dead_code)]
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.head.lines().find_map(|line| {
+            let (n, v) = line.split_once(':')?;
+            n.eq_ignore_ascii_case(name).then(|| v.trim())
+        })
+    }
+
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_slice(&self.body)
             .unwrap_or_else(|e| panic!("{e}: {:?}", String::from_utf8_lossy(&self.body)))
@@ -345,4 +354,22 @@ pub fn verify(args: &[&str]) -> (i32, String, String) {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// The household's first phone: pairs in the box's start-up window, so it is the owner.
+#[allow(dead_code)]
+pub fn owner(daemon: &Daemon) -> identity_box::client::Client {
+    identity_box::client::Client::pair(&daemon.startup_uri(), "Phone A", clock()).unwrap()
+}
+
+/// Another phone, paired through a window the owner opens (a member).
+#[allow(dead_code)]
+pub fn member(
+    owner: &mut identity_box::client::Client,
+    name: &str,
+) -> identity_box::client::Client {
+    let opened = owner
+        .call(&identity_box::protocol::devices::PairingOpen {})
+        .unwrap();
+    identity_box::client::Client::pair(&opened.uri, name, clock()).unwrap()
 }
