@@ -49,7 +49,7 @@ impl fmt::Debug for Secret32 {
 
 impl PartialEq for Secret32 {
     fn eq(&self, other: &Self) -> bool {
-        self.0.ct_eq(&other.0).into()
+        ct_eq(&self.0, &other.0)
     }
 }
 impl Eq for Secret32 {}
@@ -62,6 +62,14 @@ pub fn hkdf32(ikm: &[u8], info: &str) -> Secret32 {
     hk.expand(info.as_bytes(), &mut okm)
         .unwrap_or_else(|_| unreachable!("32 bytes is a valid HKDF-SHA256 output length"));
     Secret32(okm)
+}
+
+/// Whether `a` and `b` hold the same bytes, in time that does not depend on their contents when
+/// their lengths are equal: for secrets, tokens, codes and their hashes, which a caller must not
+/// be able to guess byte by byte from how long a refusal takes. Lengths are not secret: slices
+/// of different lengths are unequal at once.
+pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+    a.ct_eq(b).into()
 }
 
 /// `H(x)`: SHA-256.
@@ -425,6 +433,17 @@ pub struct BoxPublicKeys {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn ct_eq_is_byte_equality() {
+        assert!(ct_eq(b"", b""));
+        assert!(ct_eq(b"pairing code", b"pairing code"));
+        assert!(!ct_eq(b"pairing code", b"pairing codf"));
+        assert!(!ct_eq(b"pairing code", b"pairing cod"));
+        assert!(!ct_eq(b"", b"x"));
+        assert_eq!(Secret32::new([1; 32]), Secret32::new([1; 32]));
+        assert_ne!(Secret32::new([1; 32]), Secret32::new([2; 32]));
+    }
 
     #[test]
     fn secrets_are_redacted() {

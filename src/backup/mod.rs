@@ -235,10 +235,7 @@ impl Backups {
                     .ok_or_else(|| not_found(&p.backup_id))?
             }
         };
-        if !bool::from(subtle::ConstantTimeEq::ct_eq(
-            &existing.recipient[..],
-            &recipient[..],
-        )) {
+        if !crypto::ct_eq(&existing.recipient, &recipient) {
             return Err(BackupError::Conflict(
                 "this backup already exists with another recipient key".into(),
             ));
@@ -284,10 +281,7 @@ impl Backups {
         )
         .ok_or_else(refuse)?;
         let expected = rebind_text(&backup.backup_id, device_id);
-        if bool::from(subtle::ConstantTimeEq::ct_eq(
-            opened.as_slice(),
-            expected.as_bytes(),
-        )) {
+        if crypto::ct_eq(&opened, expected.as_bytes()) {
             Ok(())
         } else {
             Err(refuse())

@@ -271,12 +271,7 @@ impl Sessions {
         let now = self.clock.now_unix();
         let mut live = self.live();
         let s = live.get(session)?;
-        let right: bool = subtle::ConstantTimeEq::ct_eq(
-            &crypto::sha256(secret.as_bytes())[..],
-            &s.secret_hash[..],
-        )
-        .into();
-        if !right {
+        if !crypto::ct_eq(&crypto::sha256(secret.as_bytes()), &s.secret_hash) {
             return None;
         }
         let alive = match &s.status {
@@ -298,8 +293,7 @@ impl Sessions {
             .get(session)
             .filter(|s| s.expires > now)
             .ok_or(ApproveError::Gone)?;
-        let right: bool = subtle::ConstantTimeEq::ct_eq(code.as_bytes(), s.code.as_bytes()).into();
-        if !right {
+        if !crypto::ct_eq(code.as_bytes(), s.code.as_bytes()) {
             return Err(ApproveError::WrongCode);
         }
         if !matches!(s.status, Status::Pending { .. }) {

@@ -375,7 +375,7 @@ impl Identities {
             .await?
             .filter(|r| !r.deactivated)
             .ok_or_else(|| IdentityError::NotFound(format!("this box has no identity {parsed}")))?;
-        if !crypto_eq(&row.device_id, device_id) {
+        if !crypto::ct_eq(row.device_id.as_bytes(), device_id.as_bytes()) {
             return Err(IdentityError::Forbidden);
         }
         Ok(row)
@@ -489,11 +489,6 @@ impl Identities {
     pub async fn count(&self) -> Result<u64, IdentityError> {
         Ok(self.store.identity_count().await?)
     }
-}
-
-fn crypto_eq(a: &str, b: &str) -> bool {
-    use subtle::ConstantTimeEq;
-    a.as_bytes().ct_eq(b.as_bytes()).into()
 }
 
 fn ipfs_path(cid: &str) -> String {

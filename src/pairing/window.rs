@@ -1,7 +1,6 @@
 //! Pairing windows (SPEC §2): when pairing is possible, with which single-use token, and the
 //! lockout after too many wrong tokens. Pure logic over a `now` the caller passes in.
 
-use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
 /// A pairing token: 16 random bytes, single use, compared in constant time.
@@ -24,7 +23,7 @@ impl Token {
     }
 
     fn matches(&self, candidate: &[u8]) -> bool {
-        candidate.len() == 16 && bool::from(self.0.ct_eq(candidate))
+        crate::crypto::ct_eq(&self.0, candidate)
     }
 }
 
