@@ -471,17 +471,9 @@ mod tests {
     use super::*;
     use crate::crypto::{BoxKeys, BoxSeed};
 
-    #[derive(Debug)]
-    struct FixedClock(i64);
-    impl Clock for FixedClock {
-        fn now_unix(&self) -> i64 {
-            self.0
-        }
-    }
-
     fn state() -> Arc<AppState> {
         let keys = Arc::new(BoxKeys::from_seed(&BoxSeed::from_bytes([3; 32])));
-        let clock: Arc<dyn Clock> = Arc::new(FixedClock(1_700_000_000));
+        let clock: Arc<dyn Clock> = Arc::new(crate::clock::ManualClock::new(1_700_000_000));
         let pairing = Pairing::new(
             keys.clone(),
             "Test box".into(),

@@ -107,19 +107,11 @@ impl<T: Clone> Tickets<T> {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use std::sync::atomic::{AtomicI64, Ordering};
-
-    #[derive(Debug, Default)]
-    pub(super) struct TestClock(pub(super) AtomicI64);
-    impl Clock for TestClock {
-        fn now_unix(&self) -> i64 {
-            self.0.load(Ordering::SeqCst)
-        }
-    }
+    use crate::clock::ManualClock;
 
     #[test]
     fn a_ticket_lives_five_minutes_and_until_completed() {
-        let clock = Arc::new(TestClock(AtomicI64::new(1000)));
+        let clock = Arc::new(ManualClock::new(1000));
         let tickets: Tickets<u32> = Tickets::new(clock.clone());
         let a = tickets.issue(7).unwrap();
         let b = tickets.issue(8).unwrap();
@@ -134,19 +126,19 @@ mod tests {
         assert_eq!(tickets.get("not-a-ticket"), None);
         tickets.complete(&a.ticket);
         assert_eq!(tickets.get(&a.ticket), None, "used");
-        clock.0.store(1000 + TICKET_SECS - 1, Ordering::SeqCst);
+        clock.set(1000 + TICKET_SECS - 1);
         assert_eq!(tickets.get(&b.ticket), Some(8));
-        clock.0.store(1000 + TICKET_SECS, Ordering::SeqCst);
+        clock.set(1000 + TICKET_SECS);
         assert_eq!(tickets.get(&b.ticket), None, "expired");
     }
 
     #[test]
     fn old_tickets_make_room() {
-        let clock = Arc::new(TestClock(AtomicI64::new(0)));
+        let clock = Arc::new(ManualClock::new(0));
         let tickets: Tickets<usize> = Tickets::new(clock.clone());
         let mut issued = Vec::new();
         for i in 0..MAX_TICKETS + 5 {
-            clock.0.store(i as i64, Ordering::SeqCst);
+            clock.set(i as i64);
             issued.push(tickets.issue(i).unwrap());
         }
         assert_eq!(tickets.live().len(), MAX_TICKETS);
@@ -338,13 +330,12 @@ pub fn parse_approve_uri(uri: &str) -> Option<(String, String)> {
 #[cfg(test)]
 mod session_tests {
     #![allow(clippy::unwrap_used)]
-    use super::tests::TestClock;
     use super::*;
-    use std::sync::atomic::{AtomicI64, Ordering};
+    use crate::clock::ManualClock;
 
     #[test]
     fn a_session_waits_for_the_phone_then_expires() {
-        let clock = Arc::new(TestClock(AtomicI64::new(100)));
+        let clock = Arc::new(ManualClock::new(100));
         let sessions = Sessions::new(clock.clone());
         let s = sessions.start().unwrap();
         assert_eq!(
@@ -378,16 +369,14 @@ mod session_tests {
             Err(ApproveError::Answered)
         );
         // An approved session lives as long as its ticket.
-        clock.0.store(100 + SESSION_SECS + 1, Ordering::SeqCst);
+        clock.set(100 + SESSION_SECS + 1);
         assert_eq!(sessions.status(&s.session, &s.secret), Some(approved));
-        clock.0.store(100 + SESSION_SECS + 200, Ordering::SeqCst);
+        clock.set(100 + SESSION_SECS + 200);
         assert_eq!(sessions.status(&s.session, &s.secret), None);
 
         // Unanswered, it expires after five minutes, and can no longer be approved.
         let t = sessions.start().unwrap();
-        clock
-            .0
-            .store(100 + 2 * SESSION_SECS + 200, Ordering::SeqCst);
+        clock.set(100 + 2 * SESSION_SECS + 200);
         assert_eq!(sessions.check(&t.session, &t.code), Err(ApproveError::Gone));
         assert_eq!(sessions.status(&t.session, &t.secret), None);
     }

@@ -447,22 +447,13 @@ fn decode_array<const N: usize>(text: &str) -> Option<[u8; N]> {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::{AtomicI64, Ordering};
-
     use super::*;
+    use crate::clock::ManualClock;
     use crate::crypto::{BoxSeed, Secret32};
 
-    #[derive(Debug)]
-    struct MovableClock(AtomicI64);
-    impl Clock for MovableClock {
-        fn now_unix(&self) -> i64 {
-            self.0.load(Ordering::SeqCst)
-        }
-    }
-
-    fn setup() -> (Pairing, Arc<MovableClock>, Arc<BoxKeys>) {
+    fn setup() -> (Pairing, Arc<ManualClock>, Arc<BoxKeys>) {
         let keys = Arc::new(BoxKeys::from_seed(&BoxSeed::from_bytes([5; 32])));
-        let clock = Arc::new(MovableClock(AtomicI64::new(1_000_000)));
+        let clock = Arc::new(ManualClock::new(1_000_000));
         let pairing = Pairing::new(
             keys.clone(),
             "box".into(),
@@ -550,7 +541,7 @@ mod tests {
         let store = Store::open_in_memory(0).await.unwrap();
         let (uri, expires) = pairing.open_window();
         assert_eq!(expires, Some(1_000_600));
-        clock.0.store(1_000_600, Ordering::SeqCst);
+        clock.set(1_000_600);
         let err = pairing
             .pair(&store, &request(&keys, &uri.token, 1_000_600))
             .await
