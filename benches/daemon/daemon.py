@@ -6,7 +6,7 @@
 - `/health` throughput with wrk at 32 connections (when wrk is installed)
 - stripped aarch64 release binary size (when it has been built)
 
-Usage: bench/daemon.py --bin target/release/identity-box [--aarch64 PATH] [--runs N]
+Usage: benches/daemon/daemon.py --bin target/release/identity-box [--aarch64 PATH] [--runs N]
 Nothing here asserts: the figures go into BENCHMARKS.md with this command.
 """
 import argparse
