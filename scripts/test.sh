@@ -10,6 +10,8 @@
 #      .deb for arm64, armhf and amd64, checked by packaging/test-deb.sh (contents, modes,
 #      install, upgrade, remove, purge in a throwaway Debian root)
 #   5. each fuzz target for a short run (when a nightly toolchain is available)
+# Each stage prints its time when it ends (`<== NAME: 123 s`), and the run ends with a table of
+# all the stages' times and the total.
 # Usage: scripts/test.sh [--no-cross] [--no-fuzz]
 # With IDBOX_SAVE_DISK=1 (as .ci/run sets), the build outputs of each stage are deleted once it
 # has passed, so that the run needs about 3 GB of free disk at its peak rather than 10.
@@ -26,14 +28,51 @@ for arg in "$@"; do
     esac
 done
 
-step() { printf '\n==> %s\n' "$*"; }
+# Stage times, for CI's log: `stage NAME` closes the stage before it (`<== NAME: 83 s`) and opens
+# the next (`==> NAME`). At exit, also when a stage has failed, a table of every stage's time and
+# the total (BENCHMARKS.md, "CI stages", keeps the figures of a whole run).
+stage_names=()
+stage_secs=()
+stage_now=""
+stage_start=$SECONDS
+stage_close() {
+    [ -n "$stage_now" ] || return 0
+    local secs=$((SECONDS - stage_start))
+    stage_names+=("$stage_now")
+    stage_secs+=("$secs")
+    printf '<== %s: %d s\n' "$stage_now" "$secs"
+    stage_now=""
+}
+stage() {
+    stage_close
+    stage_now="$*"
+    stage_start=$SECONDS
+    printf '\n==> %s\n' "$*"
+}
+min_sec() { printf '%d:%02d' $(($1 / 60)) $(($1 % 60)); }
+stage_table() {
+    local status=$? failed="" i mark
+    if [ "$status" -ne 0 ]; then failed=$stage_now; fi
+    stage_close
+    printf '\n==> Stage times (seconds, min:sec)\n'
+    for i in "${!stage_names[@]}"; do
+        mark=""
+        if [ -n "$failed" ] && [ "${stage_names[$i]}" = "$failed" ]; then mark="   <-- FAILED"; fi
+        printf '%6d %6s  %s%s\n' "${stage_secs[$i]}" "$(min_sec "${stage_secs[$i]}")" \
+            "${stage_names[$i]}" "$mark"
+    done
+    printf '%6d %6s  total\n' "$SECONDS" "$(min_sec "$SECONDS")"
+    if [ "$status" -eq 0 ]; then printf '\n==> All checks passed\n'; fi
+    exit "$status"
+}
+trap stage_table EXIT
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
 save_disk="${IDBOX_SAVE_DISK:-0}"
 free_disk() { df -h --output=avail . | tail -n 1 | tr -d ' '; }
 printf 'free disk: %s\n' "$(free_disk)"
 
-step "Installing what the suite needs"
+stage "Installing what the suite needs"
 need=()
 command -v systemd-analyze >/dev/null || need+=(systemd)
 command -v ip >/dev/null || need+=(iproute2)   # tests/e2e/discovery.rs: a network namespace
@@ -70,16 +109,16 @@ if [ "$cross" = 1 ]; then
     command -v cargo-deb >/dev/null || cargo install cargo-deb --version 3.8.0 --locked
 fi
 
-step "Formatting and lints"
+stage "Formatting and lints"
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 shellcheck -x scripts/*.sh systemd/check.sh packaging/test-deb.sh packaging/debian/postrm \
     image/*.sh image/stage2/* image/rootfs/usr/local/sbin/*
 
-step "Tests"
+stage "Tests"
 cargo test --workspace --locked
 
-step "systemd unit"
+stage "systemd unit"
 systemd/check.sh target/debug/identity-box
 
 if [ "$cross" = 1 ]; then
@@ -88,18 +127,18 @@ if [ "$cross" = 1 ]; then
             aarch64-*) qemu="qemu-aarch64-static"; prefix=/usr/aarch64-linux-gnu ;;
             armv7-*) qemu="qemu-arm-static"; prefix=/usr/arm-linux-gnueabihf ;;
         esac
-        step "Release build for $target"
+        stage "Release build for $target"
         cargo build --release --locked --target "$target"
         bin="target/$target/release/identity-box"
         printf 'binary size: %s bytes\n' "$(stat -c %s "$bin")"
-        step "Smoke test of the $target binary under $qemu"
+        stage "Smoke test of the $target binary under $qemu"
         QEMU_LD_PREFIX="$prefix" IDBOX_TEST_EXEC="$qemu $PWD/$bin" \
             cargo test --locked --test e2e smoke::
         # The release profile has stripped the binary already.
         cargo deb --locked --target "$target" --no-build --no-strip --output target/debian/
         if [ "$save_disk" = 1 ]; then rm -rf "target/$target"; fi
     done
-    step "The Debian packages (arm64, armhf, amd64)"
+    stage "The Debian packages (arm64, armhf, amd64)"
     cargo build --release --locked
     cargo deb --locked --no-build --no-strip --output target/debian/
     as_root packaging/test-deb.sh --install target/debian/identity-box_*.deb
@@ -112,7 +151,7 @@ fi
 
 if [ "$fuzz" = 1 ]; then
     if cargo +nightly --version >/dev/null 2>&1; then
-        step "Fuzz targets (a short run each)"
+        stage "Fuzz targets (a short run each)"
         command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
         mkdir -p target
         for target in $(cargo +nightly fuzz list --fuzz-dir fuzz); do
@@ -136,9 +175,8 @@ if [ "$fuzz" = 1 ]; then
             fi
         done
     else
-        step "Fuzz targets skipped: no nightly toolchain (rustup toolchain install nightly)"
+        stage "Fuzz targets skipped: no nightly toolchain (rustup toolchain install nightly)"
     fi
 fi
 
 printf 'free disk: %s\n' "$(free_disk)"
-step "All checks passed"
