@@ -1,5 +1,5 @@
 //! The admin socket's protocol: one JSON request line, one JSON answer line, over a Unix socket
-//! that only root and the service user can open (SPEC §8). The daemon serves it; the `status`
+//! that only root and the service user can open (protocol §8). The daemon serves it; the `status`
 //! (later `pair`, `factory-reset`) commands use [`request`].
 
 use std::path::{Path, PathBuf};
@@ -70,7 +70,7 @@ pub struct StatusReport {
     pub agreement_key: String,
     /// Box signing key, b64u.
     pub signing_key: String,
-    /// `fp` of SPEC §8.
+    /// `fp` of protocol §8.
     pub fingerprint: String,
     /// When this box was first started, Unix seconds.
     pub first_started_at: Option<i64>,

@@ -38,13 +38,13 @@ pub struct Config {
     pub host_names: Vec<String>,
     /// Limits of the HTTP server.
     pub http: HttpConfig,
-    /// Pairing windows (SPEC §2).
+    /// Pairing windows (protocol §2).
     pub pairing: PairingSettings,
-    /// Announcing the box on the LAN (SPEC §8).
+    /// Announcing the box on the LAN (protocol §8).
     pub mdns: MdnsSettings,
-    /// The embedded IPFS node (SPEC §4).
+    /// The embedded IPFS node (protocol §4).
     pub ipfs: IpfsSettings,
-    /// Backups (SPEC §5).
+    /// Backups (protocol §5).
     pub backup: BackupSettings,
 }
 
@@ -80,7 +80,7 @@ pub struct IpfsSettings {
     pub mdns: bool,
     /// How long resolving a DID of another box may search the network, in seconds.
     pub resolve_timeout_secs: u64,
-    /// Seconds between re-signing and re-publishing every identity's record (SPEC §4: 4 h).
+    /// Seconds between re-signing and re-publishing every identity's record (protocol §4: 4 h).
     pub republish_interval_secs: u64,
 }
 
@@ -125,7 +125,7 @@ impl Default for MdnsSettings {
     }
 }
 
-/// When phones may pair (SPEC §2).
+/// When phones may pair (protocol §2).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PairingSettings {
@@ -147,7 +147,7 @@ impl Default for PairingSettings {
     }
 }
 
-/// Limits of the HTTP server (SPEC §9).
+/// Limits of the HTTP server (protocol §9).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct HttpConfig {

@@ -1,4 +1,4 @@
-//! Key material and primitives (SPEC §1): secret newtypes that zeroize, HKDF, the box keys.
+//! Key material and primitives (protocol §1): secret newtypes that zeroize, HKDF, the box keys.
 //!
 //! Every secret here is wiped from memory when dropped, prints as `[redacted]`, and compares in
 //! constant time.
@@ -17,7 +17,7 @@ use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use crate::fsutil;
 
-/// The HKDF salt of every derivation in SPEC v1.
+/// The HKDF salt of every derivation in protocol v1 (protocol §1).
 pub const HKDF_SALT: &[u8] = b"identity-box/v1";
 
 /// 32 secret bytes: zeroized on drop, redacted in `Debug`, compared in constant time.
@@ -54,7 +54,7 @@ impl PartialEq for Secret32 {
 }
 impl Eq for Secret32 {}
 
-/// `HKDF(ikm, info)` of the SPEC: HKDF-SHA256, salt `identity-box/v1`, 32 bytes of output.
+/// `HKDF(ikm, info)` of protocol §1: HKDF-SHA256, salt `identity-box/v1`, 32 bytes of output.
 pub fn hkdf32(ikm: &[u8], info: &str) -> Secret32 {
     let hk = Hkdf::<Sha256>::new(Some(HKDF_SALT), ikm);
     let mut okm = [0u8; 32];
@@ -80,7 +80,7 @@ pub fn sha256(bytes: &[u8]) -> [u8; 32] {
 /// base64url without padding (compiled for speed in `idbox-bulk`: bundles pass through it).
 pub use idbox_bulk::{b64u, b64u_decode};
 
-/// The mDNS fingerprint of a box: hex of the first 8 bytes of `H(agreement key)` (SPEC §8).
+/// The mDNS fingerprint of a box: hex of the first 8 bytes of `H(agreement key)` (protocol §8).
 pub fn fingerprint(agreement_public: &[u8; 32]) -> String {
     hex::encode(&sha256(agreement_public)[..8])
 }
@@ -223,7 +223,7 @@ pub fn secretbox_open(key: &Secret32, nonce: &[u8; NONCE_LEN], boxed: &[u8]) -> 
     idbox_bulk::secretbox_open(key.expose(), nonce, boxed)
 }
 
-/// The owner's backup secrets, derived from the mnemonic's 32 bytes of entropy (SPEC §5).
+/// The owner's backup secrets, derived from the mnemonic's 32 bytes of entropy (protocol §5).
 /// They live on the phone; the box sees only `backup_id` and the recipient's public half.
 #[derive(Clone)]
 pub struct BackupSecrets {
@@ -273,7 +273,7 @@ pub fn x25519_public(secret: &Secret32) -> [u8; 32] {
     X25519Public::from(&StaticSecret::from(*secret.expose())).to_bytes()
 }
 
-/// `device_id` of SPEC §2: hex of the first 16 bytes of `H(device_key)`.
+/// `device_id` of protocol §2: hex of the first 16 bytes of `H(device_key)`.
 pub fn device_id(device_key: &[u8; 32]) -> String {
     hex::encode(&sha256(device_key)[..16])
 }
@@ -299,7 +299,7 @@ pub enum KeyError {
     },
 }
 
-/// The box seed: 32 random bytes made at first start, the root of the box keys (SPEC §1).
+/// The box seed: 32 random bytes made at first start, the root of the box keys (protocol §1).
 #[derive(Debug, PartialEq, Eq)]
 pub struct BoxSeed(Secret32);
 
@@ -356,7 +356,7 @@ impl BoxSeed {
     }
 }
 
-/// The two keys the box derives from its seed: X25519 agreement and Ed25519 signing (SPEC §1).
+/// The two keys the box derives from its seed: X25519 agreement and Ed25519 signing (protocol §1).
 pub struct BoxKeys {
     agreement: Secret32,
     agreement_public: X25519Public,
@@ -391,7 +391,7 @@ impl BoxKeys {
         self.signing.verifying_key().to_bytes()
     }
 
-    /// The secret half of the agreement key, for the channel and pairing (SPEC §2, §3).
+    /// The secret half of the agreement key, for the channel and pairing (protocol §2, §3).
     pub fn agreement_secret(&self) -> &Secret32 {
         &self.agreement
     }

@@ -1,4 +1,4 @@
-//! mDNS / DNS-SD (SPEC §8): the box announces `_identitybox._tcp` with TXT `v=1` and `fp`; a
+//! mDNS / DNS-SD (protocol §8): the box announces `_identitybox._tcp` with TXT `v=1` and `fp`; a
 //! client finds its pinned box again by that fingerprint when the address it knew stops
 //! answering (home routers hand out new addresses). Only this module knows mdns-sd.
 

@@ -1,4 +1,4 @@
-//! `GET /v1/archive/<ticket>` (SPEC §6): an archive streamed from the store in constant
+//! `GET /v1/archive/<ticket>` (protocol §6): an archive streamed from the store in constant
 //! memory, with `Content-Length`, and `Range` so that a broken download resumes.
 //!
 //! warp has no public way to build a streaming body, so the route answers the head of the
@@ -87,7 +87,7 @@ pub fn parse_range(value: &str, len: u64) -> Result<Option<(u64, u64)>, Unsatisf
     Ok(Some(range))
 }
 
-/// `POST /v1/extract`: a desktop asks to save a backup (SPEC §6).
+/// `POST /v1/extract`: a desktop asks to save a backup (protocol §6).
 pub fn start_extract(state: &AppState, ip: std::net::IpAddr) -> Response {
     if !state.pair_limit.hit(&ip) {
         return ApiError::TooManyAttempts.reply();

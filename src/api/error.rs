@@ -17,7 +17,7 @@ use crate::store::StoreError;
 /// An error the HTTP layer answers with; `kind` is the machine-readable `error` field.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ApiError {
-    /// The `Host` header names someone else (SPEC §9, DNS-rebinding defence).
+    /// The `Host` header names someone else (protocol §9, DNS-rebinding defence).
     #[error(
         "This address is not the box's own. Open the box by its name (identity-box.local) or its IP address."
     )]
@@ -52,7 +52,7 @@ pub enum ApiError {
     #[error("The request is malformed: {0}")]
     BadRequest(String),
     /// Something failed inside the box.
-    /// No pairing window is open (SPEC §2).
+    /// No pairing window is open (protocol §2).
     #[error(
         "Pairing is closed. Open it from a paired phone, or restart the box and pair within 10 minutes."
     )]
@@ -153,7 +153,7 @@ impl warp::reject::Reject for ApiError {}
 struct ErrorBody {
     error: &'static str,
     message: String,
-    /// With `stale`: the box's clock, so the client can correct its offset (SPEC §3).
+    /// With `stale`: the box's clock, so the client can correct its offset (protocol §3).
     #[serde(skip_serializing_if = "Option::is_none")]
     box_time: Option<i64>,
 }
@@ -254,7 +254,7 @@ pub enum RpcError {
     /// Someone else changed the thing first.
     #[error("{0}")]
     Conflict(String),
-    /// No backup with that id (SPEC §5: "no backup matches this mnemonic").
+    /// No backup with that id (protocol §5: "no backup matches this mnemonic").
     #[error("{0}")]
     BackupNotFound(String),
     /// The thing sent is larger than the box accepts.
@@ -269,7 +269,7 @@ pub enum RpcError {
 }
 
 impl RpcError {
-    /// JSON-RPC code and SPEC §3 kind.
+    /// JSON-RPC code and protocol §3 kind.
     fn code_and_kind(&self) -> (i64, &'static str) {
         match self {
             RpcError::InvalidRequest(_) => (-32600, "invalid_params"),

@@ -1,4 +1,4 @@
-//! The `Host` check of SPEC §9: a defence against DNS rebinding.
+//! The `Host` check of protocol §9: a defence against DNS rebinding.
 //!
 //! A web page on another site can make a browser send requests to the box by pointing its own
 //! name at the box's address; such requests carry the attacker's name in `Host`. So the box

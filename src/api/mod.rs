@@ -36,7 +36,7 @@ pub use host::AllowedHosts;
 use ratelimit::RateLimiter;
 use server::PeerAddr;
 
-/// Per-address limits on unauthenticated work (SPEC §9).
+/// Per-address limits on unauthenticated work (protocol §9).
 #[derive(Debug, Clone, Copy)]
 pub struct RateLimits {
     /// `POST /v1/pair` attempts per minute and address.
@@ -119,7 +119,7 @@ impl AppState {
         self.services.get().map(|(_, b)| b)
     }
 
-    /// Asks the daemon to erase everything and start again as a new box (SPEC §3
+    /// Asks the daemon to erase everything and start again as a new box (protocol §3
     /// `box.factory_reset`, `identity-box factory-reset`). Requests in flight still finish.
     pub fn request_factory_reset(&self) {
         log::warn!("factory reset requested: the box will erase everything and restart");
@@ -282,7 +282,7 @@ fn with_state(
     warp::any().map(move || state.clone())
 }
 
-/// `421` unless the request is addressed to the box (SPEC §9).
+/// `421` unless the request is addressed to the box (protocol §9).
 fn host_guard(allowed: AllowedHosts) -> impl Filter<Extract = (), Error = Rejection> + Clone {
     let allowed = Arc::new(allowed);
     warp::header::optional::<String>("host")
@@ -403,7 +403,7 @@ fn pairing_qr_svg(state: &AppState) -> Response {
     }
 }
 
-/// `POST /v1/pair` (SPEC §2).
+/// `POST /v1/pair` (protocol §2).
 async fn pair(state: Arc<AppState>, ip: std::net::IpAddr, req: PairRequest) -> Response {
     if !state.pair_limit.hit(&ip) {
         return ApiError::TooManyAttempts.reply();
@@ -417,7 +417,7 @@ async fn pair(state: Arc<AppState>, ip: std::net::IpAddr, req: PairRequest) -> R
     }
 }
 
-/// `POST /v1/rpc` (SPEC §3): open, dispatch, seal.
+/// `POST /v1/rpc` (protocol §3): open, dispatch, seal.
 async fn rpc(state: Arc<AppState>, ip: std::net::IpAddr, env: Envelope) -> Response {
     if !state.bad_rpc_limit.allows(&ip) {
         return ApiError::RateLimited.reply();

@@ -1,4 +1,4 @@
-//! Rate limits (SPEC §3, §9): token buckets keyed by the client's IP address or device.
+//! Rate limits (protocol §3, §9): token buckets keyed by the client's IP address or device.
 
 use std::collections::HashMap;
 use std::hash::Hash;

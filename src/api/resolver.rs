@@ -1,5 +1,5 @@
 //! `GET /1.0/identifiers/<did>`: public DID resolution in the shape of a DIF Universal Resolver
-//! driver (SPEC §7): `didDocument`, `didResolutionMetadata`, `didDocumentMetadata`.
+//! driver (protocol §7): `didDocument`, `didResolutionMetadata`, `didDocumentMetadata`.
 //!
 //! Errors keep that shape (`didResolutionMetadata.error` is `invalidDid`, `notFound`…) and also
 //! carry the box's usual `{error, message}` fields.

@@ -1,4 +1,4 @@
-//! Serves a warp filter through hyper with the limits warp alone lacks (SPEC §9): a header-read
+//! Serves a warp filter through hyper with the limits warp alone lacks (protocol §9): a header-read
 //! timeout, an idle timeout, a cap on concurrent connections, and a graceful drain on shutdown.
 
 use std::convert::Infallible;

@@ -1,4 +1,4 @@
-//! The archive (SPEC §6, `docs/archive-format.md`): one backup version as a POSIX ustar file,
+//! The archive (protocol §6, `docs/archive-format.md`): one backup version as a POSIX ustar file,
 //! `MANIFEST.json` first, its Ed25519 signature second, then the phone's bundle, the sealed
 //! identity keys, the DID documents and a README.
 //!

@@ -1,4 +1,4 @@
-//! Backups (SPEC §5): the phone's encrypted bundles, the box's identity keys sealed to the
+//! Backups (protocol §5): the phone's encrypted bundles, the box's identity keys sealed to the
 //! owner, automatic versions, and restore.
 //!
 //! The box never holds a key that opens what it keeps: the bundle is `crypto_secretbox`ed by
@@ -22,7 +22,7 @@ use crate::identity::{Did, Identities, IdentityError};
 use crate::store::{BackupRow, IdentityRow, NewVersion, Store, StoreError};
 use wire::{SealedIdentity, SealedKeys, SealedKeysError};
 
-/// Why a backup operation failed; each maps to a SPEC §3 error kind.
+/// Why a backup operation failed; each maps to a protocol §3 error kind.
 #[derive(Debug, thiserror::Error)]
 pub enum BackupError {
     #[error("{0}")]

@@ -1,4 +1,4 @@
-//! The sealed identity keys of a backup version (SPEC §5), as both sides read and write them:
+//! The sealed identity keys of a backup version (protocol §5), as both sides read and write them:
 //! `{"v":1,"identities":[{"did","secret_key":b64u(32-byte ed25519 seed),"seq"}]}`, padded with
 //! ASCII spaces to a multiple of 4096 bytes, then sealed (`crypto_box_seal`) to the owner's
 //! recipient key, or to the box's agreement key for `backup.restore_keys`.

@@ -45,7 +45,7 @@ pub enum ClientCommand {
     },
     /// Look up any did:ipid DID and print its document.
     Resolve { did: String },
-    /// Backups of this phone's address book (SPEC §5).
+    /// Backups of this phone's address book (protocol §5).
     Backup {
         #[command(subcommand)]
         command: BackupCommand,

@@ -1,4 +1,4 @@
-//! `identity-box extract --box URL --out DIR` (SPEC §6): the desktop asks the box for a backup,
+//! `identity-box extract --box URL --out DIR` (protocol §6): the desktop asks the box for a backup,
 //! shows the approval QR, waits for the phone, downloads with a progress bar (resuming with
 //! `Range` when the connection breaks), syncs the file to disk, verifies it and says what it is.
 //! Ctrl-C cancels at any point and leaves no partial file behind.

@@ -1,4 +1,4 @@
-//! The command line (SPEC §8): one binary, one subcommand per job.
+//! The command line (protocol §8): one binary, one subcommand per job.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

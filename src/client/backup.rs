@@ -1,4 +1,4 @@
-//! The phone's side of backups (SPEC §5): the mnemonic, the bundle, automatic uploads, and
+//! The phone's side of backups (protocol §5): the mnemonic, the bundle, automatic uploads, and
 //! restore with its five outcomes.
 
 use serde::{Deserialize, Serialize};
@@ -172,7 +172,7 @@ impl BackupState {
     }
 }
 
-/// The bundle's plaintext, as the reference client writes it (SPEC §5).
+/// The bundle's plaintext, as the reference client writes it (protocol §5).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Bundle {
     pub v: u32,
@@ -380,7 +380,7 @@ impl Client {
 }
 
 impl Client {
-    /// `backup.enable` for these secrets; `take_over` adds the proof of the words (SPEC §5),
+    /// `backup.enable` for these secrets; `take_over` adds the proof of the words (protocol §5),
     /// which a backup of another device needs.
     fn enable_on_box(
         &mut self,

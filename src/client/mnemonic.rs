@@ -1,4 +1,4 @@
-//! The owner's 24 words (SPEC §5): BIP39, English word list, SHA-256 checksum.
+//! The owner's 24 words (protocol §5): BIP39, English word list, SHA-256 checksum.
 //!
 //! Input is normalised (NFKD, lower case, single spaces) before decoding. An unknown word and
 //! a bad checksum are distinct errors, and an unknown word comes with the nearest word of the

@@ -1,4 +1,4 @@
-//! The reference client: plays the phone (SPEC §2, §3) for tests, trials and `identity-box client`.
+//! The reference client: plays the phone (protocol §2, §3) for tests, trials and `identity-box client`.
 //!
 //! It pins the box key from the QR code and refuses any answer that does not open with it. Its
 //! state (box pin, device key, clock offset) lives in one JSON file written atomically, mode 0600.
@@ -169,7 +169,7 @@ pub struct OwnIdentity {
     #[serde(with = "secret_b64u")]
     pub agreement_secret: Secret32,
     /// The document as the box last published it (so that a new box can publish it again,
-    /// services included). An addition to SPEC §5's bundle entry; readers ignore it.
+    /// services included). An addition to protocol §5's bundle entry; readers ignore it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub document: Option<Value>,
 }

@@ -502,7 +502,7 @@ fn advertise(
     .ok()
 }
 
-/// Erases what a factory reset erases (SPEC §1): the seed (overwritten before it is
+/// Erases what a factory reset erases (protocol §1): the seed (overwritten before it is
 /// removed), the database with every device, identity key and backup, and the IPFS
 /// repository. The directory and its lock stay.
 fn erase(data_dir: &Path) -> Result<(), DaemonError> {
@@ -559,7 +559,7 @@ fn spawn_signal_watch(
     Ok(())
 }
 
-/// Re-signs and republishes every identity's record now and then every `interval` (SPEC §4:
+/// Re-signs and republishes every identity's record now and then every `interval` (protocol §4:
 /// the DHT forgets records on restart, and records expire after 48 h).
 async fn republish(identities: Identities, interval: std::time::Duration, stop: CancellationToken) {
     let mut ticker = tokio::time::interval(interval);

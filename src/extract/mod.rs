@@ -1,4 +1,4 @@
-//! Desktop extraction (SPEC §6): download tickets for archives. A ticket is a random 32-byte
+//! Desktop extraction (protocol §6): download tickets for archives. A ticket is a random 32-byte
 //! bearer secret in a URL, valid for [`TICKET_SECS`] and until one download has sent the
 //! archive's last byte; `Range` requests within that time continue a broken download.
 //!
@@ -12,7 +12,7 @@ use crate::backup::ArchiveSource;
 use crate::clock::Clock;
 use crate::crypto::{self, Secret32};
 
-/// How long a download URL stays valid (SPEC §6).
+/// How long a download URL stays valid (protocol §6).
 pub const TICKET_SECS: i64 = 5 * 60;
 /// At most this many live tickets; the oldest goes first.
 const MAX_TICKETS: usize = 64;
@@ -150,7 +150,7 @@ mod tests {
     }
 }
 
-/// How long a desktop's request to save a backup waits for the phone (SPEC §6).
+/// How long a desktop's request to save a backup waits for the phone (protocol §6).
 pub const SESSION_SECS: i64 = 5 * 60;
 /// At most this many sessions at once; the oldest goes first.
 const MAX_SESSIONS: usize = 32;
@@ -203,7 +203,7 @@ pub enum ApproveError {
     Answered,
 }
 
-/// Desktop extraction sessions (SPEC §6), kept in memory.
+/// Desktop extraction sessions (protocol §6), kept in memory.
 #[derive(Debug, Clone)]
 pub struct Sessions {
     clock: Arc<dyn Clock>,

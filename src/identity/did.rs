@@ -1,4 +1,4 @@
-//! `did:ipid` identifiers (SPEC §4): `did:ipid:` and the IPNS name of the identity key.
+//! `did:ipid` identifiers (protocol §4): `did:ipid:` and the IPNS name of the identity key.
 
 use std::fmt;
 use std::str::FromStr;

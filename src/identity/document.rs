@@ -1,4 +1,4 @@
-//! DID documents (W3C DID Core) with Multikey verification methods (SPEC §4).
+//! DID documents (W3C DID Core) with Multikey verification methods (protocol §4).
 //!
 //! The document names the phone's keys: `#signing-key` (ed25519, `z6Mk…`) for authentication
 //! and assertions, `#agreement-key` (X25519, `z6LS…`) for key agreement. Times and sequence

@@ -1,4 +1,4 @@
-//! The household's DIDs: identity keys, DID documents, publishing and resolution (SPEC §4).
+//! The household's DIDs: identity keys, DID documents, publishing and resolution (protocol §4).
 //!
 //! Each identity has its own ed25519 key, made here and kept in the store; its IPNS name is
 //! the DID. A new value of an identity is, in order: the document stored and pinned in the
@@ -26,12 +26,12 @@ use crate::store::{IdentityRow, Publication, Store, StoreError};
 pub use did::{Did, DidError};
 use document::PublicKeys;
 
-/// How long a signed record stays valid (SPEC §4: 48 h).
+/// How long a signed record stays valid (protocol §4: 48 h).
 pub const RECORD_LIFETIME_SECS: i64 = 48 * 3600;
 /// Longest identity label.
 pub const MAX_NAME_CHARS: usize = 64;
 
-/// Why an identity operation failed; each maps to a SPEC §3 error kind.
+/// Why an identity operation failed; each maps to a protocol §3 error kind.
 #[derive(Debug, thiserror::Error)]
 pub enum IdentityError {
     /// The request's values are not acceptable.
@@ -267,7 +267,7 @@ impl Identities {
         Ok(view(&updated, doc))
     }
 
-    /// Brings back an identity from its key (SPEC §5 `backup.restore_keys`): binds it to
+    /// Brings back an identity from its key (protocol §5 `backup.restore_keys`): binds it to
     /// `device_id` and publishes its document with a sequence number above `min_seq` and above
     /// any this box has used. A box that does not hold the identity needs its `document` and
     /// `name`; the document is rebuilt from its keys and services, never stored as given.

@@ -2,7 +2,7 @@
 //!
 //! The only module that knows rust-ipfs and libp2p. Its interface is small on purpose (put and
 //! get a JSON document, put and find a name's records, count peers) so that the node could be
-//! replaced by libp2p-kad and rust-ipns without touching the DID logic (shared/NOTES-rust-ipfs.md).
+//! replaced by libp2p-kad and rust-ipns without touching the DID logic.
 //!
 //! LAN only by default: no public bootstrap peers, mDNS discovery dialled by the hook below
 //! (connexa only logs what mDNS finds), and a Kademlia DHT in server mode so that two boxes on

@@ -1,5 +1,5 @@
 //! IPNS records, built and checked here rather than by rust-ipfs's own IPNS layer (whose
-//! publishing cannot re-sign, expire or resolve across nodes; see shared/NOTES-rust-ipfs.md).
+//! publishing cannot re-sign, expire or resolve across nodes).
 //!
 //! A record carries both signatures (V1 over value ‖ validity ‖ "EOL", V2 over the CBOR data),
 //! an end-of-life validity and a sequence number the caller keeps.

@@ -1,4 +1,4 @@
-//! Pairing (SPEC §2) and the request channel (SPEC §3): windows and tokens, the handshake that
+//! Pairing (protocol §2) and the request channel (protocol §3): windows and tokens, the handshake that
 //! registers a device, and opening and sealing every request of a paired device.
 
 mod devices;
@@ -19,7 +19,7 @@ use uri::PairingUri;
 use window::{Refusal, WindowConfig, Windows};
 use wire::{Envelope, PairAnswer, PairPayload, PairRequest, RpcRequest, RpcResponse, Sealed};
 
-/// How far a request's `ts` may be from the box's clock (SPEC §2, §3).
+/// How far a request's `ts` may be from the box's clock (protocol §2, §3).
 pub const MAX_SKEW_SECS: i64 = 300;
 
 /// `last_seen` is written at most this often per device, to spare the SD card.
@@ -28,7 +28,7 @@ const LAST_SEEN_EVERY_SECS: i64 = 60;
 /// The longest device name accepted, in characters.
 pub const MAX_DEVICE_NAME: usize = 64;
 
-/// Why a pairing attempt failed (SPEC §2's failure statuses).
+/// Why a pairing attempt failed (protocol §2's failure statuses).
 #[derive(Debug, thiserror::Error)]
 pub enum PairError {
     /// The request is not a pairing request, or its box does not open.
@@ -50,7 +50,7 @@ pub enum PairError {
     Store(#[from] StoreError),
 }
 
-/// Why a channel request was refused before dispatch (SPEC §3).
+/// Why a channel request was refused before dispatch (protocol §3).
 #[derive(Debug, thiserror::Error)]
 pub enum ChannelError {
     /// The envelope is not valid JSON of the right shape.
@@ -207,7 +207,7 @@ impl Pairing {
         }
     }
 
-    /// The pairing handshake (SPEC §2): opens the request, checks window, time and token,
+    /// The pairing handshake (protocol §2): opens the request, checks window, time and token,
     /// registers the device and seals the answer to it.
     pub async fn pair(&self, store: &Store, req: &PairRequest) -> Result<Sealed, PairError> {
         let OpenedPair {
@@ -260,7 +260,7 @@ impl Pairing {
         Ok(self.seal(&device_key, &answer, Some(1)))
     }
 
-    /// Opens a channel request (SPEC §3): the device, the box, the time, the nonce.
+    /// Opens a channel request (protocol §3): the device, the box, the time, the nonce.
     /// Opens a request of a paired device. The envelope is taken by value: its base64 is the
     /// largest buffer of a request (16 MiB at most), and it is freed as soon as it is decoded,
     /// before the plaintext is made.

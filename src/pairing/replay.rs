@@ -1,4 +1,4 @@
-//! The channel's memory of recent nonces (SPEC §3), bounded.
+//! The channel's memory of recent nonces (protocol §3), bounded.
 //!
 //! A request is acceptable only while its `ts` is within the allowed skew, so a nonce needs to be
 //! remembered only that long. When the cache is full, the oldest entry is forgotten and its `ts`

@@ -1,4 +1,4 @@
-//! The QR payload (SPEC §2): `idbox://pair?v=1&name=…&key=…&token=…&addr=…[&addr=…]`.
+//! The QR payload (protocol §2): `idbox://pair?v=1&name=…&key=…&token=…&addr=…[&addr=…]`.
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 

@@ -1,4 +1,4 @@
-//! Pairing windows (SPEC §2): when pairing is possible, with which single-use token, and the
+//! Pairing windows (protocol §2): when pairing is possible, with which single-use token, and the
 //! lockout after too many wrong tokens. Pure logic over a `now` the caller passes in.
 
 use zeroize::{Zeroize, ZeroizeOnDrop};

@@ -1,4 +1,4 @@
-//! The JSON that crosses the network in pairing and the channel (SPEC §2, §3), shared by the box
+//! The JSON that crosses the network in pairing and the channel (protocol §2, §3), shared by the box
 //! and the reference client. Binary fields are b64u strings.
 
 use serde::{Deserialize, Serialize};
@@ -100,7 +100,7 @@ pub struct RpcResponse {
     pub request_nonce: String,
 }
 
-/// A JSON-RPC error object; `data.kind` is one of SPEC §3's kinds.
+/// A JSON-RPC error object; `data.kind` is one of protocol §3's kinds.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct RpcErrorBody {
     pub code: i64,

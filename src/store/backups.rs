@@ -1,4 +1,4 @@
-//! Backups (SPEC §5): who owns each backup, and its versions of ciphertext.
+//! Backups (protocol §5): who owns each backup, and its versions of ciphertext.
 //!
 //! A version is one transaction: the bundle (or the newest one's, for a version the box makes
 //! by itself), the sealed identity keys, their hashes, and retention. `secure_delete` (set at

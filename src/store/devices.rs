@@ -1,4 +1,4 @@
-//! Paired devices and security events (SPEC §2): their rows and statements.
+//! Paired devices and security events (protocol §2): their rows and statements.
 
 use rusqlite::{Connection, OptionalExtension, params};
 

@@ -1,4 +1,4 @@
-//! The household's identities (SPEC §4): keys, current documents and IPNS records.
+//! The household's identities (protocol §4): keys, current documents and IPNS records.
 
 use rusqlite::{Connection, OptionalExtension, params};
 use zeroize::Zeroizing;

@@ -1,4 +1,4 @@
-//! The channel's recent nonces, kept across a clean restart (SPEC §3).
+//! The channel's recent nonces, kept across a clean restart (protocol §3).
 
 use rusqlite::params;
 

@@ -1,4 +1,4 @@
-//! The archive (SPEC §6) against its test vector `tests/data/archive-v1.idbox`, whose secrets are
+//! The archive (protocol §6) against its test vector `tests/data/archive-v1.idbox`, whose secrets are
 //! in `tests/data/archive-v1.json` and whose backup words are `tests/data/archive-v1.words`;
 //! and `identity-box verify` on it, good and altered.
 //!

@@ -1,4 +1,4 @@
-//! Backups end to end (SPEC §5): the whole story of a phone that is reset, through the command
+//! Backups end to end (protocol §5): the whole story of a phone that is reset, through the command
 //! line against a running daemon; automatic versions; take-over rules; bad input; and that a
 //! deleted backup leaves no bytes behind.
 #![allow(clippy::unwrap_used, clippy::expect_used)]

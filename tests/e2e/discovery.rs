@@ -1,4 +1,4 @@
-//! Discovery by mDNS (SPEC §8): after the box's address changes, the client finds it again by
+//! Discovery by mDNS (protocol §8): after the box's address changes, the client finds it again by
 //! its fingerprint. Runs in a network namespace of its own (loopback only, multicast on), so no
 //! packet reaches the machine's real network. Needs root and iproute2 (`ip netns`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]

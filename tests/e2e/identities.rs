@@ -1,4 +1,4 @@
-//! DIDs end to end (SPEC §4): identities created through the channel, their documents and
+//! DIDs end to end (protocol §4): identities created through the channel, their documents and
 //! signed IPNS records, resolution on the box and between two boxes, restarts, and ownership.
 //! Records are checked by `tests/interop/ipns_check.py`, an IPNS verifier that shares no code
 //! with the box (PyNaCl only).

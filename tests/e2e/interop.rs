@@ -1,5 +1,5 @@
 //! A phone written in Python with PyNaCl (libsodium) pairs and calls `box.info`: the wire format
-//! is plain NaCl, as SPEC §2 and §3 promise. `scripts/test.sh` installs PyNaCl
+//! is plain NaCl, as protocol §2 and §3 promise. `scripts/test.sh` installs PyNaCl
 //! (`pip install pynacl`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 

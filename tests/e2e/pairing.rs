@@ -1,4 +1,4 @@
-//! Pairing and the channel end to end (SPEC §2, §3): the reference client against real daemons.
+//! Pairing and the channel end to end (protocol §2, §3): the reference client against real daemons.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use crate::common;

@@ -1,4 +1,4 @@
-//! Nothing acknowledged is lost (SPEC §5, ARCHITECTURE's durability rule): the daemon is killed
+//! Nothing acknowledged is lost (protocol §5, ARCHITECTURE's durability rule): the daemon is killed
 //! with SIGKILL at random moments while a phone streams `backup.put`; after every kill the
 //! database passes `PRAGMA integrity_check`, and every version the box acknowledged is there
 //! with the bytes that were sent (of those retention keeps: the newest 1,000). `IDBOX_KILL_ROUNDS` sets the number of kills (default 200).

@@ -108,7 +108,7 @@ fn wycheproof_ed25519_strict() {
 
 /// Policy: `valid` cases give the expected secret. `acceptable` cases give the expected secret
 /// too (twist points, non-canonical encodings), except those whose shared secret is all zeros
-/// (low-order public keys): the box refuses those, as SPEC §5 asks for `backup.enable`.
+/// (low-order public keys): the box refuses those, as protocol §5 asks for `backup.enable`.
 #[test]
 fn wycheproof_x25519() {
     let v = load("wycheproof/x25519_test.json");
@@ -187,7 +187,7 @@ fn device_ids_match() {
     }
 }
 
-/// SPEC §5 from the owner's words: Rust's parsing and derivations match the vectors, and so
+/// protocol §5 from the owner's words: Rust's parsing and derivations match the vectors, and so
 /// does an independent Python computation (`tests/interop/backup_vectors.py`).
 #[test]
 fn backup_phrase_derivations_match_vectors_and_python() {

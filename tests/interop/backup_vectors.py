@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""SPEC §5's derivations, computed without the box's code: BIP39 decoding with the reference
+"""protocol §5's derivations, computed without the box's code: BIP39 decoding with the reference
 implementation's word list (python-mnemonic), HKDF-SHA256 written out from RFC 5869 over
 hashlib/hmac, and X25519 public keys from PyNaCl (libsodium).
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""A phone written with PyNaCl (libsodium), to prove the wire format is plain NaCl (SPEC §2, §3).
+"""A phone written with PyNaCl (libsodium), to prove the wire format is plain NaCl (protocol §2, §3).
 
 Usage: pynacl_phone.py 'idbox://pair?…'
 Pairs with the box of the URI, calls box.info through the channel, and prints the result as JSON.
