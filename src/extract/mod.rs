@@ -1,9 +1,13 @@
-//! Desktop extraction (protocol §6): download tickets for archives. A ticket is a random 32-byte
-//! bearer secret in a URL, valid for [`TICKET_SECS`] and until one download has sent the
-//! archive's last byte; `Range` requests within that time continue a broken download.
+//! Desktop extraction (protocol §6): the sessions in which a phone approves a desktop's request for
+//! an archive, and the download tickets it gets. A ticket is a random 32-byte bearer secret in
+//! a URL, valid for [`TICKET_SECS`] and until one download has sent the archive's last byte;
+//! `Range` requests within that time continue a broken download. A session lives
+//! [`SESSION_SECS`] unanswered: the desktop polls it with its secret, and the phone that scanned
+//! its QR code answers with the code in it.
 //!
-//! Tickets are kept in memory (a restart forgets them: the desktop asks again), indexed by the
-//! SHA-256 of the ticket so that finding one reveals nothing about others by its timing.
+//! Tickets and sessions are kept in memory (a restart forgets them: the desktop asks again);
+//! tickets are indexed by their SHA-256 so that finding one reveals nothing about others by its
+//! timing.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
