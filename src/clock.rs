@@ -23,9 +23,9 @@ impl Clock for SystemClock {
     }
 }
 
-/// A clock that stands still until it is set or moved, shared by the unit tests, the end-to-end
-/// tests and the benchmarks of time-dependent logic (pairing windows, ticket and session
-/// expiry), so that they move time instead of waiting for it.
+/// A clock that stands still until it is set or moved, so that tests of time-dependent logic
+/// (pairing windows, ticket and session expiry) move time instead of waiting for it. Public so
+/// that end-to-end tests and benchmarks can use it too.
 #[derive(Debug, Default)]
 pub struct ManualClock(AtomicI64);
 
