@@ -531,14 +531,27 @@ fn check_host_names(c: &Config) -> Result<(), String> {
     Ok(())
 }
 
-/// A bundle travels as base64 inside the channel's JSON, inside a crypto_box: the largest one
-/// allowed must fit in the largest request body.
+/// A bundle travels as base64 inside `backup.put`'s params, inside the channel's JSON, inside a
+/// crypto_box: the largest one allowed must fit in the largest request body, and in the params
+/// limit of `backup.put` (protocol §3). Saturating: a value from the environment may be as large
+/// as `u64::MAX`.
 fn check_bundle_fits(c: &Config) -> Result<(), String> {
-    let wire = c.backup.max_bundle_bytes.div_ceil(3) * 4 + 64 * 1024;
+    /// Room for the rest of the params (the backup id, the identities' DIDs).
+    const PARAMS_ROOM: u64 = 4 * 1024;
+    let base64 = c.backup.max_bundle_bytes.div_ceil(3).saturating_mul(4);
+    let wire = base64.saturating_add(64 * 1024);
     if wire > c.http.max_body_bytes {
         return Err(format!(
             "a bundle this large does not fit in a request: raise http.max_body_bytes \
              to at least {wire}, or lower backup.max_bundle_bytes"
+        ));
+    }
+    let params_limit = crate::protocol::BULK_PARAMS_BYTES as u64;
+    if base64.saturating_add(PARAMS_ROOM) > params_limit {
+        let largest = (params_limit - PARAMS_ROOM) / 4 * 3;
+        return Err(format!(
+            "a bundle this large does not fit in the params of backup.put: \
+             backup.max_bundle_bytes can be at most {largest}"
         ));
     }
     Ok(())
@@ -597,6 +610,37 @@ mod tests {
             jail.directory().join("config.toml")
         });
         Config::load(path.as_deref(), overrides)
+    }
+
+    #[test]
+    fn the_largest_bundle_must_fit_the_body_and_the_params_limit() {
+        Jail::expect_with(|jail| {
+            let bad = |jail: &Jail| match load_in_jail(jail, None, &Overrides::default()) {
+                Err(e) => e.to_string(),
+                Ok(_) => panic!("accepted"),
+            };
+            // From the environment a value can be as large as u64::MAX: an error, not a panic
+            // or a wrapped sum.
+            jail.set_env(
+                "IDENTITY_BOX_BACKUP__MAX_BUNDLE_BYTES",
+                u64::MAX.to_string(),
+            );
+            assert!(bad(jail).contains("http.max_body_bytes"), "{}", bad(jail));
+            // A body large enough, but a bundle beyond what backup.put's params carry.
+            jail.set_env(
+                "IDENTITY_BOX_HTTP__MAX_BODY_BYTES",
+                (64u64 << 20).to_string(),
+            );
+            jail.set_env(
+                "IDENTITY_BOX_BACKUP__MAX_BUNDLE_BYTES",
+                (9u64 << 20).to_string(),
+            );
+            let e = bad(jail);
+            assert!(e.contains("at most 8647680"), "{e}");
+            jail.set_env("IDENTITY_BOX_BACKUP__MAX_BUNDLE_BYTES", "8647680");
+            assert!(load_in_jail(jail, None, &Overrides::default()).is_ok());
+            Ok(())
+        });
     }
 
     #[test]
