@@ -8,8 +8,7 @@
 #   3. the systemd unit: systemd-analyze verify, and security exposure <= 2.0
 #   4. aarch64 and armv7 release builds, and the smoke test against each under qemu-user; the
 #      .deb for arm64, armhf and amd64, checked by packaging/test-deb.sh (contents, modes,
-#      install, upgrade, remove, purge in a throwaway Debian root). aarch64 is built with the
-#      shipping profile, `release` (fat LTO); armv7 and amd64 with `release-thin` (Cargo.toml)
+#      install, upgrade, remove, purge in a throwaway Debian root)
 #   5. each fuzz target for a short run (when a nightly toolchain is available)
 # Each stage prints its time when it ends (`<== NAME: 123 s`), and the run ends with a table of
 # all the stages' times and the total.
@@ -123,37 +122,27 @@ stage "systemd unit"
 systemd/check.sh target/debug/identity-box
 
 if [ "$cross" = 1 ]; then
-    # Two release profiles (Cargo.toml). The aarch64 binary ships on the Pi and its size is
-    # tracked: it is built as it ships, `release` (fat LTO, one codegen unit: the whole program
-    # optimised and generated on one core, most of this build's time). The armv7 and amd64
-    # binaries, which CI smoke-tests and packages, are built with `release-thin`: the same
-    # settings with thin LTO and 16 codegen units, which use both cores.
     for target in aarch64-unknown-linux-gnu armv7-unknown-linux-gnueabihf; do
         case "$target" in
-            aarch64-*) qemu="qemu-aarch64-static"; prefix=/usr/aarch64-linux-gnu; profile=release ;;
-            armv7-*) qemu="qemu-arm-static"; prefix=/usr/arm-linux-gnueabihf; profile=release-thin ;;
+            aarch64-*) qemu="qemu-aarch64-static"; prefix=/usr/aarch64-linux-gnu ;;
+            armv7-*) qemu="qemu-arm-static"; prefix=/usr/arm-linux-gnueabihf ;;
         esac
-        stage "Release build for $target (profile $profile)"
-        cargo build --profile "$profile" --locked --target "$target"
-        bin="target/$target/$profile/identity-box"
-        printf 'binary size (%s, profile %s): %s bytes\n' "$target" "$profile" "$(stat -c %s "$bin")"
-        stage "Smoke test of the $target binary under $qemu, and its package"
+        stage "Release build for $target"
+        cargo build --release --locked --target "$target"
+        bin="target/$target/release/identity-box"
+        printf 'binary size: %s bytes\n' "$(stat -c %s "$bin")"
+        stage "Smoke test of the $target binary under $qemu"
         QEMU_LD_PREFIX="$prefix" IDBOX_TEST_EXEC="$qemu $PWD/$bin" \
             cargo test --locked --test e2e smoke::
-        # The profile has stripped the binary already. --profile: cargo deb takes the binary of
-        # the metadata's target/release/identity-box from target/<triple>/<profile>/.
-        cargo deb --locked --target "$target" --profile "$profile" --no-build --no-strip \
-            --output target/debian/
+        # The release profile has stripped the binary already.
+        cargo deb --locked --target "$target" --no-build --no-strip --output target/debian/
         if [ "$save_disk" = 1 ]; then rm -rf "target/$target"; fi
     done
-    stage "Release build for amd64 (profile release-thin)"
-    cargo build --profile release-thin --locked
-    stage "The Debian packages (arm64, armhf, amd64): checks, and install tests of amd64"
-    cargo deb --locked --profile release-thin --no-build --no-strip --output target/debian/
+    stage "The Debian packages (arm64, armhf, amd64)"
+    cargo build --release --locked
+    cargo deb --locked --no-build --no-strip --output target/debian/
     as_root packaging/test-deb.sh --install target/debian/identity-box_*.deb
-    # target/release and target/release-thin: the amd64 build, and the build scripts and
-    # procedural macros of all three.
-    if [ "$save_disk" = 1 ]; then rm -rf target/release target/release-thin; fi
+    if [ "$save_disk" = 1 ]; then rm -rf target/release; fi
 fi
 if [ "$save_disk" = 1 ]; then
     rm -rf target/debug
