@@ -9,7 +9,7 @@
 #      the web page in headless Chromium; its screenshots are kept in target/screenshots/)
 #   3. the systemd unit: systemd-analyze verify, and security exposure <= 2.0
 #   4. the aarch64 release build (the shipped profile; its size is printed) and, beside it, the
-#      armv7 build in the dev profile; the smoke test against each under qemu-user; the .deb for
+#      armv7 build in the cross-check profile; the smoke test against each under qemu-user; the .deb for
 #      arm64, armhf and amd64, checked by packaging/test-deb.sh (contents, modes, install,
 #      upgrade, remove, purge in a throwaway Debian root)
 #   5. each fuzz target for a short run (when a nightly toolchain is available)
@@ -193,13 +193,14 @@ shellcheck -x scripts/*.sh systemd/check.sh packaging/test-deb.sh packaging/debi
 
 if [ "$cross" = 1 ]; then
     # aarch64 is what ships on the Pi: its release build (fat LTO, one codegen unit, opt-level z)
-    # is the one whose size is reported. armv7 and amd64 are checked in the dev profile: they
-    # must build, link, run and package, and none of that depends on the optimisation level.
-    # armv7's build runs beside aarch64's, whose last steps (our library, the LTO link) use one
-    # core each; the two use different build directories (target/debug for the host's build
-    # scripts, target/release), so neither waits for the other's lock.
-    stage "Cross builds: aarch64 (release) and, beside it, armv7 (dev profile)"
-    bg armv7-build cargo build --locked --target armv7-unknown-linux-gnueabihf
+    # is the one whose size is reported. armv7 and amd64 must build, link, run and package, and
+    # none of that depends on the optimisation level: armv7 is built in the cross-check profile
+    # (no optimisation, no debug information: Cargo.toml), amd64's package takes the binary the
+    # tests ran. armv7's build runs beside aarch64's, whose last steps (our library, the LTO
+    # link) use one core each; the two use different build directories (target/cross-check,
+    # target/release), so neither waits for the other's lock.
+    stage "Cross builds: aarch64 (release) and, beside it, armv7 (cross-check profile)"
+    bg armv7-build cargo build --locked --profile cross-check --target armv7-unknown-linux-gnueabihf
     cargo build --release --locked --target aarch64-unknown-linux-gnu
     bin="target/aarch64-unknown-linux-gnu/release/identity-box"
     printf 'aarch64 binary size: %s bytes\n' "$(stat -c %s "$bin")"
@@ -208,7 +209,7 @@ if [ "$cross" = 1 ]; then
     for target in aarch64-unknown-linux-gnu armv7-unknown-linux-gnueabihf; do
         case "$target" in
             aarch64-*) qemu="qemu-aarch64-static"; prefix=/usr/aarch64-linux-gnu; profile=release ;;
-            armv7-*) qemu="qemu-arm-static"; prefix=/usr/arm-linux-gnueabihf; profile=debug ;;
+            armv7-*) qemu="qemu-arm-static"; prefix=/usr/arm-linux-gnueabihf; profile="cross-check" ;;
         esac
         bin="target/$target/$profile/identity-box"
         stage "Smoke test of the $target binary under $qemu, and its package"
@@ -218,26 +219,29 @@ if [ "$cross" = 1 ]; then
             # The release profile has stripped the binary already.
             cargo deb --locked --target "$target" --no-build --no-strip --output target/debian/
         else
-            cargo deb --locked --target "$target" --profile dev --no-build --fast --output target/debian/
+            cargo deb --locked --target "$target" --profile "$profile" --no-build --fast \
+                --output target/debian/
         fi
         if [ "$save_disk" = 1 ]; then rm -rf "target/$target"; fi
     done
     stage "The Debian packages (arm64, armhf, amd64)"
-    # amd64's binary is the one the tests ran (target/debug), stripped by cargo-deb.
+    # amd64's binary is the one the tests ran (target/debug), stripped by cargo-deb (which warns
+    # that it is meant for release profiles: here it checks the package, not what ships).
     cargo deb --locked --profile dev --no-build --fast --output target/debian/
     as_root packaging/test-deb.sh --install target/debian/identity-box_*.deb
 fi
 if [ "$save_disk" = 1 ]; then
-    rm -rf target/debug target/release
+    rm -rf target/debug target/release target/cross-check
     printf 'free disk: %s\n' "$(free_disk)"
 fi
 
 if [ "$fuzz" = 1 ]; then
     if [ "$have_nightly" = 1 ]; then
-        # Each target is built while the one before it runs (a fuzz run uses one core; the first
-        # build compiles the dependencies for all of them).
+        # All targets in one build, with 16 codegen units (cargo-fuzz's knob for quicker builds;
+        # the fuzzing itself gets a little slower), then two runs at a time: a run uses one core.
         stage "Fuzz targets (a short run each)"
         bg_wait cargo-fuzz
+        cargo +nightly fuzz build --fuzz-dir fuzz --codegen-units 16
         fuzz_bin_dir="fuzz/target/$(rustc -vV | sed -n 's/^host: //p')/release"
         fuzz_run() {
             local target=$1
@@ -247,7 +251,7 @@ if [ "$fuzz" = 1 ]; then
             "$fuzz_bin_dir/$target" -artifact_prefix="fuzz/artifacts/$target/" \
                 -max_total_time="${FUZZ_SECONDS:-15}" -rss_limit_mb=2048 "fuzz/corpus/$target"
             grep -E '^Done' "$logs/fuzz-$target.log" | tail -n 1 >"$logs/fuzz-$target.done" || true
-            # Each fuzz binary is about 450 MB (cargo fuzz keeps line tables).
+            # Each fuzz binary is some hundreds of MB.
             if [ "$save_disk" = 1 ]; then
                 rm -f "$fuzz_bin_dir/$target" "$fuzz_bin_dir/deps/$target"-*
             fi
@@ -256,14 +260,16 @@ if [ "$fuzz" = 1 ]; then
             bg_wait "fuzz-$1"
             printf '%s: %s\n' "$1" "$(cat "$logs/fuzz-$1.done")"
         }
-        previous=""
+        running=()
         for target in $(cargo +nightly fuzz list --fuzz-dir fuzz); do
-            cargo +nightly fuzz build --fuzz-dir fuzz "$target"
-            if [ -n "$previous" ]; then fuzz_done "$previous"; fi
+            if [ "${#running[@]}" -ge 2 ]; then
+                fuzz_done "${running[0]}"
+                running=("${running[@]:1}")
+            fi
             bg "fuzz-$target" fuzz_run "$target"
-            previous=$target
+            running+=("$target")
         done
-        if [ -n "$previous" ]; then fuzz_done "$previous"; fi
+        for target in "${running[@]}"; do fuzz_done "$target"; done
     else
         stage "Fuzz targets skipped: no nightly toolchain (rustup toolchain install nightly)"
     fi

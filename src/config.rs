@@ -129,12 +129,15 @@ impl Default for MdnsSettings {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PairingSettings {
-    /// Seconds a pairing window stays open after the service starts; 0 turns it off.
+    /// Seconds the start-up window stays open after a power cycle; 0 turns it off.
     pub startup_window_secs: u64,
-    /// Seconds a window opened by a phone or `identity-box pair` stays open.
+    /// Seconds a window opened by an owner's phone or `identity-box pair` stays open.
     pub window_secs: u64,
-    /// Wrong pairing codes that close a window.
+    /// Wrong pairing codes that close a window opened by an owner or the console.
     pub max_failures: u32,
+    /// The file whose text names this boot of the machine: the start-up window opens only when
+    /// it differs from the one of the last start (a power cycle, not a restart of the service).
+    pub boot_id_file: PathBuf,
 }
 
 impl Default for PairingSettings {
@@ -143,6 +146,7 @@ impl Default for PairingSettings {
             startup_window_secs: 600,
             window_secs: 600,
             max_failures: 20,
+            boot_id_file: PathBuf::from("/proc/sys/kernel/random/boot_id"),
         }
     }
 }

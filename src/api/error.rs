@@ -54,9 +54,14 @@ pub enum ApiError {
     /// Something failed inside the box.
     /// No pairing window is open (protocol §2).
     #[error(
-        "Pairing is closed. Open it from a paired phone, or restart the box and pair within 10 minutes."
+        "Pairing is closed. Ask an owner of the box to let this phone in from their phone; if nobody can, unplug the box, plug it in again and scan the code on its web page within 10 minutes."
     )]
     PairingClosed,
+    /// The device was revoked or superseded: its key never pairs again.
+    #[error(
+        "This phone was removed from the box. To use it again, reset the app on it (it then has a new key) and pair it anew."
+    )]
+    Revoked,
     /// The pairing code is wrong or was used already.
     #[error(
         "This pairing code is not valid any more. Show the QR code again and scan the new one."
@@ -99,7 +104,7 @@ impl ApiError {
             ApiError::RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ApiError::PairingClosed => StatusCode::FORBIDDEN,
+            ApiError::PairingClosed | ApiError::Revoked => StatusCode::FORBIDDEN,
             ApiError::BadToken
             | ApiError::UnknownDevice
             | ApiError::BadBox
@@ -122,6 +127,7 @@ impl ApiError {
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::BadRequest(_) => "bad_request",
             ApiError::PairingClosed => "pairing_closed",
+            ApiError::Revoked => "revoked",
             ApiError::BadToken => "bad_token",
             ApiError::TooManyAttempts => "too_many_attempts",
             ApiError::UnknownDevice => "unknown_device",
@@ -165,6 +171,10 @@ impl From<PairError> for ApiError {
             PairError::Closed => ApiError::PairingClosed,
             PairError::BadToken => ApiError::BadToken,
             PairError::LockedOut => ApiError::TooManyAttempts,
+            PairError::Revoked => ApiError::Revoked,
+            PairError::WeakKey => ApiError::BadRequest(
+                "the device key is not a usable X25519 public key; make a new key pair".into(),
+            ),
             PairError::Stale { box_time } => ApiError::Stale { box_time },
             PairError::Store(e) => {
                 log::error!("pairing: {e}");
@@ -251,6 +261,9 @@ pub enum RpcError {
     /// This device may not do that.
     #[error("{0}")]
     Forbidden(String),
+    /// This device is pending: an owner must approve it first (protocol §2).
+    #[error("{0}")]
+    PendingApproval(String),
     /// Someone else changed the thing first.
     #[error("{0}")]
     Conflict(String),
@@ -277,6 +290,7 @@ impl RpcError {
             RpcError::InvalidParams(_) => (-32602, "invalid_params"),
             RpcError::NotFound(_) => (-32001, "not_found"),
             RpcError::Forbidden(_) => (-32003, "forbidden"),
+            RpcError::PendingApproval(_) => (-32003, "pending_approval"),
             RpcError::Conflict(_) => (-32009, "conflict"),
             RpcError::BackupNotFound(_) => (-32004, "backup_not_found"),
             RpcError::TooLarge(_) => (-32013, "too_large"),
@@ -360,9 +374,19 @@ impl From<ApproveError> for RpcError {
 impl From<DeviceError> for RpcError {
     fn from(e: DeviceError) -> Self {
         match e {
-            DeviceError::InvalidName => RpcError::InvalidParams(e.to_string()),
-            DeviceError::Forbidden { .. } => RpcError::Forbidden(e.to_string()),
-            DeviceError::NotPaired(_) => RpcError::NotFound(e.to_string()),
+            DeviceError::InvalidName | DeviceError::NotSettable => {
+                RpcError::InvalidParams(e.to_string())
+            }
+            DeviceError::NotOwner { .. } | DeviceError::LastOwner => {
+                RpcError::Forbidden(e.to_string())
+            }
+            DeviceError::NameTaken(_)
+            | DeviceError::NotPending(_)
+            | DeviceError::StillPaired(_)
+            | DeviceError::NotMember(_) => RpcError::Conflict(e.to_string()),
+            DeviceError::NotPaired(_) | DeviceError::NeverRemoved(_) => {
+                RpcError::NotFound(e.to_string())
+            }
             DeviceError::Store(e) => e.into(),
         }
     }

@@ -78,10 +78,10 @@ impl AppState {
             time: self.clock.now_unix(),
             uptime_s: self.uptime_secs(),
             healthy: self.is_ready(),
-            pairing_open: self.pairing().is_open(),
+            pairing_open: self.pairing().public_window().is_some(),
             pairing_expires: self
                 .pairing()
-                .current_window()
+                .public_window()
                 .and_then(|(_, expires)| expires),
             last_backup_at,
             first_started_at: None,

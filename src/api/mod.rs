@@ -387,9 +387,10 @@ async fn info(state: Arc<AppState>) -> Response {
     .into_response()
 }
 
-/// `GET /v1/pairing/qr.svg`: the open window's QR code; `404` while pairing is closed.
+/// `GET /v1/pairing/qr.svg`: the public window's QR code (until-paired or start-up); `404`
+/// otherwise, also while a window an owner opened is open.
 fn pairing_qr_svg(state: &AppState) -> Response {
-    let Some((uri, _)) = state.pairing.current_window() else {
+    let Some((uri, _)) = state.pairing.public_window() else {
         return ApiError::NotFound.reply();
     };
     match web::qr_svg(&uri.encode()) {
@@ -563,7 +564,10 @@ mod tests {
                 .header("host", "localhost")
         };
         assert_eq!(get().reply(&api).await.status(), 404);
+        // A window an owner or the console opened is nobody else's business.
         state.pairing().open_window();
+        assert_eq!(get().reply(&api).await.status(), 404);
+        state.pairing().open_until_paired();
         let res = get().reply(&api).await;
         assert_eq!(res.status(), 200);
         assert_eq!(res.headers()["content-type"], "image/svg+xml");

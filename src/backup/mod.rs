@@ -198,8 +198,14 @@ impl Backups {
         }
     }
 
-    /// Turns backups on for `backup_id`, or lets a restored phone take its backup over.
-    pub async fn enable(&self, device_id: &str, p: BackupEnable) -> Result<Enabled> {
+    /// Turns backups on for `backup_id`, or lets a restored phone take its backup over. With
+    /// `may_create` false (a pending device), only an existing backup can be taken over.
+    pub async fn enable(
+        &self,
+        device_id: &str,
+        p: BackupEnable,
+        may_create: bool,
+    ) -> Result<Enabled> {
         check_backup_id(&p.backup_id)?;
         let recipient: [u8; 32] = decode_b64u(&p.recipient, "recipient")?
             .try_into()
@@ -213,9 +219,11 @@ impl Backups {
             backup_id: p.backup_id.clone(),
             enabled: true,
             rebound,
+            superseded: None,
         };
         let existing = match self.store.backup(&p.backup_id).await? {
             Some(b) => b,
+            None if !may_create => return Err(not_found(&p.backup_id)),
             None => {
                 let row = BackupRow {
                     backup_id: p.backup_id.clone(),
@@ -252,15 +260,23 @@ impl Backups {
             Some(v) => listed(&v.identities).into_iter().map(|l| l.did).collect(),
             None => Vec::new(),
         };
-        self.store
-            .rebind_backup(&p.backup_id, device_id, dids)
+        let superseded = self
+            .store
+            .rebind_backup(&p.backup_id, device_id, dids, self.clock.now_unix())
             .await?;
-        self.store.set_backup_enabled(&p.backup_id, true).await?;
         log::info!(
             "backup taken over by device {device_id} (from {}) with the mnemonic's proof",
             existing.device_id
         );
-        Ok(enabled(true))
+        if let Some(old) = &superseded {
+            log::info!(
+                "device {old} superseded by device {device_id}: it can no longer use the box"
+            );
+        }
+        Ok(Enabled {
+            superseded,
+            ..enabled(true)
+        })
     }
 
     fn check_proof(&self, backup: &BackupRow, device_id: &str, p: &BackupEnable) -> Result<()> {

@@ -12,7 +12,8 @@ use crate::client::{Client, ClientError, Peer};
 use crate::clock::SystemClock;
 use crate::protocol::backup::{BackupDisable, BackupStatus, Stored};
 use crate::protocol::devices::{
-    DevicesList, DevicesRename, DevicesRevoke, PairingOpen, PairingOpened,
+    DevicesApprove, DevicesList, DevicesReassign, DevicesRename, DevicesRevoke, DevicesSetRole,
+    PairingOpen, PairingOpened,
 };
 use crate::protocol::identity::{DidResolve, IdentityList, IdentityView};
 use crate::protocol::info::BoxInfo;
@@ -110,10 +111,29 @@ pub enum IdentityCommand {
 pub enum DevicesCommand {
     /// List the paired devices.
     List,
-    /// Remove a device (the owner may remove any; any device may remove itself).
+    /// Remove a device (an owner may remove any; any device may remove itself); its key never
+    /// pairs again.
     Revoke { device_id: String },
     /// Rename a device.
     Rename { device_id: String, name: String },
+    /// Make a device an owner or a member (owners only).
+    SetRole {
+        device_id: String,
+        #[arg(value_parser = parse_role)]
+        role: crate::protocol::Role,
+    },
+    /// Let a pending device in, as a member (owners only).
+    Approve { device_id: String },
+    /// Hand what a removed device held (identities, backups) to a paired device (owners only).
+    Reassign { from: String, to: String },
+}
+
+fn parse_role(text: &str) -> Result<crate::protocol::Role, String> {
+    match text {
+        "owner" => Ok(crate::protocol::Role::Owner),
+        "member" => Ok(crate::protocol::Role::Member),
+        _ => Err("a role is owner or member".into()),
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -189,6 +209,8 @@ impl std::fmt::Display for Paired {
             match self.role {
                 crate::protocol::Role::Owner => "its owner",
                 crate::protocol::Role::Member => "a member",
+                crate::protocol::Role::Pending =>
+                    "a phone waiting for an owner's approval (or restore your backup with its 24 words)",
             },
             self.device_id
         )
@@ -364,6 +386,17 @@ fn act(client: &mut Client, command: &ClientCommand) -> Result<Output, ClientErr
             DevicesCommand::Rename { device_id, name } => shown(client.call(&DevicesRename {
                 device_id: device_id.clone(),
                 name: name.clone(),
+            })?),
+            DevicesCommand::SetRole { device_id, role } => shown(client.call(&DevicesSetRole {
+                device_id: device_id.clone(),
+                role: *role,
+            })?),
+            DevicesCommand::Approve { device_id } => shown(client.call(&DevicesApprove {
+                device_id: device_id.clone(),
+            })?),
+            DevicesCommand::Reassign { from, to } => shown(client.call(&DevicesReassign {
+                from: from.clone(),
+                to: to.clone(),
             })?),
         },
         ClientCommand::Pairing {

@@ -244,10 +244,15 @@ fn serve(common: &CommonArgs, listen: Option<SocketAddr>) -> ExitCode {
 }
 
 /// What a person running `serve` in a terminal sees: where to open the page, and the pairing
-/// code while a window is open.
+/// code while the public window is open. The code goes only to a terminal: under systemd,
+/// standard output is the journal, which is no place for a pairing token.
 fn print_banner(running: &daemon::Running) {
+    use std::io::IsTerminal;
     println!("Identity Box \"{}\" is running.", running.name());
     println!("Open {} in a browser on this network.", running.url());
+    if !std::io::stdout().is_terminal() {
+        return;
+    }
     if let Some(uri) = running.pairing_uri() {
         if let Some(qr) = crate::pairing::uri::terminal_qr(&uri) {
             println!("\nTo pair your phone, scan this code with the Identity Box app:\n{qr}");

@@ -232,16 +232,28 @@ struct Answer {
 }
 
 impl Client {
-    /// Pairs with the box of a QR code: pins its key, registers this device as `device_name`.
+    /// Pairs with the box of a QR code: pins its key, registers this device as `device_name`
+    /// with a new device key.
     pub fn pair(
         uri: &str,
         device_name: &str,
         clock: Arc<dyn Clock>,
     ) -> Result<Client, ClientError> {
+        let secret = Secret32::random().map_err(|e| ClientError::Protocol(e.to_string()))?;
+        Self::pair_with_key(uri, device_name, secret, clock)
+    }
+
+    /// Pairs with the device key `secret` (a device that pairs again keeps its key; tests use
+    /// it to show that a removed key stays out).
+    pub fn pair_with_key(
+        uri: &str,
+        device_name: &str,
+        secret: Secret32,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Client, ClientError> {
         let uri = PairingUri::parse(uri)?;
         let agent = agent();
         let pinned = b64u(&uri.key);
-        let secret = Secret32::random().map_err(|e| ClientError::Protocol(e.to_string()))?;
         let device_key = crypto::x25519_public(&secret);
 
         // Find an address that answers, and learn the box's clock from it.

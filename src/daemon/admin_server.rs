@@ -100,8 +100,16 @@ async fn handle(req: AdminRequest, ctx: &Context) -> AdminResponse {
     match req {
         AdminRequest::Pair => {
             let pairing = ctx.state.pairing();
-            let (uri, expires) = pairing.open_window();
-            log::info!("pairing window opened from the console");
+            // A box nobody has paired with: the console shows the window that waits for the
+            // first phone (its owner). Otherwise it opens a window for a member, whose code
+            // only this terminal gets.
+            let (uri, expires) = match pairing.public_window() {
+                Some(window) if pairing.until_paired() => window,
+                _ => {
+                    log::info!("pairing window opened from the console");
+                    pairing.open_window()
+                }
+            };
             AdminResponse::Pairing {
                 uri: uri.encode(),
                 expires,

@@ -282,7 +282,7 @@ pub async fn start(
             return Ok(None);
         }
     };
-    resume_pairing(&state, &store, clock.as_ref()).await;
+    resume_pairing(&state, &store, clock.as_ref(), &config.pairing.boot_id_file).await;
 
     systemd::status("Starting the IPFS node");
     let node_config = ipfs::NodeConfig {
@@ -353,11 +353,12 @@ impl Running {
         page_url(self.local_addr)
     }
 
-    /// The open pairing window's code (the QR code's text), if one is open.
+    /// The public pairing window's code (the QR code's text), if one is open: the one the web
+    /// page shows (until-paired, or start-up).
     pub fn pairing_uri(&self) -> Option<String> {
         self.state
             .pairing()
-            .current_window()
+            .public_window()
             .map(|(uri, _)| uri.encode())
     }
 
@@ -464,9 +465,9 @@ fn serve_http(parts: &mut Parts, config: &Config, state: &Arc<AppState>, listene
     });
 }
 
-/// The previous run's request nonces (no replay across a restart), and a pairing window that
-/// stays open while nobody has paired.
-async fn resume_pairing(state: &AppState, store: &Store, clock: &dyn Clock) {
+/// The previous run's request nonces (no replay across a restart), a pairing window that
+/// stays open while nobody has paired, and the start-up window after a power cycle.
+async fn resume_pairing(state: &AppState, store: &Store, clock: &dyn Clock, boot_id_file: &Path) {
     match store
         .take_nonces(clock.now_unix() - crate::pairing::MAX_SKEW_SECS)
         .await
@@ -479,6 +480,40 @@ async fn resume_pairing(state: &AppState, store: &Store, clock: &dyn Clock) {
         Ok(0) => state.pairing().open_until_paired(),
         Ok(_) => {}
         Err(e) => log::error!("cannot count paired devices: {e}"),
+    }
+    if power_cycled(boot_id_file, store).await {
+        state.pairing().open_startup_window();
+    }
+}
+
+/// Whether the machine booted since the last start of the box (the boot id in `boot_id_file`
+/// changed), as opposed to systemd restarting the service. A boot id that cannot be read
+/// counts as a power cycle: a household that lost its phones must not be locked out.
+async fn power_cycled(boot_id_file: &Path, store: &Store) -> bool {
+    let boot_id = match std::fs::read_to_string(boot_id_file) {
+        Ok(text) if !text.trim().is_empty() => text.trim().to_owned(),
+        Ok(_) | Err(_) => {
+            log::warn!(
+                "cannot read the boot id from {}; the start-up pairing window opens",
+                boot_id_file.display()
+            );
+            return true;
+        }
+    };
+    match store.swap_boot_id(&boot_id).await {
+        Ok(previous) => {
+            let cycled = previous.as_deref() != Some(boot_id.as_str());
+            if cycled {
+                log::info!(
+                    "the machine has booted since the last start: the start-up pairing window opens"
+                );
+            }
+            cycled
+        }
+        Err(e) => {
+            log::error!("cannot record the boot id: {e}; the start-up pairing window opens");
+            true
+        }
     }
 }
 

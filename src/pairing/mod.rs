@@ -12,11 +12,12 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::clock::Clock;
 use crate::crypto::{self, BoxKeys, NONCE_LEN, SharedKey, b64u, b64u_decode};
-use crate::store::{Device, Store, StoreError};
+use crate::protocol::Role;
+use crate::store::{Device, NewRole, Paired, Store, StoreError};
 pub use devices::{DeviceError, Devices};
 use replay::{ReplayCache, ReplayVerdict};
 use uri::PairingUri;
-use window::{Refusal, WindowConfig, Windows};
+use window::{Refusal, WindowConfig, WindowKind, Windows};
 use wire::{Envelope, PairAnswer, PairPayload, PairRequest, RpcRequest, RpcResponse, Sealed};
 
 /// How far a request's `ts` may be from the box's clock (protocol §2, §3).
@@ -27,6 +28,10 @@ const LAST_SEEN_EVERY_SECS: i64 = 60;
 
 /// The longest device name accepted, in characters.
 pub const MAX_DEVICE_NAME: usize = 64;
+
+/// How long a device paired in the start-up window stays pending after the window closed,
+/// unless an owner approves it or it takes a backup over (protocol §2).
+pub const PENDING_GRACE_SECS: i64 = 3600;
 
 /// Why a pairing attempt failed (protocol §2's failure statuses).
 #[derive(Debug, thiserror::Error)]
@@ -43,6 +48,12 @@ pub enum PairError {
     /// That was one wrong token too many: the window is now closed.
     #[error("too many wrong pairing codes")]
     LockedOut,
+    /// The device's key was revoked or superseded: it never pairs again.
+    #[error("this device was removed from the box")]
+    Revoked,
+    /// The device key is not a usable X25519 key (all zeros, or of small order).
+    #[error("the device key is not a usable X25519 public key")]
+    WeakKey,
     /// `ts` is too far from the box's clock.
     #[error("timestamp out of range")]
     Stale { box_time: i64 },
@@ -96,7 +107,7 @@ impl OpenedRequest {
 #[derive(Debug, Clone, Copy)]
 pub struct PairingConfig {
     pub window: WindowConfig,
-    /// Seconds a window stays open after the service starts (0: none).
+    /// Seconds the start-up window stays open after a power cycle (0: none).
     pub startup_window_secs: i64,
     /// Nonces the replay cache holds at most.
     pub replay_capacity: usize,
@@ -110,6 +121,7 @@ pub struct Pairing {
     addrs: Vec<String>,
     clock: Arc<dyn Clock>,
     started_at: i64,
+    startup_window_secs: i64,
     windows: Mutex<Windows>,
     replay: Mutex<ReplayCache>,
     last_seen_written: Mutex<HashMap<String, i64>>,
@@ -134,17 +146,14 @@ impl Pairing {
         config: PairingConfig,
     ) -> Self {
         let started_at = clock.now_unix();
-        let mut windows = Windows::new(config.window);
-        if config.startup_window_secs > 0 {
-            windows.open_for(started_at, config.startup_window_secs);
-        }
         Self {
             keys,
             name,
             addrs,
             clock,
             started_at,
-            windows: Mutex::new(windows),
+            startup_window_secs: config.startup_window_secs,
+            windows: Mutex::new(Windows::new(config.window)),
             replay: Mutex::new(ReplayCache::new(config.replay_capacity)),
             last_seen_written: Mutex::new(HashMap::new()),
             shared_keys: Mutex::new(HashMap::new()),
@@ -169,17 +178,34 @@ impl Pairing {
         lock(&self.windows).open_until_paired(self.clock.now_unix());
     }
 
-    /// Opens a window of the configured length (a device's `pairing.open`, or the console) and
-    /// returns its URI and closing time.
+    /// Opens the start-up window, for `pairing.startup_window_secs` from now: the daemon calls
+    /// it after a real power cycle (a new boot id), not when systemd restarts the service.
+    pub fn open_startup_window(&self) {
+        if self.startup_window_secs > 0 {
+            lock(&self.windows).open_startup(self.clock.now_unix(), self.startup_window_secs);
+        }
+    }
+
+    /// Opens a window of the configured length (an owner's `pairing.open`, or the console) and
+    /// returns its URI and closing time: only its caller sees them.
     pub fn open_window(&self) -> (PairingUri, Option<i64>) {
         let open = lock(&self.windows).open(self.clock.now_unix());
         (self.uri(open.token.as_bytes()), open.expires_at)
     }
 
-    /// The open window's URI and closing time, if a window is open.
-    pub fn current_window(&self) -> Option<(PairingUri, Option<i64>)> {
-        let open = lock(&self.windows).current(self.clock.now_unix())?;
+    /// The public window's URI and closing time (`None`: it lasts until a first pairing), if
+    /// one is open: the until-paired or the start-up window, whose QR code anyone on the
+    /// network may see on the web page.
+    pub fn public_window(&self) -> Option<(PairingUri, Option<i64>)> {
+        let open = lock(&self.windows).public(self.clock.now_unix())?;
         Some((self.uri(open.token.as_bytes()), open.expires_at))
+    }
+
+    /// Whether the public window is the until-paired one (the console may then show it).
+    pub fn until_paired(&self) -> bool {
+        lock(&self.windows)
+            .public(self.clock.now_unix())
+            .is_some_and(|w| w.kind == WindowKind::UntilPaired)
     }
 
     pub fn is_open(&self) -> bool {
@@ -224,8 +250,8 @@ impl Pairing {
         }
         let token = b64u_decode(&payload.token).unwrap_or_default();
         let redeemed = lock(&self.windows).redeem(&token, now);
-        match redeemed {
-            Ok(()) => {}
+        let redeemed = match redeemed {
+            Ok(r) => r,
             Err(Refusal::Closed) => return Err(PairError::Closed),
             Err(Refusal::BadToken { locked_out: false }) => return Err(PairError::BadToken),
             Err(Refusal::BadToken { locked_out: true }) => {
@@ -240,10 +266,29 @@ impl Pairing {
                     .await?;
                 return Err(PairError::LockedOut);
             }
-        }
+        };
 
+        let role = match redeemed.kind {
+            WindowKind::UntilPaired => NewRole::Owner,
+            WindowKind::Opened => NewRole::Member,
+            WindowKind::Startup => NewRole::Pending {
+                until: redeemed
+                    .closes_at
+                    .unwrap_or(now)
+                    .saturating_add(PENDING_GRACE_SECS),
+            },
+        };
         let device_id = crypto::device_id(&device_key);
-        let device = store.pair_device(device_id, device_key, name, now).await?;
+        let device = match store
+            .pair_device(device_id, device_key, name, role, now)
+            .await?
+        {
+            Paired::Device(d) => d,
+            Paired::Removed => {
+                log::warn!("a revoked device tried to pair again; refused");
+                return Err(PairError::Revoked);
+            }
+        };
         log::info!(
             "paired device {} ({:?}) as {:?}",
             device.device_id,
@@ -276,6 +321,15 @@ impl Pairing {
             .device(&env.device)
             .await?
             .ok_or(ChannelError::UnknownDevice)?;
+        if device.role == Role::Pending
+            && device
+                .pending_until
+                .is_some_and(|t| t <= self.clock.now_unix())
+        {
+            // Its time ran out: it is removed (the next listing or pairing sweeps it).
+            store.expire_pending(self.clock.now_unix()).await?;
+            return Err(ChannelError::UnknownDevice);
+        }
         let Envelope { nonce, boxed, .. } = env;
         let (nonce_bytes, plain) = open_boxed(&self.shared_key(&device.device_key), &nonce, boxed)?;
         Ok(OpenedRequest {
@@ -388,6 +442,9 @@ pub fn open_pair_request(keys: &BoxKeys, req: &PairRequest) -> Result<OpenedPair
     }
     let device_key = decode_array::<32>(&req.device_key)
         .ok_or(PairError::Malformed("device_key must be 32 bytes, b64u"))?;
+    if crypto::check_x25519_public(&device_key).is_err() {
+        return Err(PairError::WeakKey);
+    }
     let nonce = decode_array::<NONCE_LEN>(&req.nonce)
         .ok_or(PairError::Malformed("nonce must be 24 bytes, b64u"))?;
     let boxed = b64u_decode(&req.boxed).map_err(|_| PairError::Malformed("box must be b64u"))?;

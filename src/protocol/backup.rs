@@ -29,6 +29,10 @@ pub struct Enabled {
     pub enabled: bool,
     /// Whether this call took the backup over from another device.
     pub rebound: bool,
+    /// The device that held the backup and was revoked by this take-over (a recovery on a new
+    /// phone supersedes the old one); absent when none was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub superseded: Option<String>,
 }
 
 impl fmt::Display for Enabled {
@@ -36,6 +40,9 @@ impl fmt::Display for Enabled {
         write!(f, "Backup {} is on", self.backup_id)?;
         if self.rebound {
             write!(f, ", taken over by this device")?;
+        }
+        if let Some(old) = &self.superseded {
+            write!(f, "; device {old} can no longer use the box")?;
         }
         write!(f, ".")
     }

@@ -4,12 +4,18 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-/// A device's role (protocol §2): the first device paired is the owner.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// A device's role (protocol §2): what the window it paired in gave it, or what an owner set.
+/// Ordered from the least to the most trusted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
-    Owner,
+    /// Paired in the start-up window: it may only look for and take over a backup until an
+    /// owner approves it.
+    Pending,
+    /// Uses the box for its own identities and backups.
     Member,
+    /// Also decides who else may use the box.
+    Owner,
 }
 
 impl Role {
@@ -18,6 +24,17 @@ impl Role {
         match self {
             Role::Owner => "owner",
             Role::Member => "member",
+            Role::Pending => "pending",
+        }
+    }
+
+    /// The role named `name` in the database.
+    pub fn from_name(name: &str) -> Option<Role> {
+        match name {
+            "owner" => Some(Role::Owner),
+            "member" => Some(Role::Member),
+            "pending" => Some(Role::Pending),
+            _ => None,
         }
     }
 }
@@ -29,7 +46,8 @@ impl fmt::Display for Role {
 }
 
 super::no_params! {
-    /// `pairing.open`: opens a pairing window so that another phone can pair.
+    /// `pairing.open`: an owner opens a pairing window so that another phone can pair as a
+    /// member.
     PairingOpen;
     /// `devices.list`: the paired devices.
     DevicesList;
@@ -58,12 +76,42 @@ pub struct DeviceInfo {
     pub role: Role,
     pub paired_at: i64,
     pub last_seen: Option<i64>,
+    /// A pending device: when the box removes it unless an owner approves it first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_until: Option<i64>,
+}
+
+/// Why a device can no longer use the box.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Removal {
+    /// An owner, or the device itself, revoked it.
+    Revoked,
+    /// Another device took over its backup with the backup's words (a recovery).
+    Superseded,
+}
+
+/// A device that was paired and can no longer use the box; its key cannot pair again.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct RemovedDevice {
+    pub device_id: String,
+    pub name: String,
+    /// The role it had.
+    pub role: Role,
+    pub reason: Removal,
+    /// The device that revoked or superseded it; `null` when the box itself removed it.
+    pub by: Option<String>,
+    /// When (box time).
+    pub at: i64,
 }
 
 /// What `devices.list` answers.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct DeviceList {
     pub devices: Vec<DeviceInfo>,
+    /// Revoked and superseded devices, newest first.
+    #[serde(default)]
+    pub removed: Vec<RemovedDevice>,
 }
 
 impl fmt::Display for DeviceList {
@@ -74,9 +122,88 @@ impl fmt::Display for DeviceList {
                 writeln!(f)?;
             }
             first = false;
-            write!(f, "{}  {:<6}  {}", d.device_id, d.role, d.name)?;
+            write!(f, "{}  {:<7}  {}", d.device_id, d.role, d.name)?;
+        }
+        for d in &self.removed {
+            writeln!(f)?;
+            let how = match d.reason {
+                Removal::Revoked => "revoked",
+                Removal::Superseded => "superseded",
+            };
+            write!(f, "{}  {how:<10}  {}", d.device_id, d.name)?;
+            if let Some(by) = &d.by {
+                write!(f, " (by {by})")?;
+            }
         }
         Ok(())
+    }
+}
+
+/// `devices.set_role`: an owner makes a device an owner or a member (the last owner cannot
+/// step down).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DevicesSetRole {
+    pub device_id: String,
+    pub role: Role,
+}
+
+/// `devices.approve`: an owner lets a pending device in, as a member.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DevicesApprove {
+    pub device_id: String,
+}
+
+/// What `devices.set_role` and `devices.approve` answer: the device's role now.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct RoleSet {
+    pub device_id: String,
+    pub role: Role,
+}
+
+impl fmt::Display for RoleSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "Device {} is now {} of the box.",
+            self.device_id,
+            match self.role {
+                Role::Owner => "an owner",
+                Role::Member => "a member",
+                Role::Pending => "waiting for approval",
+            }
+        )
+    }
+}
+
+/// `devices.reassign`: an owner hands what a revoked device held (its identities and backups)
+/// to a paired device.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DevicesReassign {
+    /// The revoked or superseded device.
+    pub from: String,
+    /// A paired device (not pending).
+    pub to: String,
+}
+
+/// What `devices.reassign` answers: how much changed hands.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Reassigned {
+    pub from: String,
+    pub to: String,
+    pub identities: u64,
+    pub backups: u64,
+}
+
+impl fmt::Display for Reassigned {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} identities and {} backups passed from device {} to device {}.",
+            self.identities, self.backups, self.from, self.to
+        )
     }
 }
 

@@ -65,7 +65,7 @@ macro_rules! methods {
         /// Reads a method's params and result examples into their types and back (the test of
         /// `docs/protocol.md`'s examples).
         #[cfg(test)]
-        fn round_trip(method: &str, params: &str, result: &str) -> Result<(), String> {
+        fn round_trip(method: &str, params: &[String], result: &[String]) -> Result<(), String> {
             match method {
                 $($name => tests::round_trip::<$params>(params, result),)*
                 other => Err(format!("there is no method {other}")),
@@ -81,6 +81,9 @@ methods! {
     devices::DevicesList => "devices.list", devices::DeviceList;
     devices::DevicesRevoke => "devices.revoke", devices::Revoked;
     devices::DevicesRename => "devices.rename", devices::Renamed;
+    devices::DevicesSetRole => "devices.set_role", devices::RoleSet;
+    devices::DevicesApprove => "devices.approve", devices::RoleSet;
+    devices::DevicesReassign => "devices.reassign", devices::Reassigned;
     identity::IdentityCreate => "identity.create", identity::IdentityView;
     identity::IdentityList => "identity.list", identity::IdentityListing;
     identity::IdentityGet => "identity.get", identity::IdentityView;

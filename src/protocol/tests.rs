@@ -1,5 +1,5 @@
-//! The protocol document's examples, read back through the method types: every method has one
-//! params and one result example in `docs/protocol.md`, each parses into its type and
+//! The protocol document's examples, read back through the method types: every method has at
+//! least one params and one result example in `docs/protocol.md`, each parses into its type and
 //! serializes back to the same JSON, so the document and the code cannot drift apart.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -12,9 +12,9 @@ use super::{METHODS, Method};
 
 const DOCUMENT: &str = include_str!("../../docs/protocol.md");
 
-/// The examples of the document: `(method, "params" | "result")` → the JSON text. A fence
-/// opens with ```` ```json rpc=<method> params ```` (or `result`).
-fn examples(doc: &str) -> Result<BTreeMap<(String, String), String>, String> {
+/// The examples of the document: `(method, "params" | "result")` → the JSON texts, in the
+/// document's order. A fence opens with ```` ```json rpc=<method> params ```` (or `result`).
+fn examples(doc: &str) -> Result<BTreeMap<(String, String), Vec<String>>, String> {
     let mut found = BTreeMap::new();
     let mut lines = doc.lines().enumerate();
     while let Some((n, line)) = lines.next() {
@@ -45,13 +45,10 @@ fn examples(doc: &str) -> Result<BTreeMap<(String, String), String>, String> {
                 None => return Err(format!("line {}: the example never closes", n + 1)),
             }
         }
-        let key = (method.to_owned(), part.to_owned());
-        if found.insert(key, body).is_some() {
-            return Err(format!(
-                "line {}: a second {part} example of {method}",
-                n + 1
-            ));
-        }
+        found
+            .entry((method.to_owned(), part.to_owned()))
+            .or_insert_with(Vec::new)
+            .push(body);
     }
     Ok(found)
 }
@@ -86,9 +83,14 @@ fn same_json<T: serde::Serialize + serde::de::DeserializeOwned>(
     Ok(())
 }
 
-pub(super) fn round_trip<M: Method>(params: &str, result: &str) -> Result<(), String> {
-    same_json::<M>(&format!("{} params", M::NAME), params)?;
-    same_json::<M::Result>(&format!("{} result", M::NAME), result)
+pub(super) fn round_trip<M: Method>(params: &[String], result: &[String]) -> Result<(), String> {
+    for (n, text) in params.iter().enumerate() {
+        same_json::<M>(&format!("{} params example {}", M::NAME, n + 1), text)?;
+    }
+    for (n, text) in result.iter().enumerate() {
+        same_json::<M::Result>(&format!("{} result example {}", M::NAME, n + 1), text)?;
+    }
+    Ok(())
 }
 
 #[test]
@@ -123,12 +125,20 @@ fn a_wrong_example_is_caught() {
     // The check itself can fail: a misspelt field, a missing one, a wrong type.
     let view = r#"{"did":"did:ipid:k51x","ipns_name":"k51x","name":"A","cid":"b","seq":1,
         "document":{},"created":1,"updated":1}"#;
-    assert!(round_trip::<super::identity::IdentityGet>(r#"{"did":"d"}"#, view).is_ok());
-    assert!(round_trip::<super::identity::IdentityGet>(r#"{"dod":"d"}"#, view).is_err());
-    assert!(round_trip::<super::identity::IdentityGet>(r#"{"did":"d"}"#, "{}").is_err());
-    assert!(round_trip::<super::identity::IdentityGet>(r#"{"did":1}"#, view).is_err());
+    let one = |text: &str| vec![text.to_owned()];
+    type Get = super::identity::IdentityGet;
+    assert!(round_trip::<Get>(&one(r#"{"did":"d"}"#), &one(view)).is_ok());
+    assert!(round_trip::<Get>(&one(r#"{"dod":"d"}"#), &one(view)).is_err());
+    assert!(round_trip::<Get>(&one(r#"{"did":"d"}"#), &one("{}")).is_err());
+    assert!(round_trip::<Get>(&one(r#"{"did":1}"#), &one(view)).is_err());
+    // Every example counts, not only the first.
+    let two = vec![r#"{"did":"d"}"#.to_owned(), r#"{"did":2}"#.to_owned()];
+    assert!(round_trip::<Get>(&two, &one(view)).is_err());
     let doc = "```json rpc=box.info params\n{}\n```\n```json rpc=box.info params\n{}\n```\n";
-    assert!(examples(doc).is_err(), "two params examples of one method");
+    assert_eq!(
+        examples(doc).unwrap()[&("box.info".into(), "params".into())].len(),
+        2
+    );
     assert!(examples("```json rpc=box.info params\n{}\n").is_err());
 }
 

@@ -141,18 +141,29 @@ impl Store {
     }
 
     /// Gives a backup, and the live identities listed in its newest version, to `device_id`
-    /// (a restored phone taking its backup over). One transaction.
+    /// (a restored phone taking its backup over), turns it on, and supersedes the device that
+    /// held it (protocol §2, §5: whatever else it held passes to `device_id` too, it is removed,
+    /// and its role passes to `device_id` if it was higher; a pending device taking a backup
+    /// over becomes a member at least). One transaction; returns the superseded device's id.
     pub async fn rebind_backup(
         &self,
         backup_id: &str,
         device_id: &str,
         dids: Vec<String>,
-    ) -> Result<(), StoreError> {
+        now: i64,
+    ) -> Result<Option<String>, StoreError> {
         let (backup_id, device_id) = (backup_id.to_owned(), device_id.to_owned());
         self.call(move |conn| {
             let tx = conn.transaction()?;
+            let previous: Option<String> = tx
+                .query_row(
+                    "SELECT device_id FROM backups WHERE backup_id = ?1",
+                    [&backup_id],
+                    |r| r.get(0),
+                )
+                .optional()?;
             tx.execute(
-                "UPDATE backups SET device_id = ?2 WHERE backup_id = ?1",
+                "UPDATE backups SET device_id = ?2, enabled = 1 WHERE backup_id = ?1",
                 params![backup_id, device_id],
             )?;
             for did in dids {
@@ -161,8 +172,19 @@ impl Store {
                     params![did, device_id],
                 )?;
             }
+            let superseded = match previous {
+                Some(old) => super::devices::supersede_in(&tx, &old, &device_id, now)?,
+                None => None,
+            };
+            // The backup's words are proof enough to be in the household: a pending device
+            // that took a backup over is a member at least.
+            tx.execute(
+                "UPDATE devices SET role = 'member', pending_until = NULL
+                 WHERE device_id = ?1 AND role = 'pending'",
+                [&device_id],
+            )?;
             tx.commit()?;
-            Ok(())
+            Ok(superseded)
         })
         .await
     }

@@ -1,9 +1,10 @@
-//! Paired devices and security events (protocol §2): their rows and statements.
+//! Paired devices, removed devices and security events (protocol §2): their rows and statements.
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use super::{Store, StoreError};
 use crate::protocol::Role;
+use crate::protocol::devices::Removal;
 
 /// A paired device.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -14,6 +15,19 @@ pub struct Device {
     pub role: Role,
     pub paired_at: i64,
     pub last_seen: Option<i64>,
+    /// A pending device is removed after this time (box clock).
+    pub pending_until: Option<i64>,
+}
+
+/// A revoked or superseded device: its key never pairs again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemovedDevice {
+    pub device_id: String,
+    pub name: String,
+    pub role: Role,
+    pub reason: Removal,
+    pub by: Option<String>,
+    pub at: i64,
 }
 
 /// A security event (pairing, revocation, lockout…).
@@ -25,7 +39,63 @@ pub struct Event {
     pub detail: String,
 }
 
-const DEVICE_COLUMNS: &str = "device_id, device_key, name, role, paired_at, last_seen";
+/// The role a pairing gives a device that is new to the box.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NewRole {
+    Owner,
+    Member,
+    /// Pending until an owner approves it, or until this time passes.
+    Pending {
+        until: i64,
+    },
+}
+
+/// What a pairing did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Paired {
+    /// The device is paired (new, or again with its role and a new name).
+    Device(Device),
+    /// The key was revoked or superseded: it never pairs again.
+    Removed,
+}
+
+/// What a change of a device's role or presence did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    Done,
+    /// No paired device has this id.
+    NotPaired,
+    /// It would leave the box without an owner.
+    LastOwner,
+}
+
+/// What a hand-over of a removed device's identities and backups did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reassign {
+    Done {
+        identities: u64,
+        backups: u64,
+    },
+    /// `from` is a paired device: revoke it first.
+    FromPaired,
+    /// `from` was never on this box.
+    FromUnknown,
+    /// `to` is not a paired device, or is pending.
+    ToNotMember,
+}
+
+const DEVICE_COLUMNS: &str =
+    "device_id, device_key, name, role, paired_at, last_seen, pending_until";
+
+fn role_from(column: usize, name: &str) -> rusqlite::Result<Role> {
+    Role::from_name(name).ok_or_else(|| {
+        rusqlite::Error::FromSqlConversionFailure(
+            column,
+            rusqlite::types::Type::Text,
+            format!("unknown role {name:?}").into(),
+        )
+    })
+}
 
 fn device_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Device> {
     let key: Vec<u8> = row.get(1)?;
@@ -40,13 +110,10 @@ fn device_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Device> {
             )
         })?,
         name: row.get(2)?,
-        role: if role == "owner" {
-            Role::Owner
-        } else {
-            Role::Member
-        },
+        role: role_from(3, &role)?,
         paired_at: row.get(4)?,
         last_seen: row.get(5)?,
+        pending_until: row.get(6)?,
     })
 }
 
@@ -64,26 +131,151 @@ fn insert_event(
     Ok(())
 }
 
+fn device_in(tx: &Connection, device_id: &str) -> rusqlite::Result<Option<Device>> {
+    tx.query_row(
+        &format!("SELECT {DEVICE_COLUMNS} FROM devices WHERE device_id = ?1"),
+        [device_id],
+        device_from_row,
+    )
+    .optional()
+}
+
+fn owners_in(tx: &Connection) -> rusqlite::Result<u64> {
+    tx.query_row(
+        "SELECT count(*) FROM devices WHERE role = 'owner'",
+        [],
+        |r| r.get(0),
+    )
+}
+
+/// `name`, or `name (2)`, `name (3)`… : the first that no other device of the box has
+/// (compared without case).
+fn unique_name(tx: &Connection, device_id: &str, name: &str) -> rusqlite::Result<String> {
+    let taken = |candidate: &str| -> rusqlite::Result<bool> {
+        tx.query_row(
+            "SELECT EXISTS (SELECT 1 FROM devices WHERE device_id != ?1 AND lower(name) = lower(?2))",
+            params![device_id, candidate],
+            |r| r.get(0),
+        )
+    };
+    if !taken(name)? {
+        return Ok(name.to_owned());
+    }
+    for n in 2u32.. {
+        let suffix = format!(" ({n})");
+        // Keep within the name's limit: shorten the name, not the suffix.
+        let room = super::super::pairing::MAX_DEVICE_NAME.saturating_sub(suffix.len());
+        let base: String = name.chars().take(room).collect();
+        let candidate = format!("{}{suffix}", base.trim_end());
+        if !taken(&candidate)? {
+            return Ok(candidate);
+        }
+    }
+    unreachable!("a box has fewer devices than u32 numbers")
+}
+
+/// Removes a device and remembers its key (`by`: who did it).
+fn remove_in(
+    tx: &Transaction<'_>,
+    device: &Device,
+    reason: Removal,
+    by: Option<&str>,
+    now: i64,
+) -> rusqlite::Result<()> {
+    tx.execute(
+        "DELETE FROM devices WHERE device_id = ?1",
+        [&device.device_id],
+    )?;
+    let reason_name = match reason {
+        Removal::Revoked => "revoked",
+        Removal::Superseded => "superseded",
+    };
+    tx.execute(
+        "INSERT OR REPLACE INTO removed_devices (device_key, device_id, name, role, reason, by_device, at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![
+            &device.device_key[..],
+            device.device_id,
+            device.name,
+            device.role.as_str(),
+            reason_name,
+            by,
+            now
+        ],
+    )?;
+    let detail = match by {
+        Some(by) => format!("{} ({}) by {by}", device.name, device.role),
+        None => format!("{} ({}) by the box", device.name, device.role),
+    };
+    insert_event(tx, now, reason_name, Some(&device.device_id), &detail)
+}
+
+/// Supersedes the device that held a backup taken over by `by` (a recovery, protocol §2, §5):
+/// everything it held (identities, backups) passes to `by`, it is removed if it was still
+/// paired, and its role passes to `by` if it was higher. Returns the removed device's id, or
+/// `None` when it is `by` itself or was no longer paired.
+pub(super) fn supersede_in(
+    tx: &Transaction<'_>,
+    old_device_id: &str,
+    by: &str,
+    now: i64,
+) -> rusqlite::Result<Option<String>> {
+    if old_device_id == by {
+        return Ok(None);
+    }
+    tx.execute(
+        "UPDATE identities SET device_id = ?2 WHERE device_id = ?1",
+        params![old_device_id, by],
+    )?;
+    tx.execute(
+        "UPDATE backups SET device_id = ?2 WHERE device_id = ?1",
+        params![old_device_id, by],
+    )?;
+    let (Some(old), Some(new)) = (device_in(tx, old_device_id)?, device_in(tx, by)?) else {
+        return Ok(None);
+    };
+    if old.role > new.role {
+        tx.execute(
+            "UPDATE devices SET role = ?2, pending_until = NULL WHERE device_id = ?1",
+            params![by, old.role.as_str()],
+        )?;
+    }
+    remove_in(tx, &old, Removal::Superseded, Some(by), now)?;
+    Ok(Some(old.device_id))
+}
+
 impl Store {
-    /// Registers a paired device in one transaction: the owner if no owner is paired, else a
-    /// member. A device that pairs again keeps its role and takes the new name.
+    /// Registers a paired device in one transaction. A device new to the box gets `role`; one
+    /// that pairs again keeps its role and takes the new name; a removed key is refused. A name
+    /// another device has gets a number (`Phone (2)`).
     pub async fn pair_device(
         &self,
         device_id: String,
         device_key: [u8; 32],
         name: String,
+        role: NewRole,
         now: i64,
-    ) -> Result<Device, StoreError> {
+    ) -> Result<Paired, StoreError> {
         self.call(move |conn| {
             let tx = conn.transaction()?;
-            let existing = tx
-                .query_row(
-                    &format!("SELECT {DEVICE_COLUMNS} FROM devices WHERE device_id = ?1"),
-                    [&device_id],
-                    device_from_row,
-                )
-                .optional()?;
-            let device = match existing {
+            let removed: bool = tx.query_row(
+                "SELECT EXISTS (SELECT 1 FROM removed_devices WHERE device_key = ?1)",
+                [&device_key[..]],
+                |r| r.get(0),
+            )?;
+            if removed {
+                insert_event(
+                    &tx,
+                    now,
+                    "refused",
+                    Some(&device_id),
+                    "a removed device tried to pair again",
+                )?;
+                tx.commit()?;
+                return Ok(Paired::Removed);
+            }
+            let name = unique_name(&tx, &device_id, &name)?;
+            let device = match device_in(&tx, &device_id)? {
                 Some(mut d) => {
                     tx.execute(
                         "UPDATE devices SET name = ?2, last_seen = ?3 WHERE device_id = ?1",
@@ -94,16 +286,15 @@ impl Store {
                     d
                 }
                 None => {
-                    let has_owner: bool = tx.query_row(
-                        "SELECT EXISTS (SELECT 1 FROM devices WHERE role = 'owner')",
-                        [],
-                        |r| r.get(0),
-                    )?;
-                    let role = if has_owner { Role::Member } else { Role::Owner };
+                    let (role, pending_until) = match role {
+                        NewRole::Owner => (Role::Owner, None),
+                        NewRole::Member => (Role::Member, None),
+                        NewRole::Pending { until } => (Role::Pending, Some(until)),
+                    };
                     tx.execute(
-                        "INSERT INTO devices (device_id, device_key, name, role, paired_at, last_seen)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
-                        params![device_id, &device_key[..], name, role.as_str(), now],
+                        "INSERT INTO devices (device_id, device_key, name, role, paired_at, last_seen, pending_until)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6)",
+                        params![device_id, &device_key[..], name, role.as_str(), now, pending_until],
                     )?;
                     Device {
                         device_id,
@@ -112,6 +303,7 @@ impl Store {
                         role,
                         paired_at: now,
                         last_seen: Some(now),
+                        pending_until,
                     }
                 }
             };
@@ -123,7 +315,7 @@ impl Store {
                 &format!("{} ({})", device.name, device.role.as_str()),
             )?;
             tx.commit()?;
-            Ok(device)
+            Ok(Paired::Device(device))
         })
         .await
     }
@@ -131,16 +323,8 @@ impl Store {
     /// One device by id.
     pub async fn device(&self, device_id: &str) -> Result<Option<Device>, StoreError> {
         let device_id = device_id.to_owned();
-        self.call(move |conn| {
-            Ok(conn
-                .query_row(
-                    &format!("SELECT {DEVICE_COLUMNS} FROM devices WHERE device_id = ?1"),
-                    [device_id],
-                    device_from_row,
-                )
-                .optional()?)
-        })
-        .await
+        self.call(move |conn| Ok(device_in(conn, &device_id)?))
+            .await
     }
 
     /// Every paired device, oldest first.
@@ -155,40 +339,196 @@ impl Store {
         .await
     }
 
+    /// Every revoked or superseded device, newest first.
+    pub async fn removed_devices(&self) -> Result<Vec<RemovedDevice>, StoreError> {
+        self.call(|conn| {
+            let mut stmt = conn.prepare(
+                "SELECT device_id, name, role, reason, by_device, at FROM removed_devices
+                 ORDER BY at DESC, device_id",
+            )?;
+            let rows = stmt.query_map([], |r| {
+                let role: String = r.get(2)?;
+                let reason: String = r.get(3)?;
+                Ok(RemovedDevice {
+                    device_id: r.get(0)?,
+                    name: r.get(1)?,
+                    role: role_from(2, &role)?,
+                    reason: if reason == "superseded" {
+                        Removal::Superseded
+                    } else {
+                        Removal::Revoked
+                    },
+                    by: r.get(4)?,
+                    at: r.get(5)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
     /// How many devices are paired.
     pub async fn device_count(&self) -> Result<u64, StoreError> {
         self.call(|conn| Ok(conn.query_row("SELECT count(*) FROM devices", [], |r| r.get(0))?))
             .await
     }
 
-    /// Removes a device; `false` when it was not paired. `by` is recorded in the event.
+    /// Revokes a device: removes it and remembers its key. `by` is recorded. The last owner is
+    /// never revoked.
     pub async fn revoke_device(
         &self,
         device_id: &str,
         by: &str,
         now: i64,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Change, StoreError> {
         let (device_id, by) = (device_id.to_owned(), by.to_owned());
         self.call(move |conn| {
             let tx = conn.transaction()?;
-            let n = tx.execute("DELETE FROM devices WHERE device_id = ?1", [&device_id])?;
-            if n > 0 {
-                insert_event(&tx, now, "revoked", Some(&device_id), &format!("by {by}"))?;
+            let Some(device) = device_in(&tx, &device_id)? else {
+                return Ok(Change::NotPaired);
+            };
+            if device.role == Role::Owner && owners_in(&tx)? <= 1 {
+                return Ok(Change::LastOwner);
             }
+            remove_in(&tx, &device, Removal::Revoked, Some(&by), now)?;
             tx.commit()?;
-            Ok(n > 0)
+            Ok(Change::Done)
         })
         .await
     }
 
-    /// Renames a device; `false` when it is not paired.
-    pub async fn rename_device(&self, device_id: &str, name: &str) -> Result<bool, StoreError> {
+    /// Sets a device's role (an approval too: a pending device stops being pending). The last
+    /// owner never stops being one.
+    pub async fn set_device_role(
+        &self,
+        device_id: &str,
+        role: Role,
+        by: &str,
+        now: i64,
+    ) -> Result<Change, StoreError> {
+        let (device_id, by) = (device_id.to_owned(), by.to_owned());
+        self.call(move |conn| {
+            let tx = conn.transaction()?;
+            let Some(device) = device_in(&tx, &device_id)? else {
+                return Ok(Change::NotPaired);
+            };
+            if device.role == Role::Owner && role != Role::Owner && owners_in(&tx)? <= 1 {
+                return Ok(Change::LastOwner);
+            }
+            if device.role != role {
+                tx.execute(
+                    "UPDATE devices SET role = ?2, pending_until = NULL WHERE device_id = ?1",
+                    params![device_id, role.as_str()],
+                )?;
+                insert_event(
+                    &tx,
+                    now,
+                    "role",
+                    Some(&device_id),
+                    &format!("{} → {role} by {by}", device.role),
+                )?;
+            }
+            tx.commit()?;
+            Ok(Change::Done)
+        })
+        .await
+    }
+
+    /// Removes the pending devices whose time ran out (without approval or a take-over);
+    /// returns their ids.
+    pub async fn expire_pending(&self, now: i64) -> Result<Vec<String>, StoreError> {
+        self.call(move |conn| {
+            let tx = conn.transaction()?;
+            let expired: Vec<String> = {
+                let mut stmt = tx.prepare(
+                    "SELECT device_id FROM devices WHERE role = 'pending' AND pending_until <= ?1",
+                )?;
+                stmt.query_map([now], |r| r.get(0))?
+                    .collect::<Result<_, _>>()?
+            };
+            for id in &expired {
+                tx.execute("DELETE FROM devices WHERE device_id = ?1", [id])?;
+                insert_event(
+                    &tx,
+                    now,
+                    "expired",
+                    Some(id),
+                    "pending device removed: not approved in time",
+                )?;
+            }
+            tx.commit()?;
+            Ok(expired)
+        })
+        .await
+    }
+
+    /// Hands the identities and backups of a removed device to a paired, non-pending one.
+    pub async fn reassign_device_data(
+        &self,
+        from: &str,
+        to: &str,
+        by: &str,
+        now: i64,
+    ) -> Result<Reassign, StoreError> {
+        let (from, to, by) = (from.to_owned(), to.to_owned(), by.to_owned());
+        self.call(move |conn| {
+            let tx = conn.transaction()?;
+            if device_in(&tx, &from)?.is_some() {
+                return Ok(Reassign::FromPaired);
+            }
+            let known: bool = tx.query_row(
+                "SELECT EXISTS (SELECT 1 FROM removed_devices WHERE device_id = ?1)",
+                [&from],
+                |r| r.get(0),
+            )?;
+            if !known {
+                return Ok(Reassign::FromUnknown);
+            }
+            match device_in(&tx, &to)? {
+                Some(d) if d.role != Role::Pending => {}
+                _ => return Ok(Reassign::ToNotMember),
+            }
+            let identities = tx.execute(
+                "UPDATE identities SET device_id = ?2 WHERE device_id = ?1",
+                params![from, to],
+            )? as u64;
+            let backups = tx.execute(
+                "UPDATE backups SET device_id = ?2 WHERE device_id = ?1",
+                params![from, to],
+            )? as u64;
+            insert_event(
+                &tx,
+                now,
+                "reassigned",
+                Some(&from),
+                &format!("{identities} identities and {backups} backups to {to} by {by}"),
+            )?;
+            tx.commit()?;
+            Ok(Reassign::Done {
+                identities,
+                backups,
+            })
+        })
+        .await
+    }
+
+    /// Renames a device; the name must be free (compared without case).
+    pub async fn rename_device(&self, device_id: &str, name: &str) -> Result<Renamed, StoreError> {
         let (device_id, name) = (device_id.to_owned(), name.to_owned());
         self.call(move |conn| {
-            Ok(conn.execute(
+            let tx = conn.transaction()?;
+            if device_in(&tx, &device_id)?.is_none() {
+                return Ok(Renamed::NotPaired);
+            }
+            if unique_name(&tx, &device_id, &name)? != name {
+                return Ok(Renamed::Taken);
+            }
+            tx.execute(
                 "UPDATE devices SET name = ?2 WHERE device_id = ?1",
                 params![device_id, name],
-            )? > 0)
+            )?;
+            tx.commit()?;
+            Ok(Renamed::Done)
         })
         .await
     }
@@ -251,43 +591,93 @@ impl Store {
     }
 }
 
+/// What a rename did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Renamed {
+    Done,
+    NotPaired,
+    /// Another device of the box has this name.
+    Taken,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    async fn pair(store: &Store, id: &str, key: u8, name: &str, role: NewRole, now: i64) -> Device {
+        match store
+            .pair_device(id.into(), [key; 32], name.into(), role, now)
+            .await
+            .unwrap()
+        {
+            Paired::Device(d) => d,
+            Paired::Removed => panic!("{id} was refused"),
+        }
+    }
+
     #[tokio::test]
-    async fn first_device_is_owner_then_members() {
+    async fn devices_pair_are_renamed_revoked_and_never_come_back() {
         let store = Store::open_in_memory(1).await.unwrap();
-        let a = store
-            .pair_device("aa".into(), [1; 32], "Phone A".into(), 10)
-            .await
-            .unwrap();
-        let b = store
-            .pair_device("bb".into(), [2; 32], "Phone B".into(), 11)
-            .await
-            .unwrap();
+        let a = pair(&store, "aa", 1, "Phone A", NewRole::Owner, 10).await;
+        let b = pair(&store, "bb", 2, "Phone B", NewRole::Member, 11).await;
         assert_eq!((a.role, b.role), (Role::Owner, Role::Member));
         // Pairing again keeps the role and takes the new name.
-        let a2 = store
-            .pair_device("aa".into(), [1; 32], "Phone A2".into(), 12)
-            .await
-            .unwrap();
+        let a2 = pair(&store, "aa", 1, "Phone A2", NewRole::Member, 12).await;
         assert_eq!(
             (a2.role, a2.name.as_str(), a2.paired_at),
             (Role::Owner, "Phone A2", 10)
         );
         assert_eq!(store.device_count().await.unwrap(), 2);
-        assert!(store.rename_device("bb", "Tablet").await.unwrap());
-        assert!(!store.rename_device("zz", "x").await.unwrap());
+        assert_eq!(
+            store.rename_device("bb", "Tablet").await.unwrap(),
+            Renamed::Done
+        );
+        assert_eq!(
+            store.rename_device("zz", "x").await.unwrap(),
+            Renamed::NotPaired
+        );
+        // Names are unique, without case.
+        assert_eq!(
+            store.rename_device("bb", "phone a2").await.unwrap(),
+            Renamed::Taken
+        );
+        let c = pair(&store, "cc", 3, "TABLET", NewRole::Member, 13).await;
+        assert_eq!(c.name, "TABLET (2)");
         store
             .touch_devices(vec![("bb".into(), 50), ("bb".into(), 40)])
             .await
             .unwrap();
         let b = store.device("bb").await.unwrap().unwrap();
         assert_eq!((b.name.as_str(), b.last_seen), ("Tablet", Some(50)));
-        assert!(store.revoke_device("bb", "aa", 60).await.unwrap());
-        assert!(!store.revoke_device("bb", "aa", 61).await.unwrap());
+        assert_eq!(
+            store.revoke_device("bb", "aa", 60).await.unwrap(),
+            Change::Done
+        );
+        assert_eq!(
+            store.revoke_device("bb", "aa", 61).await.unwrap(),
+            Change::NotPaired
+        );
         assert!(store.device("bb").await.unwrap().is_none());
+        // The revoked key never pairs again, whatever the window.
+        assert_eq!(
+            store
+                .pair_device("bb".into(), [2; 32], "Phone B".into(), NewRole::Owner, 62)
+                .await
+                .unwrap(),
+            Paired::Removed
+        );
+        let removed = store.removed_devices().await.unwrap();
+        assert_eq!(
+            removed,
+            [RemovedDevice {
+                device_id: "bb".into(),
+                name: "Tablet".into(),
+                role: Role::Member,
+                reason: Removal::Revoked,
+                by: Some("aa".into()),
+                at: 60,
+            }]
+        );
         let kinds: Vec<_> = store
             .events(10)
             .await
@@ -295,6 +685,175 @@ mod tests {
             .into_iter()
             .map(|e| e.kind)
             .collect();
-        assert_eq!(kinds, ["revoked", "paired", "paired", "paired"]);
+        assert_eq!(
+            kinds,
+            ["refused", "revoked", "paired", "paired", "paired", "paired"]
+        );
+    }
+
+    #[tokio::test]
+    async fn the_last_owner_stays_an_owner() {
+        let store = Store::open_in_memory(1).await.unwrap();
+        pair(&store, "aa", 1, "A", NewRole::Owner, 10).await;
+        pair(&store, "bb", 2, "B", NewRole::Member, 11).await;
+        assert_eq!(
+            store.revoke_device("aa", "aa", 12).await.unwrap(),
+            Change::LastOwner
+        );
+        assert_eq!(
+            store
+                .set_device_role("aa", Role::Member, "aa", 12)
+                .await
+                .unwrap(),
+            Change::LastOwner
+        );
+        // With a second owner, either may step down or go.
+        assert_eq!(
+            store
+                .set_device_role("bb", Role::Owner, "aa", 13)
+                .await
+                .unwrap(),
+            Change::Done
+        );
+        assert_eq!(
+            store
+                .set_device_role("aa", Role::Member, "aa", 14)
+                .await
+                .unwrap(),
+            Change::Done
+        );
+        assert_eq!(
+            store.revoke_device("bb", "bb", 15).await.unwrap(),
+            Change::LastOwner
+        );
+        assert_eq!(
+            store.device("aa").await.unwrap().unwrap().role,
+            Role::Member
+        );
+    }
+
+    #[tokio::test]
+    async fn pending_devices_expire_unless_approved() {
+        let store = Store::open_in_memory(1).await.unwrap();
+        pair(&store, "aa", 1, "A", NewRole::Owner, 10).await;
+        let p = pair(&store, "pp", 2, "P", NewRole::Pending { until: 100 }, 11).await;
+        assert_eq!((p.role, p.pending_until), (Role::Pending, Some(100)));
+        pair(&store, "qq", 3, "Q", NewRole::Pending { until: 100 }, 12).await;
+        assert_eq!(
+            store
+                .set_device_role("qq", Role::Member, "aa", 50)
+                .await
+                .unwrap(),
+            Change::Done
+        );
+        assert_eq!(
+            store.expire_pending(99).await.unwrap(),
+            Vec::<String>::new()
+        );
+        assert_eq!(store.expire_pending(100).await.unwrap(), ["pp"]);
+        let q = store.device("qq").await.unwrap().unwrap();
+        assert_eq!((q.role, q.pending_until), (Role::Member, None));
+        // An expired pending device was not revoked: it may pair again in a next window.
+        pair(&store, "pp", 2, "P", NewRole::Pending { until: 300 }, 200).await;
+    }
+
+    #[tokio::test]
+    async fn a_removed_devices_data_can_be_handed_over() {
+        let store = Store::open_in_memory(1).await.unwrap();
+        pair(&store, "aa", 1, "A", NewRole::Owner, 10).await;
+        pair(&store, "bb", 2, "B", NewRole::Member, 11).await;
+        pair(&store, "pp", 3, "P", NewRole::Pending { until: 99 }, 12).await;
+        store
+            .call(|conn| {
+                conn.execute_batch(
+                    "INSERT INTO backups (backup_id, device_id, recipient, created)
+                     VALUES ('00000000000000000000000000000000', 'bb', zeroblob(32), 1);",
+                )?;
+                Ok(())
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            store
+                .reassign_device_data("bb", "aa", "aa", 20)
+                .await
+                .unwrap(),
+            Reassign::FromPaired
+        );
+        assert_eq!(
+            store
+                .reassign_device_data("zz", "aa", "aa", 20)
+                .await
+                .unwrap(),
+            Reassign::FromUnknown
+        );
+        store.revoke_device("bb", "aa", 21).await.unwrap();
+        assert_eq!(
+            store
+                .reassign_device_data("bb", "pp", "aa", 22)
+                .await
+                .unwrap(),
+            Reassign::ToNotMember
+        );
+        assert_eq!(
+            store
+                .reassign_device_data("bb", "aa", "aa", 22)
+                .await
+                .unwrap(),
+            Reassign::Done {
+                identities: 0,
+                backups: 1
+            }
+        );
+        let backup = store
+            .backup("00000000000000000000000000000000")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(backup.device_id, "aa");
+    }
+
+    #[tokio::test]
+    async fn a_take_over_supersedes_the_holder_and_passes_its_role() {
+        let store = Store::open_in_memory(1).await.unwrap();
+        pair(&store, "aa", 1, "Lost phone", NewRole::Owner, 10).await;
+        pair(
+            &store,
+            "nn",
+            2,
+            "New phone",
+            NewRole::Pending { until: 99 },
+            11,
+        )
+        .await;
+        let id = "11111111111111111111111111111111";
+        store
+            .call(move |conn| {
+                conn.execute(
+                    "INSERT INTO backups (backup_id, device_id, recipient, created)
+                     VALUES (?1, 'aa', zeroblob(32), 1)",
+                    [id],
+                )?;
+                Ok(())
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            store.rebind_backup(id, "nn", vec![], 20).await.unwrap(),
+            Some("aa".into())
+        );
+        let n = store.device("nn").await.unwrap().unwrap();
+        assert_eq!((n.role, n.pending_until), (Role::Owner, None));
+        assert!(store.device("aa").await.unwrap().is_none());
+        let removed = store.removed_devices().await.unwrap();
+        assert_eq!(
+            (removed[0].reason, removed[0].by.as_deref(), removed[0].role),
+            (Removal::Superseded, Some("nn"), Role::Owner)
+        );
+        // Taking it over again on the same device supersedes nobody.
+        assert_eq!(
+            store.rebind_backup(id, "nn", vec![], 21).await.unwrap(),
+            None
+        );
     }
 }

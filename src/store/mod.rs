@@ -13,7 +13,7 @@ mod devices;
 mod identities;
 mod nonces;
 
-use rusqlite::{Connection, ErrorCode, params};
+use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
 use rusqlite_migration::{M, Migrations};
 use tokio::sync::oneshot;
 
@@ -25,10 +25,11 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("migrations/0004_identities.sql")),
     M::up(include_str!("migrations/0005_backups.sql")),
     M::up(include_str!("migrations/0006_backup_versions_complete.sql")),
+    M::up(include_str!("migrations/0007_household.sql")),
 ];
 
 pub use backups::{BackupRow, NewVersion, VersionMeta, VersionRow, VersionSummary};
-pub use devices::{Device, Event};
+pub use devices::{Change, Device, Event, NewRole, Paired, Reassign, RemovedDevice, Renamed};
 pub use identities::{IdentityRow, Publication};
 
 /// Why the database could not be used.
@@ -201,6 +202,29 @@ impl Store {
         .await
     }
 
+    /// Records `boot_id` as the boot of this start and returns the one recorded by the start
+    /// before (`None` the first time): a different one means the machine was power-cycled.
+    pub async fn swap_boot_id(&self, boot_id: &str) -> Result<Option<String>, StoreError> {
+        let boot_id = boot_id.to_owned();
+        self.call(move |conn| {
+            let tx = conn.transaction()?;
+            let previous = tx
+                .query_row(
+                    "SELECT value FROM box_meta WHERE key = 'boot_id'",
+                    [],
+                    |row| row.get(0),
+                )
+                .optional()?;
+            tx.execute(
+                "INSERT OR REPLACE INTO box_meta (key, value) VALUES ('boot_id', ?1)",
+                [&boot_id],
+            )?;
+            tx.commit()?;
+            Ok(previous)
+        })
+        .await
+    }
+
     /// The schema version (the number of migrations applied).
     pub async fn schema_version(&self) -> Result<i64, StoreError> {
         self.call(|conn| Ok(conn.query_row("PRAGMA user_version", [], |row| row.get(0))?))
@@ -280,9 +304,6 @@ pub fn database_path(data_dir: &Path) -> PathBuf {
 }
 
 /// Reads a pragma's current value (tests use it to prove the settings hold).
-#[cfg(test)]
-use rusqlite::OptionalExtension;
-
 #[cfg(test)]
 async fn pragma(store: &Store, name: &'static str) -> Result<String, StoreError> {
     store

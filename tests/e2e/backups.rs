@@ -342,14 +342,23 @@ fn taking_a_backup_over_needs_the_mnemonics_proof() {
             .len(),
         1
     );
+    // The device that held the backup is superseded (protocol §2): gone, and its role (owner)
+    // passed to Phone B.
+    let owner_id = owner.state().device.device_id.clone();
+    assert_eq!(answer["superseded"], json!(owner_id));
     assert_eq!(
         kind(
             owner
                 .call_json("backup.put", json!({"backup_id": id, "bundle": bundle}))
                 .unwrap_err()
         ),
-        "forbidden"
+        "unknown_device"
     );
+    let listed = other.call_json("devices.list", json!({})).unwrap();
+    assert_eq!(listed["devices"].as_array().unwrap().len(), 1);
+    assert_eq!(listed["devices"][0]["role"], "owner");
+    assert_eq!(listed["removed"][0]["device_id"], json!(owner_id));
+    assert_eq!(listed["removed"][0]["reason"], "superseded");
 }
 
 #[test]

@@ -1,14 +1,23 @@
 //! `backup.*`.
 
 use super::{Call, RpcError, RpcResult};
+use crate::protocol::Role;
 use crate::protocol::backup::{
     ArchiveTicket, BackupArchiveTicket, BackupDisable, BackupEnable, BackupExists, BackupFetch,
     BackupPut, BackupRestoreKeys, BackupStatus, Disabled, Enabled, Exists, Fetched, RestoredKeys,
     StatusList, Stored,
 };
 
+/// A pending device may only take a backup over, with the proof of its words.
 pub(super) async fn enable(call: &Call<'_>, p: BackupEnable) -> RpcResult<Enabled> {
-    Ok(call.backups()?.enable(&call.device.device_id, p).await?)
+    let pending = call.device.role == Role::Pending;
+    if pending && p.proof.is_none() {
+        return Err(super::pending_approval());
+    }
+    Ok(call
+        .backups()?
+        .enable(&call.device.device_id, p, !pending)
+        .await?)
 }
 
 pub(super) async fn put(call: &Call<'_>, p: BackupPut) -> RpcResult<Stored> {

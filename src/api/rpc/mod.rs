@@ -15,7 +15,9 @@ use serde_json::value::RawValue;
 use super::AppState;
 pub use super::error::RpcError;
 use crate::pairing::wire::{RpcRequest, RpcResponse};
-use crate::protocol::{Method, backup as b, devices as d, extract as x, identity as i, info as n};
+use crate::protocol::{
+    Method, Role, backup as b, devices as d, extract as x, identity as i, info as n,
+};
 use crate::store::{Device, Store};
 
 type RpcResult<T> = Result<T, RpcError>;
@@ -46,8 +48,31 @@ macro_rules! run {
     };
 }
 
+/// What a pending device may call (protocol §2): look for a backup and take it over.
+const PENDING_MAY_CALL: &[&str] = &[
+    <n::BoxInfo as Method>::NAME,
+    <b::BackupExists as Method>::NAME,
+    <b::BackupFetch as Method>::NAME,
+    <b::BackupEnable as Method>::NAME,
+];
+
+/// The refusal of what a pending device may not do yet.
+fn pending_approval() -> RpcError {
+    RpcError::PendingApproval(
+        "this phone is waiting for approval: ask an owner of the box to approve it (in the \
+         app's list of devices), or restore your backup with its 24 words"
+            .into(),
+    )
+}
+
 /// The method table: one line per method.
 async fn route(call: &Call<'_>, method: &str, p: Params<'_>) -> RpcResult<Box<RawValue>> {
+    if call.device.role == Role::Pending
+        && !PENDING_MAY_CALL.contains(&method)
+        && crate::protocol::METHODS.contains(&method)
+    {
+        return Err(pending_approval());
+    }
     match method {
         <n::BoxInfo as Method>::NAME => run!(call, p, n::BoxInfo => info::box_info),
         <n::FactoryReset as Method>::NAME => run!(call, p, n::FactoryReset => info::factory_reset),
@@ -55,6 +80,13 @@ async fn route(call: &Call<'_>, method: &str, p: Params<'_>) -> RpcResult<Box<Ra
         <d::DevicesList as Method>::NAME => run!(call, p, d::DevicesList => devices::list),
         <d::DevicesRevoke as Method>::NAME => run!(call, p, d::DevicesRevoke => devices::revoke),
         <d::DevicesRename as Method>::NAME => run!(call, p, d::DevicesRename => devices::rename),
+        <d::DevicesSetRole as Method>::NAME => {
+            run!(call, p, d::DevicesSetRole => devices::set_role)
+        }
+        <d::DevicesApprove as Method>::NAME => run!(call, p, d::DevicesApprove => devices::approve),
+        <d::DevicesReassign as Method>::NAME => {
+            run!(call, p, d::DevicesReassign => devices::reassign)
+        }
         <i::IdentityCreate as Method>::NAME => run!(call, p, i::IdentityCreate => identity::create),
         <i::IdentityList as Method>::NAME => run!(call, p, i::IdentityList => identity::list),
         <i::IdentityGet as Method>::NAME => run!(call, p, i::IdentityGet => identity::get),

@@ -209,13 +209,10 @@ impl Daemon {
         std::fs::read_to_string(self._notify_dir.path().join("stdout.log")).unwrap_or_default()
     }
 
-    /// The pairing URI the daemon printed at start (a box nobody has paired with shows one).
+    /// The pairing URI a box nobody has paired with waits with (the until-paired window), as
+    /// its console shows it (`identity-box pair --uri`). `serve` prints it only to a terminal.
     pub fn startup_uri(&self) -> String {
-        self.stdout()
-            .lines()
-            .find_map(|l| l.strip_prefix("Pairing code: "))
-            .unwrap_or_else(|| panic!("no pairing code printed: {}", self.stdout()))
-            .to_owned()
+        self.console_uri()
     }
 
     /// Opens a pairing window from the console (`identity-box pair --uri`) and returns its URI.
@@ -372,4 +369,72 @@ pub fn member(
         .call(&identity_box::protocol::devices::PairingOpen {})
         .unwrap();
     identity_box::client::Client::pair(&opened.uri, name, clock()).unwrap()
+}
+
+/// The public pairing window's URI, read from the QR code the web page shows
+/// (`/v1/pairing/qr.svg`) as a phone's camera would: the SVG's dark squares, drawn into a
+/// picture and decoded with a QR decoder. `None` while the box serves no QR code.
+#[allow(dead_code)]
+pub fn public_pairing_uri(daemon: &Daemon) -> Option<String> {
+    let svg = daemon.get("/v1/pairing/qr.svg");
+    if svg.status == 404 {
+        return None;
+    }
+    assert_eq!(svg.status, 200);
+    Some(decode_qr_svg(std::str::from_utf8(&svg.body).unwrap()))
+}
+
+/// Decodes the QR code of an SVG drawn by the `qrcode` crate: a `width`×`height` canvas and one
+/// path of `M{x} {y}h{w}v{h}H{x}V{y}` dark rectangles.
+#[allow(dead_code)]
+pub fn decode_qr_svg(svg: &str) -> String {
+    let number = |name: &str| -> usize {
+        let at = svg.find(&format!(" {name}=\"")).unwrap() + name.len() + 3;
+        svg[at..].split('"').next().unwrap().parse().unwrap()
+    };
+    let (width, height) = (number("width"), number("height"));
+    let mut dark = vec![false; width * height];
+    let path = svg
+        .split(" d=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap();
+    for rect in path.split('M').filter(|r| !r.is_empty()) {
+        // "x y" then "h w", "v h", "H x", "V y".
+        let (xy, rest) = rect.split_once('h').unwrap();
+        let (x, y) = xy.split_once(' ').unwrap();
+        let (w, rest) = rest.split_once('v').unwrap();
+        let (h, _) = rest.split_once('H').unwrap();
+        let [x, y, w, h] = [x, y, w, h].map(|n| n.parse::<usize>().unwrap());
+        for row in y..y + h {
+            for col in x..x + w {
+                dark[row * width + col] = true;
+            }
+        }
+    }
+    let mut image = rqrr::PreparedImage::prepare_from_greyscale(width, height, |x, y| {
+        if dark[y * width + x] { 0 } else { 255 }
+    });
+    let grids = image.detect_grids();
+    assert_eq!(grids.len(), 1, "expected one QR code in the SVG");
+    grids[0].decode().unwrap().1
+}
+
+/// A configuration whose boot id lives in a file of the test's own, so that the test decides
+/// when the box "was power-cycled" (protocol §2, the start-up window). Returns the
+/// configuration file and the boot id file.
+#[allow(dead_code)]
+pub fn boot_id_config(dir: &Path, extra: &str) -> (PathBuf, PathBuf) {
+    let boot_id = dir.join("boot_id");
+    std::fs::write(&boot_id, "boot-1\n").unwrap();
+    let config = config_file(
+        dir,
+        &format!(
+            "[pairing]\nboot_id_file = {:?}\n{extra}",
+            boot_id.to_str().unwrap()
+        ),
+    );
+    (config, boot_id)
 }
