@@ -46,6 +46,34 @@ pub struct Config {
     pub ipfs: IpfsSettings,
     /// Backups (protocol §5).
     pub backup: BackupSettings,
+    /// How much one device, and the box, may hold (protocol §9).
+    pub quota: QuotaSettings,
+}
+
+/// How much one device, and the box, may hold (protocol §9): no member can fill the card or
+/// crowd the household out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct QuotaSettings {
+    /// Live identities one device may hold.
+    pub identities_per_device: u32,
+    /// Backups one device may hold.
+    pub backups_per_device: u32,
+    /// Devices paired with the box, pending ones included.
+    pub devices: u32,
+    /// Devices waiting for approval at once.
+    pub pending_devices: u32,
+}
+
+impl Default for QuotaSettings {
+    fn default() -> Self {
+        Self {
+            identities_per_device: 100,
+            backups_per_device: 4,
+            devices: 16,
+            pending_devices: 2,
+        }
+    }
 }
 
 /// Backups kept on the box.
@@ -189,6 +217,7 @@ impl Default for Config {
             mdns: MdnsSettings::default(),
             ipfs: IpfsSettings::default(),
             backup: BackupSettings::default(),
+            quota: QuotaSettings::default(),
         }
     }
 }
@@ -499,6 +528,30 @@ const RULES: &[Rule] = &[
         |c| u64::from(c.pairing.max_failures),
         1..=1000,
         "must be between 1 and 1000",
+    ),
+    range(
+        "quota.identities_per_device",
+        |c| u64::from(c.quota.identities_per_device),
+        1..=10_000,
+        "must be between 1 and 10000",
+    ),
+    range(
+        "quota.backups_per_device",
+        |c| u64::from(c.quota.backups_per_device),
+        1..=100,
+        "must be between 1 and 100",
+    ),
+    range(
+        "quota.devices",
+        |c| u64::from(c.quota.devices),
+        1..=1000,
+        "must be between 1 and 1000",
+    ),
+    range(
+        "quota.pending_devices",
+        |c| u64::from(c.quota.pending_devices),
+        1..=100,
+        "must be between 1 and 100",
     ),
     range(
         "http.shutdown_grace_secs",

@@ -62,6 +62,9 @@ pub enum ApiError {
         "This phone was removed from the box. To use it again, reset the app on it (it then has a new key) and pair it anew."
     )]
     Revoked,
+    /// The box has as many devices as its quota allows.
+    #[error("{0}")]
+    Quota(String),
     /// The pairing code is wrong or was used already.
     #[error(
         "This pairing code is not valid any more. Show the QR code again and scan the new one."
@@ -104,7 +107,9 @@ impl ApiError {
             ApiError::RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ApiError::PairingClosed | ApiError::Revoked => StatusCode::FORBIDDEN,
+            ApiError::PairingClosed | ApiError::Revoked | ApiError::Quota(_) => {
+                StatusCode::FORBIDDEN
+            }
             ApiError::BadToken
             | ApiError::UnknownDevice
             | ApiError::BadBox
@@ -128,6 +133,7 @@ impl ApiError {
             ApiError::BadRequest(_) => "bad_request",
             ApiError::PairingClosed => "pairing_closed",
             ApiError::Revoked => "revoked",
+            ApiError::Quota(_) => "quota",
             ApiError::BadToken => "bad_token",
             ApiError::TooManyAttempts => "too_many_attempts",
             ApiError::UnknownDevice => "unknown_device",
@@ -172,6 +178,7 @@ impl From<PairError> for ApiError {
             PairError::BadToken => ApiError::BadToken,
             PairError::LockedOut => ApiError::TooManyAttempts,
             PairError::Revoked => ApiError::Revoked,
+            PairError::Quota(m) => ApiError::Quota(m),
             PairError::WeakKey => ApiError::BadRequest(
                 "the device key is not a usable X25519 public key; make a new key pair".into(),
             ),
@@ -273,6 +280,9 @@ pub enum RpcError {
     /// The thing sent is larger than the box accepts.
     #[error("{0}")]
     TooLarge(String),
+    /// A quota of the box would be exceeded (protocol §9).
+    #[error("{0}")]
+    Quota(String),
     /// The box cannot do it right now.
     #[error("{0}")]
     Unavailable(String),
@@ -294,6 +304,7 @@ impl RpcError {
             RpcError::Conflict(_) => (-32009, "conflict"),
             RpcError::BackupNotFound(_) => (-32004, "backup_not_found"),
             RpcError::TooLarge(_) => (-32013, "too_large"),
+            RpcError::Quota(_) => (-32029, "quota"),
             RpcError::Unavailable(_) => (-32006, "unavailable"),
             RpcError::Internal => (-32603, "internal"),
         }
@@ -332,6 +343,7 @@ impl From<IdentityError> for RpcError {
             )),
             IdentityError::Forbidden => RpcError::Forbidden(e.to_string()),
             IdentityError::Conflict => RpcError::Conflict(e.to_string()),
+            IdentityError::Quota(m) => RpcError::Quota(m),
             IdentityError::Store(e) => e.into(),
             other => {
                 log::error!("identity: {other}");
@@ -352,6 +364,7 @@ impl From<BackupError> for RpcError {
             | BackupError::NotOwnIdentity(_) => RpcError::Forbidden(e.to_string()),
             BackupError::Conflict(m) => RpcError::Conflict(m),
             BackupError::TooLarge(m) => RpcError::TooLarge(m),
+            BackupError::Quota(m) => RpcError::Quota(m),
             BackupError::Identity(e) => e.into(),
             BackupError::Store(e) => e.into(),
             BackupError::Archive(e) => {

@@ -487,6 +487,7 @@ mod tests {
                 },
                 startup_window_secs: 0,
                 replay_capacity: 100,
+                limits: crate::store::DeviceLimits::default(),
             },
         );
         Arc::new(AppState::new(

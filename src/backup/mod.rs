@@ -19,7 +19,7 @@ use crate::clock::Clock;
 use crate::config::BackupSettings;
 use crate::crypto::{self, BoxKeys, NONCE_LEN, Secret32};
 use crate::identity::{Did, Identities, IdentityError};
-use crate::store::{BackupRow, IdentityRow, NewVersion, Store, StoreError};
+use crate::store::{BackupRow, IdentityRow, NewBackup, NewVersion, Store, StoreError};
 use wire::{SealedIdentity, SealedKeys, SealedKeysError};
 
 /// Why a backup operation failed; each maps to a protocol §3 error kind.
@@ -55,6 +55,9 @@ pub enum BackupError {
     Conflict(String),
     #[error("{0}")]
     TooLarge(String),
+    /// The device holds as many backups as it may.
+    #[error("{0}")]
+    Quota(String),
     #[error(transparent)]
     Identity(#[from] IdentityError),
     #[error(transparent)]
@@ -80,6 +83,8 @@ pub struct Backups {
     keys: Arc<BoxKeys>,
     clock: Arc<dyn Clock>,
     settings: BackupSettings,
+    /// Backups one device may hold (`quota.backups_per_device`).
+    max_per_device: u32,
 }
 
 /// An archive ready to be sent: its layout, and where its bundle's bytes are.
@@ -188,6 +193,7 @@ impl Backups {
         keys: Arc<BoxKeys>,
         clock: Arc<dyn Clock>,
         settings: BackupSettings,
+        max_per_device: u32,
     ) -> Self {
         Self {
             store,
@@ -195,6 +201,7 @@ impl Backups {
             keys,
             clock,
             settings,
+            max_per_device,
         }
     }
 
@@ -232,9 +239,20 @@ impl Backups {
                     created: self.clock.now_unix(),
                     enabled: true,
                 };
-                if self.store.insert_backup(row).await? {
-                    log::info!("backups enabled by device {device_id}");
-                    return Ok(enabled(false));
+                let max = u64::from(self.max_per_device);
+                match self.store.insert_backup(row, max).await? {
+                    NewBackup::Inserted => {
+                        log::info!("backups enabled by device {device_id}");
+                        return Ok(enabled(false));
+                    }
+                    NewBackup::Quota => {
+                        return Err(BackupError::Quota(format!(
+                            "this phone holds {max} backups on the box, as many as it allows one \
+                             device (quota.backups_per_device); turn one off with its data \
+                             deleted first"
+                        )));
+                    }
+                    NewBackup::Exists => {}
                 }
                 // Another request made it first: judge this one against it.
                 self.store

@@ -306,6 +306,7 @@ pub async fn start(
         node,
         clock.clone(),
         config.ipfs.resolve_timeout(),
+        config.quota.identities_per_device,
     );
     let backups = Backups::new(
         store.clone(),
@@ -313,6 +314,7 @@ pub async fn start(
         keys.clone(),
         clock.clone(),
         config.backup.clone(),
+        config.quota.backups_per_device,
     );
     state.set_services(identities.clone(), backups);
     state.set_store(store.clone());
@@ -421,6 +423,10 @@ fn app_state(
             },
             startup_window_secs: i64::try_from(config.pairing.startup_window_secs).unwrap_or(0),
             replay_capacity: REPLAY_CAPACITY,
+            limits: crate::store::DeviceLimits {
+                devices: u64::from(config.quota.devices),
+                pending: u64::from(config.quota.pending_devices),
+            },
         },
     );
     AppState::new(

@@ -46,6 +46,9 @@ pub enum IdentityError {
     /// The identity belongs to another device.
     #[error("this identity belongs to another device; only that device can change or delete it")]
     Forbidden,
+    /// The device holds as many identities as it may.
+    #[error("{0}")]
+    Quota(String),
     /// Another request changed the identity first.
     #[error("the identity was changed by another request at the same time; try again")]
     Conflict,
@@ -69,15 +72,24 @@ pub struct Identities {
     node: Node,
     clock: Arc<dyn Clock>,
     resolve_timeout: Duration,
+    /// Live identities one device may hold (`quota.identities_per_device`).
+    max_per_device: u32,
 }
 
 impl Identities {
-    pub fn new(store: Store, node: Node, clock: Arc<dyn Clock>, resolve_timeout: Duration) -> Self {
+    pub fn new(
+        store: Store,
+        node: Node,
+        clock: Arc<dyn Clock>,
+        resolve_timeout: Duration,
+        max_per_device: u32,
+    ) -> Self {
         Self {
             store,
             node,
             clock,
             resolve_timeout,
+            max_per_device,
         }
     }
 
@@ -143,9 +155,24 @@ impl Identities {
             deactivated: false,
         };
         let view = view(&row, doc);
-        self.store.insert_identity(row).await?;
+        if !self
+            .store
+            .insert_identity(row, u64::from(self.max_per_device))
+            .await?
+        {
+            return Err(self.quota());
+        }
         self.node.publish(did.ipns_name(), record);
         Ok(view)
+    }
+
+    /// The refusal of one identity too many.
+    fn quota(&self) -> IdentityError {
+        IdentityError::Quota(format!(
+            "this phone holds {} identities, as many as the box allows one device \
+             (quota.identities_per_device); delete one first",
+            self.max_per_device
+        ))
     }
 
     /// The live identities of a device.
@@ -238,7 +265,7 @@ impl Identities {
             return Ok(view(row, doc));
         }
         let now = self.clock.now_unix();
-        let seq = row.seq + 1;
+        let seq = next_seq(row.seq)?;
         let record = record::sign(secret, &ipfs_path(&cid), seq, now + RECORD_LIFETIME_SECS)?;
         let publication = Publication {
             signing_key: keys.signing,
@@ -289,7 +316,7 @@ impl Identities {
                 let doc = parse_document(&row.document)?;
                 // The repository may have lost the block; putting it is idempotent.
                 let cid = self.node.put_document(&doc).await?;
-                let seq = row.seq.max(min_seq) + 1;
+                let seq = next_seq(row.seq.max(min_seq))?;
                 let record = record::sign(
                     secret.expose(),
                     &ipfs_path(&cid),
@@ -335,7 +362,7 @@ impl Identities {
                 let label = valid_name(name.unwrap_or("restored identity"))?;
                 // Other boxes may still hold records of the old box with higher numbers.
                 let seen = self.highest_seq_on_network(&did).await;
-                let seq = min_seq.max(seen.unwrap_or(0)) + 1;
+                let seq = next_seq(min_seq.max(seen.unwrap_or(0)))?;
                 let view = self
                     .insert_new(device_id, label, secret, keys, &services, seq)
                     .await?;
@@ -532,4 +559,39 @@ fn valid_name(name: &str) -> Result<String, IdentityError> {
         )));
     }
     Ok(name.to_owned())
+}
+
+/// The largest IPNS sequence number the box stores (SQLite keeps integers as i64).
+const MAX_SEQ: u64 = i64::MAX as u64;
+
+/// The sequence number after `seq`, or why there is none: a restored record (protocol §5) may
+/// carry any number, and adding one must neither wrap nor leave what the database can hold.
+fn next_seq(seq: u64) -> Result<u64, IdentityError> {
+    seq.checked_add(1)
+        .filter(|&next| next <= MAX_SEQ)
+        .ok_or_else(|| {
+            IdentityError::InvalidParams(format!(
+                "the sequence number {seq} is the largest an IPNS record can have here; this \
+                 identity cannot be published again (make a new one)"
+            ))
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sequence_numbers_neither_wrap_nor_outgrow_the_database() {
+        assert_eq!(next_seq(0).ok(), Some(1));
+        assert_eq!(next_seq(MAX_SEQ - 1).ok(), Some(MAX_SEQ));
+        assert!(matches!(
+            next_seq(MAX_SEQ),
+            Err(IdentityError::InvalidParams(_))
+        ));
+        assert!(matches!(
+            next_seq(u64::MAX),
+            Err(IdentityError::InvalidParams(_))
+        ));
+    }
 }

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use crate::clock::Clock;
 use crate::crypto::{self, BoxKeys, NONCE_LEN, SharedKey, b64u, b64u_decode};
 use crate::protocol::Role;
-use crate::store::{Device, NewRole, Paired, Store, StoreError};
+use crate::store::{Device, DeviceLimits, NewRole, Paired, Store, StoreError};
 pub use devices::{DeviceError, Devices};
 use replay::{ReplayCache, ReplayVerdict};
 use uri::PairingUri;
@@ -51,6 +51,9 @@ pub enum PairError {
     /// The device's key was revoked or superseded: it never pairs again.
     #[error("this device was removed from the box")]
     Revoked,
+    /// The box has as many devices (or pending ones) as its quota allows.
+    #[error("{0}")]
+    Quota(String),
     /// The device key is not a usable X25519 key (all zeros, or of small order).
     #[error("the device key is not a usable X25519 public key")]
     WeakKey,
@@ -111,6 +114,8 @@ pub struct PairingConfig {
     pub startup_window_secs: i64,
     /// Nonces the replay cache holds at most.
     pub replay_capacity: usize,
+    /// How many devices, and pending ones, the box may have.
+    pub limits: DeviceLimits,
 }
 
 /// The box's pairing and channel state.
@@ -120,8 +125,11 @@ pub struct Pairing {
     name: String,
     addrs: Vec<String>,
     clock: Arc<dyn Clock>,
+    /// When the box started, on the wall clock and on the monotonic one.
     started_at: i64,
+    started: std::time::Instant,
     startup_window_secs: i64,
+    limits: DeviceLimits,
     windows: Mutex<Windows>,
     replay: Mutex<ReplayCache>,
     last_seen_written: Mutex<HashMap<String, i64>>,
@@ -145,14 +153,15 @@ impl Pairing {
         clock: Arc<dyn Clock>,
         config: PairingConfig,
     ) -> Self {
-        let started_at = clock.now_unix();
         Self {
             keys,
             name,
             addrs,
+            started_at: clock.now_unix(),
+            started: std::time::Instant::now(),
             clock,
-            started_at,
             startup_window_secs: config.startup_window_secs,
+            limits: config.limits,
             windows: Mutex::new(Windows::new(config.window)),
             replay: Mutex::new(ReplayCache::new(config.replay_capacity)),
             last_seen_written: Mutex::new(HashMap::new()),
@@ -245,8 +254,14 @@ impl Pairing {
         if !lock(&self.windows).is_open(now) {
             return Err(PairError::Closed);
         }
-        if (payload.ts - now).abs() > MAX_SKEW_SECS {
+        if !fresh(payload.ts, now) {
             return Err(PairError::Stale { box_time: now });
+        }
+        // Before the token is used up: a removed key must not spend the code a household
+        // member is about to scan. (The store checks again when it registers the device.)
+        if store.is_removed_key(&device_key).await? {
+            log::warn!("a removed device tried to pair again; refused");
+            return Err(PairError::Revoked);
         }
         let token = b64u_decode(&payload.token).unwrap_or_default();
         let redeemed = lock(&self.windows).redeem(&token, now);
@@ -280,13 +295,27 @@ impl Pairing {
         };
         let device_id = crypto::device_id(&device_key);
         let device = match store
-            .pair_device(device_id, device_key, name, role, now)
+            .pair_device(device_id, device_key, name, role, self.limits, now)
             .await?
         {
             Paired::Device(d) => d,
             Paired::Removed => {
                 log::warn!("a revoked device tried to pair again; refused");
                 return Err(PairError::Revoked);
+            }
+            Paired::Full { pending: false } => {
+                return Err(PairError::Quota(format!(
+                    "the box has {} devices, as many as it allows (quota.devices); an owner can \
+                     remove one first",
+                    self.limits.devices
+                )));
+            }
+            Paired::Full { pending: true } => {
+                return Err(PairError::Quota(format!(
+                    "{} phones are already waiting for approval (quota.pending_devices); an owner \
+                     can approve them, or they are removed an hour after pairing closes",
+                    self.limits.pending
+                )));
             }
         };
         log::info!(
@@ -349,7 +378,12 @@ impl Pairing {
         ts: i64,
     ) -> Result<(), ChannelError> {
         let now = self.clock.now_unix();
-        if (ts - now).abs() > MAX_SKEW_SECS || ts < self.started_at {
+        // The box's start: its wall-clock time, moved back by as much as the clock was stepped
+        // back since (measured on the monotonic clock), so that a backward step does not make
+        // every request "earlier than the start".
+        let since_start = i64::try_from(self.started.elapsed().as_secs()).unwrap_or(i64::MAX);
+        let started = self.started_at.min(now.saturating_sub(since_start));
+        if !fresh(ts, now) || ts < started {
             return Err(ChannelError::Stale { box_time: now });
         }
         let verdict =
@@ -424,6 +458,12 @@ impl Pairing {
             log::warn!("cannot record when device {device_id} was last seen: {e}");
         }
     }
+}
+
+/// Whether a request's `ts` is within [`MAX_SKEW_SECS`] of the box's clock (any `i64`: no
+/// overflow, so `i64::MIN` is as stale as it looks).
+fn fresh(ts: i64, now: i64) -> bool {
+    ts.abs_diff(now) <= MAX_SKEW_SECS.unsigned_abs()
 }
 
 /// A pairing request, opened and checked for shape (not yet for window, time or token).
@@ -523,6 +563,7 @@ mod tests {
                 },
                 startup_window_secs: 0,
                 replay_capacity: 10,
+                limits: DeviceLimits::default(),
             },
         );
         (pairing, clock, keys)
@@ -590,6 +631,49 @@ mod tests {
                 Err(ChannelError::BadBox)
             ));
         }
+    }
+
+    #[test]
+    fn the_time_check_cannot_overflow() {
+        assert!(fresh(1_000, 1_000 + MAX_SKEW_SECS));
+        assert!(!fresh(1_000, 1_001 + MAX_SKEW_SECS));
+        for (ts, now) in [
+            (i64::MIN, 0),
+            (i64::MAX, 0),
+            (i64::MIN, i64::MAX),
+            (0, i64::MIN),
+        ] {
+            assert!(!fresh(ts, now), "{ts} {now}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_clock_stepped_back_after_the_start_locks_nobody_out() {
+        let (pairing, clock, _) = setup();
+        let store = Store::open_in_memory(0).await.unwrap();
+        let opened = |n: u8| OpenedRequest {
+            device: Device {
+                device_id: "aa".into(),
+                device_key: [1; 32],
+                name: "phone".into(),
+                role: Role::Owner,
+                paired_at: 0,
+                last_seen: None,
+                pending_until: None,
+            },
+            plain: zeroize::Zeroizing::new(Vec::new()),
+            nonce: String::new(),
+            nonce_bytes: [n; NONCE_LEN],
+        };
+        // Before the start: refused (a request captured before a crash).
+        let err = pairing.admit(&store, &opened(1), 1_000_000 - 10).await;
+        assert!(matches!(err, Err(ChannelError::Stale { .. })), "{err:?}");
+        // The time server steps the clock back an hour: today's requests still pass.
+        clock.set(1_000_000 - 3_600);
+        pairing
+            .admit(&store, &opened(2), 1_000_000 - 3_600)
+            .await
+            .unwrap();
     }
 
     #[tokio::test]

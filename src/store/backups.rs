@@ -101,6 +101,16 @@ fn backup_row(conn: &Connection, backup_id: &str) -> Result<Option<BackupRow>, S
         .optional()?)
 }
 
+/// What [`Store::insert_backup`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NewBackup {
+    Inserted,
+    /// A backup with this id exists (another request made it first).
+    Exists,
+    /// The device holds as many backups as it may.
+    Quota,
+}
+
 impl Store {
     /// One backup, by id.
     pub async fn backup(&self, backup_id: &str) -> Result<Option<BackupRow>, StoreError> {
@@ -108,12 +118,30 @@ impl Store {
         self.call(move |conn| backup_row(conn, &backup_id)).await
     }
 
-    /// Records a new backup; `false` if the id is taken (another request won).
-    pub async fn insert_backup(&self, row: BackupRow) -> Result<bool, StoreError> {
+    /// Stores a new backup, unless the id exists or its device holds `max` backups already
+    /// (checked in the same transaction).
+    pub async fn insert_backup(&self, row: BackupRow, max: u64) -> Result<NewBackup, StoreError> {
         self.call(move |conn| {
-            let n = conn.execute(
-                "INSERT OR IGNORE INTO backups (backup_id, device_id, recipient, created, \
-                 enabled) VALUES (?1, ?2, ?3, ?4, ?5)",
+            let tx = conn.transaction()?;
+            let held: u64 = tx.query_row(
+                "SELECT count(*) FROM backups WHERE device_id = ?1",
+                [&row.device_id],
+                |r| r.get(0),
+            )?;
+            let exists: bool = tx.query_row(
+                "SELECT EXISTS (SELECT 1 FROM backups WHERE backup_id = ?1)",
+                [&row.backup_id],
+                |r| r.get(0),
+            )?;
+            if exists {
+                return Ok(NewBackup::Exists);
+            }
+            if held >= max {
+                return Ok(NewBackup::Quota);
+            }
+            tx.execute(
+                "INSERT INTO backups (backup_id, device_id, recipient, created, enabled) \
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
                 params![
                     row.backup_id,
                     row.device_id,
@@ -122,7 +150,8 @@ impl Store {
                     row.enabled
                 ],
             )?;
-            Ok(n == 1)
+            tx.commit()?;
+            Ok(NewBackup::Inserted)
         })
         .await
     }
@@ -614,21 +643,45 @@ mod tests {
         }
     }
 
+    fn backup_row(id: &str) -> BackupRow {
+        BackupRow {
+            backup_id: id.into(),
+            device_id: "dev".into(),
+            recipient: [9; 32],
+            created: 1,
+            enabled: true,
+        }
+    }
+
     async fn with_backup() -> Store {
         let store = Store::open_in_memory(1).await.unwrap();
-        assert!(
+        assert_eq!(
             store
-                .insert_backup(BackupRow {
-                    backup_id: "ab".repeat(16),
-                    device_id: "dev".into(),
-                    recipient: [9; 32],
-                    created: 1,
-                    enabled: true,
-                })
+                .insert_backup(backup_row(&"ab".repeat(16)), 4)
                 .await
-                .unwrap()
+                .unwrap(),
+            NewBackup::Inserted
         );
         store
+    }
+
+    #[tokio::test]
+    async fn a_device_holds_at_most_its_quota_of_backups() {
+        let store = with_backup().await;
+        let (a, b, c) = ("ab".repeat(16), "cd".repeat(16), "ef".repeat(16));
+        assert_eq!(
+            store.insert_backup(backup_row(&a), 2).await.unwrap(),
+            NewBackup::Exists
+        );
+        assert_eq!(
+            store.insert_backup(backup_row(&b), 2).await.unwrap(),
+            NewBackup::Inserted
+        );
+        assert_eq!(
+            store.insert_backup(backup_row(&c), 2).await.unwrap(),
+            NewBackup::Quota
+        );
+        assert!(store.backup(&c).await.unwrap().is_none());
     }
 
     #[tokio::test]

@@ -57,6 +57,25 @@ pub enum Paired {
     Device(Device),
     /// The key was revoked or superseded: it never pairs again.
     Removed,
+    /// The box has as many devices as it may (`pending`: as many pending ones).
+    Full { pending: bool },
+}
+
+/// How many devices a box may have (`quota.devices`, `quota.pending_devices`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeviceLimits {
+    pub devices: u64,
+    pub pending: u64,
+}
+
+impl Default for DeviceLimits {
+    /// No limit to speak of (tests of other things).
+    fn default() -> Self {
+        Self {
+            devices: u64::MAX,
+            pending: u64::MAX,
+        }
+    }
 }
 
 /// What a change of a device's role or presence did.
@@ -245,15 +264,16 @@ pub(super) fn supersede_in(
 }
 
 impl Store {
-    /// Registers a paired device in one transaction. A device new to the box gets `role`; one
-    /// that pairs again keeps its role and takes the new name; a removed key is refused. A name
-    /// another device has gets a number (`Phone (2)`).
+    /// Registers a paired device in one transaction. A device new to the box gets `role`,
+    /// within `limits`; one that pairs again keeps its role and takes the new name; a removed
+    /// key is refused. A name another device has gets a number (`Phone (2)`).
     pub async fn pair_device(
         &self,
         device_id: String,
         device_key: [u8; 32],
         name: String,
         role: NewRole,
+        limits: DeviceLimits,
         now: i64,
     ) -> Result<Paired, StoreError> {
         self.call(move |conn| {
@@ -286,6 +306,18 @@ impl Store {
                     d
                 }
                 None => {
+                    let count = |sql: &str| -> rusqlite::Result<u64> {
+                        tx.query_row(sql, [], |r| r.get(0))
+                    };
+                    if count("SELECT count(*) FROM devices")? >= limits.devices {
+                        return Ok(Paired::Full { pending: false });
+                    }
+                    if matches!(role, NewRole::Pending { .. })
+                        && count("SELECT count(*) FROM devices WHERE role = 'pending'")?
+                            >= limits.pending
+                    {
+                        return Ok(Paired::Full { pending: true });
+                    }
                     let (role, pending_until) = match role {
                         NewRole::Owner => (Role::Owner, None),
                         NewRole::Member => (Role::Member, None),
@@ -316,6 +348,19 @@ impl Store {
             )?;
             tx.commit()?;
             Ok(Paired::Device(device))
+        })
+        .await
+    }
+
+    /// Whether `device_key` belongs to a revoked or superseded device.
+    pub async fn is_removed_key(&self, device_key: &[u8; 32]) -> Result<bool, StoreError> {
+        let key = *device_key;
+        self.call(move |conn| {
+            Ok(conn.query_row(
+                "SELECT EXISTS (SELECT 1 FROM removed_devices WHERE device_key = ?1)",
+                [&key[..]],
+                |r| r.get(0),
+            )?)
         })
         .await
     }
@@ -606,12 +651,19 @@ mod tests {
 
     async fn pair(store: &Store, id: &str, key: u8, name: &str, role: NewRole, now: i64) -> Device {
         match store
-            .pair_device(id.into(), [key; 32], name.into(), role, now)
+            .pair_device(
+                id.into(),
+                [key; 32],
+                name.into(),
+                role,
+                DeviceLimits::default(),
+                now,
+            )
             .await
             .unwrap()
         {
             Paired::Device(d) => d,
-            Paired::Removed => panic!("{id} was refused"),
+            other => panic!("{id} was refused: {other:?}"),
         }
     }
 
@@ -661,7 +713,14 @@ mod tests {
         // The revoked key never pairs again, whatever the window.
         assert_eq!(
             store
-                .pair_device("bb".into(), [2; 32], "Phone B".into(), NewRole::Owner, 62)
+                .pair_device(
+                    "bb".into(),
+                    [2; 32],
+                    "Phone B".into(),
+                    NewRole::Owner,
+                    DeviceLimits::default(),
+                    62
+                )
                 .await
                 .unwrap(),
             Paired::Removed
@@ -689,6 +748,47 @@ mod tests {
             kinds,
             ["refused", "revoked", "paired", "paired", "paired", "paired"]
         );
+    }
+
+    #[tokio::test]
+    async fn a_full_box_pairs_nobody_new_but_its_devices_again() {
+        let store = Store::open_in_memory(1).await.unwrap();
+        let limits = DeviceLimits {
+            devices: 3,
+            pending: 1,
+        };
+        let paired = |id: &'static str, key: u8, role: NewRole| {
+            let store = store.clone();
+            async move {
+                store
+                    .pair_device(id.into(), [key; 32], id.into(), role, limits, 10)
+                    .await
+                    .unwrap()
+            }
+        };
+        assert!(matches!(
+            paired("aa", 1, NewRole::Owner).await,
+            Paired::Device(_)
+        ));
+        let pending = NewRole::Pending { until: 99 };
+        assert!(matches!(paired("pp", 2, pending).await, Paired::Device(_)));
+        assert_eq!(
+            paired("qq", 3, pending).await,
+            Paired::Full { pending: true }
+        );
+        assert!(matches!(
+            paired("bb", 4, NewRole::Member).await,
+            Paired::Device(_)
+        ));
+        assert_eq!(
+            paired("cc", 5, NewRole::Member).await,
+            Paired::Full { pending: false }
+        );
+        // A device of the box pairs again whatever the count.
+        assert!(matches!(
+            paired("bb", 4, NewRole::Member).await,
+            Paired::Device(_)
+        ));
     }
 
     #[tokio::test]

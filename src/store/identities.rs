@@ -120,10 +120,20 @@ fn select(
 }
 
 impl Store {
-    /// Stores a new identity (durable when this returns).
-    pub async fn insert_identity(&self, row: IdentityRow) -> Result<(), StoreError> {
+    /// Stores a new identity (durable when this returns), unless its device holds `max` live
+    /// identities already (`false`; checked in the same transaction).
+    pub async fn insert_identity(&self, row: IdentityRow, max: u64) -> Result<bool, StoreError> {
         self.call(move |conn| {
-            conn.execute(
+            let tx = conn.transaction()?;
+            let held: u64 = tx.query_row(
+                "SELECT count(*) FROM identities WHERE device_id = ?1 AND deactivated = 0",
+                [&row.device_id],
+                |r| r.get(0),
+            )?;
+            if held >= max {
+                return Ok(false);
+            }
+            tx.execute(
                 &format!(
                     "INSERT INTO identities ({COLUMNS}) \
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"
@@ -146,7 +156,8 @@ impl Store {
                     row.deactivated,
                 ],
             )?;
-            Ok(())
+            tx.commit()?;
+            Ok(true)
         })
         .await
     }
@@ -228,6 +239,11 @@ impl Store {
                     p.deactivated,
                 ],
             )?;
+            if n == 1 && p.deactivated {
+                // The key is gone from the table (secure_delete zeroes its page); its old page
+                // must leave the WAL too, where it would stay until the next checkpoint.
+                super::backups::checkpoint(conn)?;
+            }
             Ok(n == 1)
         })
         .await
@@ -327,14 +343,26 @@ mod tests {
     #[tokio::test]
     async fn identities_round_trip_and_belong_to_their_device() {
         let store = Store::open_in_memory(1).await.unwrap();
-        store
-            .insert_identity(row("did:ipid:k1", "dev-a"))
-            .await
-            .unwrap();
-        store
-            .insert_identity(row("did:ipid:k2", "dev-b"))
-            .await
-            .unwrap();
+        assert!(
+            store
+                .insert_identity(row("did:ipid:k1", "dev-a"), 1)
+                .await
+                .unwrap()
+        );
+        assert!(
+            store
+                .insert_identity(row("did:ipid:k2", "dev-b"), 1)
+                .await
+                .unwrap()
+        );
+        // One identity per device: dev-a is full.
+        assert!(
+            !store
+                .insert_identity(row("did:ipid:k3", "dev-a"), 1)
+                .await
+                .unwrap()
+        );
+        assert_eq!(store.identity("did:ipid:k3").await.unwrap(), None);
         assert_eq!(
             store.identity("did:ipid:k1").await.unwrap(),
             Some(row("did:ipid:k1", "dev-a"))
@@ -350,10 +378,12 @@ mod tests {
     #[tokio::test]
     async fn a_stale_sequence_does_not_overwrite_and_deletion_erases_the_key() {
         let store = Store::open_in_memory(1).await.unwrap();
-        store
-            .insert_identity(row("did:ipid:k1", "dev-a"))
-            .await
-            .unwrap();
+        assert!(
+            store
+                .insert_identity(row("did:ipid:k1", "dev-a"), 9)
+                .await
+                .unwrap()
+        );
         assert!(
             store
                 .publish_identity("did:ipid:k1", 0, publication(1, false))

@@ -28,8 +28,10 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("migrations/0007_household.sql")),
 ];
 
-pub use backups::{BackupRow, NewVersion, VersionMeta, VersionRow, VersionSummary};
-pub use devices::{Change, Device, Event, NewRole, Paired, Reassign, RemovedDevice, Renamed};
+pub use backups::{BackupRow, NewBackup, NewVersion, VersionMeta, VersionRow, VersionSummary};
+pub use devices::{
+    Change, Device, DeviceLimits, Event, NewRole, Paired, Reassign, RemovedDevice, Renamed,
+};
 pub use identities::{IdentityRow, Publication};
 
 /// Why the database could not be used.
@@ -47,6 +49,13 @@ pub enum StoreError {
         path: String,
         #[source]
         source: rusqlite::Error,
+    },
+    /// The database file could not be made readable by the box alone.
+    #[error("cannot make the database {path} private: {source}")]
+    Private {
+        path: String,
+        #[source]
+        source: std::io::Error,
     },
     /// Bringing the schema up to date failed.
     #[error("cannot update the database schema: {0}")]
@@ -251,11 +260,34 @@ fn open_file(path: &Path, now_unix: i64) -> Result<Connection, StoreError> {
             },
         }
     };
+    make_private(path).map_err(|source| StoreError::Private {
+        path: path.display().to_string(),
+        source,
+    })?;
     let mut conn = Connection::open(path).map_err(classify)?;
     match init(&mut conn, now_unix) {
         Err(StoreError::Query(e) | StoreError::Open { source: e, .. }) => Err(classify(e)),
         Err(StoreError::Damaged { detail, .. }) => Err(damaged(detail)),
         other => other.map(|()| conn),
+    }
+}
+
+/// Creates the database file readable only by the box's user (0600), or narrows an existing
+/// one to that: SQLite gives its `-wal` and `-shm` files the database file's mode, and would
+/// otherwise create it 0644 (less the umask) outside systemd.
+fn make_private(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+        }
+        Err(e) => Err(e),
     }
 }
 
@@ -371,6 +403,25 @@ mod tests {
             clone.first_started_at().await,
             Err(StoreError::Closed)
         ));
+    }
+
+    #[tokio::test]
+    async fn the_database_and_its_wal_are_private_whatever_the_umask() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = database_path(dir.path());
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let store = Store::open(&path, 1).await.unwrap();
+        store.swap_boot_id("a").await.unwrap();
+        assert_eq!(mode(&path), 0o600);
+        let wal = dir.path().join("identity-box.sqlite3-wal");
+        assert_eq!(mode(&wal), 0o600);
+        store.close().await;
+        // A database an older box left readable by all is narrowed at the next start.
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let store = Store::open(&path, 1).await.unwrap();
+        assert_eq!(mode(&path), 0o600);
+        store.close().await;
     }
 
     #[tokio::test]

@@ -537,6 +537,59 @@ fn a_deleted_backup_leaves_no_bytes_in_the_database_files() {
 }
 
 #[test]
+fn a_deleted_identity_leaves_its_key_in_no_database_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = Daemon::ready(dir.path(), &[]);
+    let mut owner = Client::pair(&daemon.startup_uri(), "Phone A", clock()).unwrap();
+    let did = owner.create_identity("Alice").unwrap().did;
+    // The test learns the identity's key as an owner's phone would: from the keys the box
+    // seals into a backup version, opened with the backup's secret.
+    let secrets = BackupSecrets::from_entropy(&Secret32::new([5; 32]));
+    owner
+        .call_json(
+            "backup.enable",
+            json!({"backup_id": secrets.backup_id, "recipient": b64u(&secrets.recipient_public())}),
+        )
+        .unwrap();
+    owner
+        .call_json(
+            "backup.put",
+            json!({"backup_id": secrets.backup_id, "bundle": b64u(&[1u8; 64]), "identities": [did]}),
+        )
+        .unwrap();
+    let fetched = owner
+        .call_json("backup.fetch", json!({"backup_id": secrets.backup_id}))
+        .unwrap();
+    let sealed = crypto::b64u_decode(fetched["sealed_keys"].as_str().unwrap()).unwrap();
+    let keys = identity_box::backup::wire::SealedKeys::open(&secrets.recipient, &sealed).unwrap();
+    let key = *keys.identities[0].secret().unwrap().expose();
+    // The versions hold the key sealed, never in the clear: erase them, then the identity.
+    owner
+        .call_json(
+            "backup.disable",
+            json!({"backup_id": secrets.backup_id, "delete": true}),
+        )
+        .unwrap();
+    let db = identity_box::store::database_path(dir.path());
+    let wal = db.with_extension("sqlite3-wal");
+    // The test can fail: the key is there while the identity is.
+    assert!(contains(&db, &key) || contains(&wal, &key));
+    owner
+        .call_json("identity.delete", json!({"did": did}))
+        .unwrap();
+    for file in std::fs::read_dir(dir.path()).unwrap() {
+        let path = file.unwrap().path();
+        if path.is_file() {
+            assert!(
+                !contains(&path, &key),
+                "the key is left in {}",
+                path.display()
+            );
+        }
+    }
+}
+
+#[test]
 fn a_factory_reset_erases_everything_and_the_box_starts_again_as_a_new_one() {
     let dir = tempfile::tempdir().unwrap();
     let mut daemon = Daemon::start_with_env(

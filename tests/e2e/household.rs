@@ -330,3 +330,56 @@ fn an_owner_approves_sets_roles_revokes_and_hands_over_what_a_revoked_phone_held
         )
         .unwrap();
 }
+
+#[test]
+fn quotas_hold_at_their_limits() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, _) = boot_id_config(
+        dir.path(),
+        "[quota]\nidentities_per_device = 2\nbackups_per_device = 1\ndevices = 3\npending_devices = 1\n",
+    );
+    let daemon = Daemon::ready(
+        &dir.path().join("box"),
+        &["--config", config.to_str().unwrap()],
+    );
+    let mut owner = Client::pair(&daemon.startup_uri(), "owner", clock()).unwrap();
+
+    // Identities per device.
+    owner.create_identity("One").unwrap();
+    owner.create_identity("Two").unwrap();
+    let err = owner.create_identity("Three").unwrap_err();
+    let message = err.to_string();
+    assert_eq!(kind(err), "quota");
+    assert!(message.contains("quota.identities_per_device"), "{message}");
+
+    // Backups per device.
+    owner.enable_backup().unwrap();
+    let err = owner
+        .call_json(
+            "backup.enable",
+            json!({"backup_id": "ab".repeat(16), "recipient": identity_box::crypto::b64u(&[9; 32])}),
+        )
+        .unwrap_err();
+    let message = err.to_string();
+    assert_eq!(kind(err), "quota");
+    assert!(message.contains("quota.backups_per_device"), "{message}");
+
+    // Pending devices: the first start's start-up window follows the first pairing.
+    Client::pair(&public_pairing_uri(&daemon).unwrap(), "stranger 1", clock()).unwrap();
+    let err =
+        Client::pair(&public_pairing_uri(&daemon).unwrap(), "stranger 2", clock()).unwrap_err();
+    let message = err.to_string();
+    assert_eq!(kind(err), "quota");
+    assert!(message.contains("quota.pending_devices"), "{message}");
+
+    // Devices per box (the pending one counts).
+    let opened = owner.call_json("pairing.open", json!({})).unwrap();
+    Client::pair(opened["uri"].as_str().unwrap(), "member", clock()).unwrap();
+    let opened = owner.call_json("pairing.open", json!({})).unwrap();
+    let err = Client::pair(opened["uri"].as_str().unwrap(), "one too many", clock()).unwrap_err();
+    let message = err.to_string();
+    assert_eq!(kind(err), "quota");
+    assert!(message.contains("quota.devices"), "{message}");
+    let list = owner.call_json("devices.list", json!({})).unwrap();
+    assert_eq!(list["devices"].as_array().unwrap().len(), 3, "{list}");
+}
