@@ -191,6 +191,14 @@ systemd/check.sh target/debug/identity-box
 shellcheck -x scripts/*.sh systemd/check.sh packaging/test-deb.sh packaging/debian/postrm \
     image/*.sh image/stage2/* image/rootfs/usr/local/sbin/*
 
+# The fuzz targets' build (its own target directory, fuzz/target) starts now, in the
+# background and at a lower priority: it takes the core that the cross builds leave idle in
+# their single-threaded steps, and the fuzz stage below waits for it.
+if [ "$have_nightly" = 1 ]; then
+    bg_wait cargo-fuzz
+    bg fuzz-build nice -n 10 cargo +nightly fuzz build --fuzz-dir fuzz --codegen-units 16
+fi
+
 if [ "$cross" = 1 ]; then
     # aarch64 is what ships on the Pi: its release build (fat LTO, one codegen unit, opt-level z)
     # is the one whose size is reported. armv7 and amd64 must build, link, run and package, and
@@ -237,11 +245,11 @@ fi
 
 if [ "$fuzz" = 1 ]; then
     if [ "$have_nightly" = 1 ]; then
-        # All targets in one build, with 16 codegen units (cargo-fuzz's knob for quicker builds;
-        # the fuzzing itself gets a little slower), then two runs at a time: a run uses one core.
+        # All targets in one build (started above), with 16 codegen units (cargo-fuzz's knob for
+        # quicker builds; the fuzzing itself gets a little slower), then two runs at a time: a
+        # run uses one core.
         stage "Fuzz targets (a short run each)"
-        bg_wait cargo-fuzz
-        cargo +nightly fuzz build --fuzz-dir fuzz --codegen-units 16
+        bg_wait fuzz-build
         fuzz_bin_dir="fuzz/target/$(rustc -vV | sed -n 's/^host: //p')/release"
         fuzz_run() {
             local target=$1

@@ -23,6 +23,7 @@
 //! - [`config`]: typed configuration from defaults, file, environment and flags.
 //! - [`admin`]: the admin socket's protocol and its client; [`discovery`]: mDNS.
 //! - [`clock`], [`fsutil`]: time behind a trait; power-cut-safe file writes.
+//! - [`storage`]: the disk guard (how full the data directory's file system is).
 
 pub mod admin;
 pub mod api;
@@ -40,6 +41,7 @@ pub mod identity;
 pub mod ipfs;
 pub mod pairing;
 pub mod protocol;
+pub mod storage;
 pub mod store;
 
 /// The version of this build, as `--version` and `/health` report it.

@@ -76,8 +76,10 @@ async function refreshStatus() {
     $("status-error").hidden = false;
   }
   try {
-    await call("/health");
-    $("health").textContent = "Healthy";
+    const health = await call("/health");
+    $("health").textContent = health.storage && health.storage.nearly_full
+      ? "Healthy, but its memory card is nearly full: delete backups or identities you no longer need."
+      : "Healthy";
   } catch (e) {
     $("health").textContent = e.status === 503
       ? "Starting… this takes up to a minute."

@@ -283,6 +283,9 @@ pub enum RpcError {
     /// A quota of the box would be exceeded (protocol §9).
     #[error("{0}")]
     Quota(String),
+    /// The write would leave the card nearly full (protocol §9, the disk guard).
+    #[error(transparent)]
+    StorageFull(#[from] crate::storage::StorageFull),
     /// The box cannot do it right now.
     #[error("{0}")]
     Unavailable(String),
@@ -305,6 +308,7 @@ impl RpcError {
             RpcError::BackupNotFound(_) => (-32004, "backup_not_found"),
             RpcError::TooLarge(_) => (-32013, "too_large"),
             RpcError::Quota(_) => (-32029, "quota"),
+            RpcError::StorageFull(_) => (-32028, "storage_full"),
             RpcError::Unavailable(_) => (-32006, "unavailable"),
             RpcError::Internal => (-32603, "internal"),
         }

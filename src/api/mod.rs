@@ -58,6 +58,8 @@ pub struct AppState {
     started: Instant,
     store: OnceLock<Store>,
     services: OnceLock<(Identities, Backups)>,
+    /// The disk guard of the data directory (protocol §9).
+    storage: OnceLock<crate::storage::Storage>,
     /// Cancelled when a factory reset is asked for; the daemon then stops, erases and starts
     /// again as a new box.
     factory_reset: tokio_util::sync::CancellationToken,
@@ -86,6 +88,7 @@ impl AppState {
             clock,
             started: Instant::now(),
             store: OnceLock::new(),
+            storage: OnceLock::new(),
             services: OnceLock::new(),
             factory_reset: tokio_util::sync::CancellationToken::new(),
             pairing,
@@ -103,6 +106,24 @@ impl AppState {
     /// Marks the box ready: from now on `/health` answers 200.
     pub fn set_store(&self, store: Store) {
         let _ = self.store.set(store);
+    }
+
+    /// Hands over the disk guard of the data directory.
+    pub fn set_storage(&self, storage: crate::storage::Storage) {
+        let _ = self.storage.set(storage);
+    }
+
+    /// How full the data directory's file system is, if known.
+    pub fn space(&self) -> Option<crate::storage::Space> {
+        self.storage.get()?.space()
+    }
+
+    /// Refuses a write of about `bytes` that would leave the card nearly full.
+    pub fn room_for(&self, bytes: u64) -> Result<(), crate::storage::StorageFull> {
+        match self.storage.get() {
+            Some(storage) => storage.check(bytes),
+            None => Ok(()),
+        }
     }
 
     /// Hands over the identity and backup services (set before the store: a ready box has
@@ -336,6 +357,17 @@ struct Health<'a> {
     status: &'a str,
     version: &'a str,
     ipfs: IpfsHealth<'a>,
+    /// How full the card is (absent when the box cannot tell).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    storage: Option<StorageHealth>,
+}
+
+#[derive(Serialize)]
+struct StorageHealth {
+    free_bytes: u64,
+    total_bytes: u64,
+    /// Less than twice what the disk guard keeps free: the page tells the household.
+    nearly_full: bool,
 }
 
 #[derive(Serialize)]
@@ -361,10 +393,16 @@ async fn health(state: Arc<AppState>) -> Response {
             peers: 0,
         },
     };
+    let storage = state.space().map(|s| StorageHealth {
+        free_bytes: s.free,
+        total_bytes: s.total,
+        nearly_full: s.nearly_full(),
+    });
     warp::reply::json(&Health {
         status: "ok",
         version: crate::VERSION,
         ipfs,
+        storage,
     })
     .into_response()
 }

@@ -318,6 +318,7 @@ pub async fn start(
     );
     state.set_services(identities.clone(), backups);
     state.set_store(store.clone());
+    state.set_storage(crate::storage::Storage::new(&data_dir));
     parts.tasks.spawn(republish(
         identities,
         config.ipfs.republish_interval(),

@@ -589,6 +589,94 @@ fn a_deleted_identity_leaves_its_key_in_no_database_file() {
     }
 }
 
+/// A small file system of the test's own (tmpfs, as root), unmounted when dropped.
+struct SmallDisk(tempfile::TempDir);
+
+impl SmallDisk {
+    fn mount(megabytes: u32) -> SmallDisk {
+        let dir = tempfile::tempdir().unwrap();
+        let ok = Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={megabytes}m,mode=0700"),
+                "tmpfs",
+            ])
+            .arg(dir.path())
+            .status()
+            .unwrap();
+        assert!(ok.success(), "mount -t tmpfs (this test needs root)");
+        SmallDisk(dir)
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(self.0.path()).status();
+    }
+}
+
+#[test]
+fn a_nearly_full_card_refuses_a_put_and_loses_no_acknowledged_version() {
+    let disk = SmallDisk::mount(48);
+    let data = disk.0.path().join("box");
+    let env = [("IDENTITY_BOX_BACKUP__KEEP_VERSIONS", "1000")];
+    let mut daemon = Daemon::start_with_env(&data, &[], &env).expect_ready();
+    let mut owner = Client::pair(&daemon.startup_uri(), "Phone A", clock()).unwrap();
+    let secrets = BackupSecrets::from_entropy(&Secret32::new([6; 32]));
+    owner
+        .call_json(
+            "backup.enable",
+            json!({"backup_id": secrets.backup_id, "recipient": b64u(&secrets.recipient_public())}),
+        )
+        .unwrap();
+    let health = daemon.get("/health").json();
+    assert_eq!(health["storage"]["nearly_full"], false, "{health}");
+
+    // 4 MiB bundles until the box refuses one.
+    let mut acknowledged = Vec::new();
+    let refusal = loop {
+        let n = acknowledged.len() as u8;
+        let bundle: Vec<u8> = (0..4 * 1024 * 1024).map(|i| (i as u8) ^ n).collect();
+        match owner.call_json(
+            "backup.put",
+            json!({"backup_id": secrets.backup_id, "bundle": b64u(&bundle)}),
+        ) {
+            Ok(stored) => acknowledged.push((stored["version"].as_u64().unwrap(), bundle)),
+            Err(e) => break e,
+        }
+        assert!(acknowledged.len() < 20, "a 48 MiB disk never filled up");
+    };
+    let message = refusal.to_string();
+    assert_eq!(kind(refusal), "storage_full", "{message}");
+    assert!(message.contains("nearly full"), "{message}");
+    assert!(!acknowledged.is_empty());
+    assert_eq!(daemon.get("/health").json()["storage"]["nearly_full"], true);
+
+    // Every acknowledged version is whole, also after a restart.
+    let check = |owner: &mut Client| {
+        for (version, bundle) in &acknowledged {
+            let fetched = owner
+                .call_json(
+                    "backup.fetch",
+                    json!({"backup_id": secrets.backup_id, "version": version}),
+                )
+                .unwrap();
+            assert_eq!(
+                crypto::b64u_decode(fetched["bundle"].as_str().unwrap()).unwrap(),
+                *bundle,
+                "version {version}"
+            );
+        }
+    };
+    check(&mut owner);
+    daemon.terminate();
+    let daemon = Daemon::start_with_env(&data, &[], &env).expect_ready();
+    owner.prefer_addrs(vec![daemon.addr.to_string()]);
+    check(&mut owner);
+}
+
 #[test]
 fn a_factory_reset_erases_everything_and_the_box_starts_again_as_a_new_one() {
     let dir = tempfile::tempdir().unwrap();

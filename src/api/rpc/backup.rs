@@ -20,7 +20,9 @@ pub(super) async fn enable(call: &Call<'_>, p: BackupEnable) -> RpcResult<Enable
         .await?)
 }
 
+/// A version is written once to the WAL and once to the database: room for twice the bundle.
 pub(super) async fn put(call: &Call<'_>, p: BackupPut) -> RpcResult<Stored> {
+    call.room_for((p.bundle.len() as u64).saturating_mul(2))?;
     Ok(call.backups()?.put(&call.device.device_id, p).await?)
 }
 
@@ -77,6 +79,7 @@ pub(super) async fn ticket(
 }
 
 pub(super) async fn restore_keys(call: &Call<'_>, p: BackupRestoreKeys) -> RpcResult<RestoredKeys> {
+    call.room_for((p.sealed.len() as u64).saturating_mul(2))?;
     Ok(call
         .backups()?
         .restore_keys(&call.device.device_id, p)

@@ -7,6 +7,7 @@ use crate::protocol::identity::{
 };
 
 pub(super) async fn create(call: &Call<'_>, p: IdentityCreate) -> RpcResult<IdentityView> {
+    call.room_for_identity()?;
     Ok(call.identities()?.create(&call.device.device_id, p).await?)
 }
 

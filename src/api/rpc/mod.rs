@@ -167,7 +167,20 @@ fn response(id: Value, result: RpcResult<Box<RawValue>>, request_nonce: String) 
     }
 }
 
+/// About what a new identity costs on the card (its row, its document block, their WAL pages).
+const IDENTITY_BYTES: u64 = 64 * 1024;
+
 impl Call<'_> {
+    /// Refuses a write of about `bytes` that would leave the card nearly full.
+    fn room_for(&self, bytes: u64) -> RpcResult<()> {
+        Ok(self.state.room_for(bytes)?)
+    }
+
+    /// Refuses a new identity when the card is nearly full.
+    fn room_for_identity(&self) -> RpcResult<()> {
+        self.room_for(IDENTITY_BYTES)
+    }
+
     fn identities(&self) -> RpcResult<&crate::identity::Identities> {
         self.state
             .identities()
