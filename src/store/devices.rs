@@ -19,16 +19,9 @@ pub struct Device {
     pub pending_until: Option<i64>,
 }
 
-/// A revoked or superseded device: its key never pairs again.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RemovedDevice {
-    pub device_id: String,
-    pub name: String,
-    pub role: Role,
-    pub reason: Removal,
-    pub by: Option<String>,
-    pub at: i64,
-}
+/// A revoked or superseded device (its key never pairs again): the row is the protocol's
+/// `devices.list` entry itself.
+pub use crate::protocol::devices::RemovedDevice;
 
 /// A security event (pairing, revocation, lockout…).
 #[derive(Debug, Clone, PartialEq, Eq)]

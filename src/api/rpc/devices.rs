@@ -4,8 +4,8 @@ use super::{Call, RpcError, RpcResult};
 use crate::protocol::Role;
 use crate::protocol::devices::{
     DeviceInfo, DeviceList, DevicesApprove, DevicesList, DevicesReassign, DevicesRename,
-    DevicesRevoke, DevicesSetRole, PairingOpen, PairingOpened, Reassigned, RemovedDevice, Renamed,
-    Revoked, RoleSet,
+    DevicesRevoke, DevicesSetRole, PairingOpen, PairingOpened, Reassigned, Renamed, Revoked,
+    RoleSet,
 };
 
 /// An owner opens a window whose code only it gets (the device that pairs is a member).
@@ -37,17 +37,7 @@ pub(super) async fn list(call: &Call<'_>, _: DevicesList) -> RpcResult<DeviceLis
                 pending_until: d.pending_until,
             })
             .collect(),
-        removed: removed
-            .into_iter()
-            .map(|d| RemovedDevice {
-                device_id: d.device_id,
-                name: d.name,
-                role: d.role,
-                reason: d.reason,
-                by: d.by,
-                at: d.at,
-            })
-            .collect(),
+        removed,
     })
 }
 
