@@ -152,6 +152,14 @@ fn device_in(tx: &Connection, device_id: &str) -> rusqlite::Result<Option<Device
     .optional()
 }
 
+fn key_removed_in(conn: &Connection, device_key: &[u8; 32]) -> rusqlite::Result<bool> {
+    conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM removed_devices WHERE device_key = ?1)",
+        [&device_key[..]],
+        |r| r.get(0),
+    )
+}
+
 fn owners_in(tx: &Connection) -> rusqlite::Result<u64> {
     tx.query_row(
         "SELECT count(*) FROM devices WHERE role = 'owner'",
@@ -271,12 +279,7 @@ impl Store {
     ) -> Result<Paired, StoreError> {
         self.call(move |conn| {
             let tx = conn.transaction()?;
-            let removed: bool = tx.query_row(
-                "SELECT EXISTS (SELECT 1 FROM removed_devices WHERE device_key = ?1)",
-                [&device_key[..]],
-                |r| r.get(0),
-            )?;
-            if removed {
+            if key_removed_in(&tx, &device_key)? {
                 insert_event(
                     &tx,
                     now,
@@ -348,14 +351,7 @@ impl Store {
     /// Whether `device_key` belongs to a revoked or superseded device.
     pub async fn is_removed_key(&self, device_key: &[u8; 32]) -> Result<bool, StoreError> {
         let key = *device_key;
-        self.call(move |conn| {
-            Ok(conn.query_row(
-                "SELECT EXISTS (SELECT 1 FROM removed_devices WHERE device_key = ?1)",
-                [&key[..]],
-                |r| r.get(0),
-            )?)
-        })
-        .await
+        self.call(move |conn| Ok(key_removed_in(conn, &key)?)).await
     }
 
     /// One device by id.
