@@ -362,6 +362,7 @@ pub struct BoxKeys {
     agreement_public: X25519Public,
     signing: SigningKey,
     ipfs_node: Secret32,
+    vault: KeyVault,
 }
 
 impl BoxKeys {
@@ -375,7 +376,14 @@ impl BoxKeys {
             signing,
             // The embedded IPFS node's peer identity: stable for the life of the seed.
             ipfs_node: hkdf32(seed.0.expose(), "ipfs-node"),
+            vault: KeyVault::new(hkdf32(seed.0.expose(), "identity-keys-at-rest")),
         }
+    }
+
+    /// The key that seals the identity keys in the database: it lives only as long as the
+    /// seed file, so erasing the seed makes every stored identity key unreadable.
+    pub fn vault(&self) -> &KeyVault {
+        &self.vault
     }
 
     /// The ed25519 seed of the IPFS node's peer identity.
@@ -418,6 +426,59 @@ impl fmt::Debug for BoxKeys {
             .field("agreement_public", &b64u(&self.agreement_public()))
             .field("signing_public", &b64u(&self.signing_public()))
             .finish_non_exhaustive()
+    }
+}
+
+/// Seals the identity keys the box stores (protocol §9, "At rest"). A sealed key is
+/// `0x01 ‖ nonce (24) ‖ secretbox (48)` under `HKDF(vault key, "identity-key " ‖ did)`: it
+/// opens only for the identity it was sealed for, with the seed it was sealed under.
+#[derive(Clone)]
+pub struct KeyVault(std::sync::Arc<Secret32>);
+
+/// The length of a sealed identity key.
+pub const SEALED_KEY_LEN: usize = 1 + NONCE_LEN + 16 + 32;
+const SEALED_KEY_VERSION: u8 = 1;
+
+impl KeyVault {
+    pub fn new(key: Secret32) -> Self {
+        Self(std::sync::Arc::new(key))
+    }
+
+    fn key_for(&self, did: &str) -> Secret32 {
+        hkdf32(self.0.expose(), &format!("identity-key {did}"))
+    }
+
+    /// Seals the 32-byte ed25519 seed of identity `did`.
+    pub fn seal(&self, did: &str, secret: &[u8; 32]) -> Vec<u8> {
+        let nonce = random_nonce();
+        let mut sealed = Vec::with_capacity(SEALED_KEY_LEN);
+        sealed.push(SEALED_KEY_VERSION);
+        sealed.extend_from_slice(&nonce);
+        sealed.extend_from_slice(&secretbox(&self.key_for(did), &nonce, secret));
+        sealed
+    }
+
+    /// Opens what [`KeyVault::seal`] made for `did`; `None` for anything else (another
+    /// identity's key, another seed, altered bytes).
+    pub fn open(&self, did: &str, sealed: &[u8]) -> Option<Zeroizing<[u8; 32]>> {
+        if sealed.len() != SEALED_KEY_LEN || sealed[0] != SEALED_KEY_VERSION {
+            return None;
+        }
+        let nonce: &[u8; NONCE_LEN] = sealed[1..=NONCE_LEN].try_into().ok()?;
+        let opened = Zeroizing::new(secretbox_open(
+            &self.key_for(did),
+            nonce,
+            &sealed[1 + NONCE_LEN..],
+        )?);
+        let mut key = Zeroizing::new([0u8; 32]);
+        key.copy_from_slice(opened.get(..32)?);
+        Some(key)
+    }
+}
+
+impl fmt::Debug for KeyVault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("KeyVault([redacted])")
     }
 }
 
@@ -513,5 +574,26 @@ mod tests {
         let err = BoxSeed::load_or_create(&path).unwrap_err();
         assert!(matches!(err, KeyError::Damaged { len: 5, .. }), "{err}");
         assert!(err.to_string().contains("box-seed"));
+    }
+
+    #[test]
+    fn a_sealed_identity_key_opens_only_for_its_identity_and_seed() {
+        let keys = BoxKeys::from_seed(&BoxSeed::from_bytes([3; 32]));
+        let other = BoxKeys::from_seed(&BoxSeed::from_bytes([4; 32]));
+        let secret = [42u8; 32];
+        let sealed = keys.vault().seal("did:ipid:a", &secret);
+        assert_eq!(sealed.len(), SEALED_KEY_LEN);
+        assert!(!sealed.windows(32).any(|w| w == secret));
+        assert_eq!(*keys.vault().open("did:ipid:a", &sealed).unwrap(), secret);
+        // Each seal has its own nonce.
+        assert_ne!(sealed, keys.vault().seal("did:ipid:a", &secret));
+        assert!(keys.vault().open("did:ipid:b", &sealed).is_none());
+        assert!(other.vault().open("did:ipid:a", &sealed).is_none());
+        let mut altered = sealed.clone();
+        altered[SEALED_KEY_LEN - 1] ^= 1;
+        assert!(keys.vault().open("did:ipid:a", &altered).is_none());
+        assert!(keys.vault().open("did:ipid:a", &secret).is_none());
+        assert!(keys.vault().open("did:ipid:a", &[]).is_none());
+        assert_eq!(format!("{:?}", keys.vault()), "KeyVault([redacted])");
     }
 }

@@ -18,12 +18,14 @@
 //! - [`backup`] → [`identity`], [`store`], [`crypto`]: versions, sealed keys, the archive.
 //! - [`extract`]: desktop extraction sessions and download tickets.
 //! - [`ipfs`]: the embedded IPFS node (the only module that knows rust-ipfs and libp2p).
-//! - [`store`]: SQLite on its own thread; every SQL statement lives there.
+//! - [`store`] → [`crypto`]: SQLite on its own thread; every SQL statement lives there, and
+//!   identity keys are sealed with the vault on the way in.
 //! - [`crypto`] → [`fsutil`]: secret newtypes, HKDF, the box keys and their seed file.
 //! - [`config`]: typed configuration from defaults, file, environment and flags.
 //! - [`admin`]: the admin socket's protocol and its client; [`discovery`]: mDNS.
 //! - [`clock`], [`fsutil`]: time behind a trait; power-cut-safe file writes.
 //! - [`storage`]: the disk guard (how full the data directory's file system is).
+//! - [`reset`] → [`fsutil`]: the factory reset's marker and erase, safe across a power cut.
 
 pub mod admin;
 pub mod api;
@@ -41,6 +43,7 @@ pub mod identity;
 pub mod ipfs;
 pub mod pairing;
 pub mod protocol;
+pub mod reset;
 pub mod storage;
 pub mod store;
 

@@ -63,6 +63,8 @@ pub struct AppState {
     /// Cancelled when a factory reset is asked for; the daemon then stops, erases and starts
     /// again as a new box.
     factory_reset: tokio_util::sync::CancellationToken,
+    /// Where the reset's marker goes (`None` in tests without a data directory).
+    data_dir: Option<std::path::PathBuf>,
     pairing: Pairing,
     pair_limit: RateLimiter,
     resolve_limit: RateLimiter,
@@ -91,12 +93,20 @@ impl AppState {
             storage: OnceLock::new(),
             services: OnceLock::new(),
             factory_reset: tokio_util::sync::CancellationToken::new(),
+            data_dir: None,
             pairing,
             pair_limit: RateLimiter::new(limits.pair_per_minute),
             resolve_limit: RateLimiter::new(limits.resolve_per_minute),
             bad_rpc_limit: RateLimiter::new(limits.bad_rpc_per_minute),
             device_limit: RateLimiter::new(limits.device_per_minute),
         }
+    }
+
+    /// The data directory, where a factory reset writes its marker.
+    #[must_use]
+    pub fn with_data_dir(mut self, dir: &std::path::Path) -> Self {
+        self.data_dir = Some(dir.to_owned());
+        self
     }
 
     pub fn pairing(&self) -> &Pairing {
@@ -141,10 +151,16 @@ impl AppState {
     }
 
     /// Asks the daemon to erase everything and start again as a new box (protocol §3
-    /// `box.factory_reset`, `identity-box factory-reset`). Requests in flight still finish.
-    pub fn request_factory_reset(&self) {
+    /// `box.factory_reset`, `identity-box factory-reset`). The reset's marker is durable when
+    /// this returns, so the erase happens even if the power is cut first; requests in flight
+    /// still finish. An error means nothing was started.
+    pub fn request_factory_reset(&self) -> std::io::Result<()> {
+        if let Some(dir) = &self.data_dir {
+            crate::reset::mark(dir)?;
+        }
         log::warn!("factory reset requested: the box will erase everything and restart");
         self.factory_reset.cancel();
+        Ok(())
     }
 
     /// Completes when a factory reset has been asked for.

@@ -1,7 +1,7 @@
 //! The command line (protocol §8): one binary, one subcommand per job.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -64,6 +64,15 @@ pub enum Command {
         /// Really erase everything; without it nothing happens.
         #[arg(long)]
         yes: bool,
+        /// Do not ask the running box: mark its data directory so that the box erases itself
+        /// the next time it starts (before it reads anything else).
+        #[arg(long)]
+        at_next_start: bool,
+        /// With --at-next-start: only if this file exists (the image's memory-card reset,
+        /// `identity-box-factory-reset` on the FAT partition), which is then deleted. The
+        /// file stands for --yes: whoever can write to the card may erase the box.
+        #[arg(long, value_name = "FILE", requires = "at_next_start")]
+        card_file: Option<PathBuf>,
     },
     /// On a computer: save the box's backup to a folder (a USB stick) after the phone approves.
     /// Shows a QR code for the phone to scan, waits, downloads and checks the file.
@@ -154,7 +163,13 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::Serve { common, listen } => serve(&common, listen),
         Command::Status { common, json } => status(&common, json),
-        Command::FactoryReset { common, yes } => factory_reset(&common, yes),
+        Command::FactoryReset {
+            common,
+            yes,
+            at_next_start: true,
+            card_file,
+        } => reset_at_next_start(&common, yes, card_file.as_deref()),
+        Command::FactoryReset { common, yes, .. } => factory_reset(&common, yes),
         Command::Pair { common, uri } => pair(&common, uri),
         Command::Extract {
             box_url,
@@ -348,6 +363,87 @@ fn factory_reset(common: &CommonArgs, yes: bool) -> ExitCode {
         1,
         "the box was erased but has not started again; see `journalctl -u identity-box`",
     )
+}
+
+/// `factory-reset --at-next-start`: the reset's durable marker (crate::reset) is written into
+/// the data directory; the box erases itself when it next starts. With a card file, only if it
+/// exists, and it is deleted afterwards, so that the erase happens once.
+fn reset_at_next_start(common: &CommonArgs, yes: bool, card_file: Option<&Path>) -> ExitCode {
+    match card_file {
+        Some(card) if !card.exists() => {
+            println!(
+                "No reset was asked for ({} does not exist).",
+                card.display()
+            );
+            return ExitCode::SUCCESS;
+        }
+        None if !yes => {
+            return fail(
+                2,
+                "this erases every identity key, paired phone and backup on this box when it \
+                 next starts, and cannot be undone; run `identity-box factory-reset \
+                 --at-next-start --yes` to do it",
+            );
+        }
+        _ => {}
+    }
+    let data_dir = match common
+        .load(None)
+        .and_then(|config| config.data_dir(DaemonEnv::from_process().state_directory.as_deref()))
+    {
+        Ok(dir) => dir,
+        Err(e) => return fail(EXIT_NEEDS_ATTENTION, e),
+    };
+    // A box that never started has nothing to erase.
+    let marked = data_dir.is_dir();
+    if marked && let Err(e) = crate::reset::mark(&data_dir) {
+        return fail(
+            1,
+            format!(
+                "cannot mark {} for erasing ({e}); nothing was erased",
+                data_dir.display()
+            ),
+        );
+    }
+    if let Some(card) = card_file
+        && let Err(e) = remove_card_file(card)
+    {
+        // Left in place, the file would erase the box again at every start: undo the mark.
+        if marked {
+            let _ = std::fs::remove_file(data_dir.join(crate::reset::MARKER_FILE));
+        }
+        return fail(
+            1,
+            format!(
+                "cannot delete {} ({e}), so the box was not erased (it would be erased again at \
+                 every start). Delete the file from the memory card on a computer, or check that \
+                 the card is not write-protected",
+                card.display()
+            ),
+        );
+    }
+    if marked {
+        println!(
+            "The box's data in {} will be erased when the box starts next; it then starts as a \
+             new box, and a phone can pair with it from the QR code on its web page.",
+            data_dir.display()
+        );
+    } else {
+        println!(
+            "The box has no data yet ({} does not exist): there is nothing to erase.",
+            data_dir.display()
+        );
+    }
+    ExitCode::SUCCESS
+}
+
+/// Deletes the card's reset file durably (the FAT directory is synced).
+fn remove_card_file(card: &Path) -> std::io::Result<()> {
+    std::fs::remove_file(card)?;
+    if let Some(dir) = card.parent().filter(|d| !d.as_os_str().is_empty()) {
+        crate::fsutil::sync_dir(dir)?;
+    }
+    Ok(())
 }
 
 fn status(common: &CommonArgs, json: bool) -> ExitCode {

@@ -118,9 +118,16 @@ async fn handle(req: AdminRequest, ctx: &Context) -> AdminResponse {
         }
         AdminRequest::FactoryReset => {
             log::warn!("factory reset from the console");
-            ctx.state.request_factory_reset();
-            AdminResponse::Resetting {
-                old_fingerprint: ctx.state.keys().fingerprint.clone(),
+            match ctx.state.request_factory_reset() {
+                Ok(()) => AdminResponse::Resetting {
+                    old_fingerprint: ctx.state.keys().fingerprint.clone(),
+                },
+                Err(e) => AdminResponse::Error {
+                    message: format!(
+                        "cannot start the erase ({e}); nothing was erased. Check that the data \
+                         directory is writable, then try again"
+                    ),
+                },
             }
         }
         AdminRequest::Status => {

@@ -30,10 +30,11 @@ use crate::identity::Identities;
 use crate::ipfs::{self, IpfsError, Node};
 use crate::pairing::window::WindowConfig;
 use crate::pairing::{Pairing, PairingConfig};
+use crate::reset;
 use crate::store::{self, Store, StoreError};
 
 /// The seed file inside the data directory.
-pub const SEED_FILE: &str = "box-seed";
+pub use crate::reset::SEED_FILE;
 const LOCK_FILE: &str = "lock";
 
 /// Nonces the channel's replay cache holds (about 60 bytes each).
@@ -214,6 +215,14 @@ pub async fn start(
     };
     fsutil::create_private_dir(&data_dir).map_err(data_err)?;
     let lock = lock_data_dir(&data_dir)?;
+    if reset::pending(&data_dir).map_err(data_err)? {
+        // A factory reset was asked for (or left unfinished by a power cut): nothing of the
+        // old box may be read, so the erase comes before everything else.
+        log::warn!("a factory reset is pending: erasing the data directory first");
+        systemd::status("Finishing a factory reset");
+        reset::erase(&data_dir, &[LOCK_FILE]).map_err(data_err)?;
+        log::warn!("factory reset done: everything is erased; starting as a new box");
+    }
 
     let (seed, origin) = BoxSeed::load_or_create(&data_dir.join(SEED_FILE))?;
     let keys = Arc::new(BoxKeys::from_seed(&seed));
@@ -231,7 +240,14 @@ pub async fn start(
     let listener = TcpListener::bind(config.listen).await.map_err(listen_err)?;
     let local_addr = listener.local_addr().map_err(listen_err)?;
 
-    let state = Arc::new(app_state(&config, &keys, public, local_addr, clock.clone()));
+    let state = Arc::new(app_state(
+        &config,
+        &data_dir,
+        &keys,
+        public,
+        local_addr,
+        clock.clone(),
+    ));
     let mut parts = Parts {
         shutdown: shutdown.clone(),
         tasks_stop: shutdown.child_token(),
@@ -272,7 +288,7 @@ pub async fn start(
     systemd::status("Checking the database");
     let db_path = store::database_path(&data_dir);
     let store = tokio::select! {
-        opened = Store::open(&db_path, clock.now_unix()) => match opened {
+        opened = Store::open(&db_path, clock.now_unix(), keys.vault().clone()) => match opened {
             Ok(store) => store,
             Err(e) => return Err(parts.fail(e, None).await),
         },
@@ -388,7 +404,10 @@ impl Running {
         parts.stop().await;
         if reset {
             store.close().await;
-            erase(&data_dir)?;
+            reset::erase(&data_dir, &[LOCK_FILE]).map_err(|source| DaemonError::DataDir {
+                path: data_dir.clone(),
+                source,
+            })?;
             drop(parts);
             log::warn!("factory reset done: everything is erased; starting again as a new box");
             return Ok(Outcome::FactoryReset { listen: local_addr });
@@ -407,6 +426,7 @@ impl Running {
 /// The handlers' shared state, from the configuration.
 fn app_state(
     config: &Config,
+    data_dir: &Path,
     keys: &Arc<BoxKeys>,
     public: crate::crypto::BoxPublicKeys,
     local_addr: SocketAddr,
@@ -442,6 +462,7 @@ fn app_state(
             resolve_per_minute: config.http.resolve_per_minute,
         },
     )
+    .with_data_dir(data_dir)
 }
 
 /// The HTTP server on its task, stopped by `parts.tasks_stop` after a drain.
@@ -542,44 +563,6 @@ fn advertise(
     )
     .map_err(|e| log::warn!("the box will not be announced on the network: {e}"))
     .ok()
-}
-
-/// Erases what a factory reset erases (protocol §1): the seed (overwritten before it is
-/// removed), the database with every device, identity key and backup, and the IPFS
-/// repository. The directory and its lock stay.
-fn erase(data_dir: &Path) -> Result<(), DaemonError> {
-    let err = |source| DaemonError::DataDir {
-        path: data_dir.to_owned(),
-        source,
-    };
-    let seed = data_dir.join(SEED_FILE);
-    match std::fs::OpenOptions::new().write(true).open(&seed) {
-        Ok(mut file) => {
-            use std::io::Write;
-            // Overwrite in place (not a new file renamed over it), then remove.
-            file.write_all(&[0u8; 32]).map_err(err)?;
-            file.sync_all().map_err(err)?;
-            std::fs::remove_file(&seed).map_err(err)?;
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(err(e)),
-    }
-    let db = store::database_path(data_dir);
-    for suffix in ["", "-wal", "-shm"] {
-        let mut path = db.clone().into_os_string();
-        path.push(suffix);
-        match std::fs::remove_file(&path) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(err(e)),
-        }
-    }
-    match std::fs::remove_dir_all(data_dir.join("ipfs")) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(err(e)),
-    }
-    fsutil::sync_dir(data_dir).map_err(err)
 }
 
 /// Cancels `shutdown` on SIGTERM or SIGINT.

@@ -4,6 +4,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use zeroize::Zeroizing;
 
 use super::{Store, StoreError};
+use crate::crypto::KeyVault;
 
 /// One identity as stored. The secret key is the 32-byte ed25519 seed that signs the DID's
 /// IPNS records; it zeroizes when the row is dropped and never prints.
@@ -71,27 +72,17 @@ fn key32(row: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<[u8; 32]> {
     })
 }
 
-fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<IdentityRow> {
-    let secret: Option<Zeroizing<Vec<u8>>> = row.get::<_, Option<Vec<u8>>>(4)?.map(Zeroizing::new);
-    let secret_key = match secret {
-        Some(s) => Some(Zeroizing::new(<[u8; 32]>::try_from(s.as_slice()).map_err(
-            |_| {
-                rusqlite::Error::FromSqlConversionFailure(
-                    4,
-                    rusqlite::types::Type::Blob,
-                    "length".into(),
-                )
-            },
-        )?)),
-        None => None,
-    };
+/// A row as read: the identity with its key still sealed.
+type Sealed = (IdentityRow, Option<Vec<u8>>);
+
+fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Sealed> {
     let seq: i64 = row.get(10)?;
-    Ok(IdentityRow {
+    let identity = IdentityRow {
         did: row.get(0)?,
         ipns_name: row.get(1)?,
         name: row.get(2)?,
         device_id: row.get(3)?,
-        secret_key,
+        secret_key: None,
         signing_key: key32(row, 5)?,
         agreement_key: key32(row, 6)?,
         services: row.get(7)?,
@@ -102,7 +93,62 @@ fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<IdentityRow> {
         created: row.get(12)?,
         updated: row.get(13)?,
         deactivated: row.get(14)?,
-    })
+    };
+    Ok((identity, row.get(4)?))
+}
+
+/// Opens the row's key with the box's vault.
+fn open_key(vault: &KeyVault, (mut identity, sealed): Sealed) -> Result<IdentityRow, StoreError> {
+    if let Some(sealed) = sealed {
+        let key = vault
+            .open(&identity.did, &sealed)
+            .ok_or_else(|| StoreError::KeyDoesNotOpen {
+                did: identity.did.clone(),
+            })?;
+        identity.secret_key = Some(key);
+    }
+    Ok(identity)
+}
+
+/// The Rust half of migration 0008: copies every identity into the new table, sealing the
+/// keys an older version stored in the clear, then puts the new table in the old one's place.
+/// (`secure_delete` zeroes the old table's pages; the store checkpoints after an upgrade.)
+pub(super) fn seal_keys_hook(
+    vault: KeyVault,
+) -> impl Fn(&rusqlite::Transaction<'_>) -> rusqlite_migration::HookResult + Clone + Send + Sync {
+    move |tx| {
+        let plain: Vec<(String, Option<Zeroizing<Vec<u8>>>)> = {
+            let mut stmt = tx.prepare("SELECT did, secret_key FROM identities")?;
+            let rows = stmt.query_map([], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get::<_, Option<Vec<u8>>>(1)?.map(Zeroizing::new),
+                ))
+            })?;
+            rows.collect::<Result<_, _>>()?
+        };
+        tx.execute_batch(
+            "INSERT INTO identities_sealed SELECT did, ipns_name, name, device_id, NULL, \
+             signing_key, agreement_key, services, document, cid, seq, record, created, updated, \
+             deactivated FROM identities",
+        )?;
+        for (did, key) in plain {
+            let Some(key) = key else { continue };
+            let key: &[u8; 32] = key.as_slice().try_into().map_err(|_| {
+                rusqlite_migration::HookError::Hook(format!("the key of {did} is not 32 bytes"))
+            })?;
+            tx.execute(
+                "UPDATE identities_sealed SET secret_key = ?2 WHERE did = ?1",
+                params![did, vault.seal(&did, key)],
+            )?;
+        }
+        tx.execute_batch(
+            "DROP TABLE identities;
+             ALTER TABLE identities_sealed RENAME TO identities;
+             CREATE INDEX identities_device ON identities (device_id);",
+        )?;
+        Ok(())
+    }
 }
 
 fn seq_param(seq: u64) -> i64 {
@@ -111,18 +157,23 @@ fn seq_param(seq: u64) -> i64 {
 
 fn select(
     conn: &Connection,
+    vault: &KeyVault,
     filter: &str,
     args: impl rusqlite::Params,
 ) -> Result<Vec<IdentityRow>, StoreError> {
     let mut stmt = conn.prepare_cached(&format!("SELECT {COLUMNS} FROM identities {filter}"))?;
     let rows = stmt.query_map(args, from_row)?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    rows.map(|row| open_key(vault, row?)).collect()
 }
 
 impl Store {
     /// Stores a new identity (durable when this returns), unless its device holds `max` live
     /// identities already (`false`; checked in the same transaction).
     pub async fn insert_identity(&self, row: IdentityRow, max: u64) -> Result<bool, StoreError> {
+        let sealed = row
+            .secret_key
+            .as_ref()
+            .map(|k| self.vault().seal(&row.did, k));
         self.call(move |conn| {
             let tx = conn.transaction()?;
             let held: u64 = tx.query_row(
@@ -143,7 +194,7 @@ impl Store {
                     row.ipns_name,
                     row.name,
                     row.device_id,
-                    row.secret_key.as_ref().map(|k| k.as_slice()),
+                    sealed,
                     row.signing_key.as_slice(),
                     row.agreement_key.as_slice(),
                     row.services,
@@ -165,14 +216,16 @@ impl Store {
     /// One identity, deleted ones included.
     pub async fn identity(&self, did: &str) -> Result<Option<IdentityRow>, StoreError> {
         let did = did.to_owned();
+        let vault = self.vault();
         self.call(move |conn| {
-            Ok(conn
-                .query_row(
-                    &format!("SELECT {COLUMNS} FROM identities WHERE did = ?1"),
-                    params![did],
-                    from_row,
-                )
-                .optional()?)
+            conn.query_row(
+                &format!("SELECT {COLUMNS} FROM identities WHERE did = ?1"),
+                params![did],
+                from_row,
+            )
+            .optional()?
+            .map(|row| open_key(&vault, row))
+            .transpose()
         })
         .await
     }
@@ -180,9 +233,11 @@ impl Store {
     /// The live identities a device owns, oldest first.
     pub async fn identities_of(&self, device_id: &str) -> Result<Vec<IdentityRow>, StoreError> {
         let device_id = device_id.to_owned();
+        let vault = self.vault();
         self.call(move |conn| {
             select(
                 conn,
+                &vault,
                 "WHERE device_id = ?1 AND deactivated = 0 ORDER BY created, did",
                 params![device_id],
             )
@@ -192,7 +247,8 @@ impl Store {
 
     /// Every live identity (they are the ones to republish).
     pub async fn live_identities(&self) -> Result<Vec<IdentityRow>, StoreError> {
-        self.call(|conn| select(conn, "WHERE deactivated = 0 ORDER BY did", []))
+        let vault = self.vault();
+        self.call(move |conn| select(conn, &vault, "WHERE deactivated = 0 ORDER BY did", []))
             .await
     }
 
@@ -260,6 +316,8 @@ impl Store {
         p: Publication,
     ) -> Result<bool, StoreError> {
         let (did, device_id) = (did.to_owned(), device_id.to_owned());
+        let sealed = self.vault().seal(&did, &secret_key);
+        drop(secret_key);
         self.call(move |conn| {
             let n = conn.execute(
                 "UPDATE identities SET device_id = ?3, secret_key = ?4, document = ?5, cid = ?6, \
@@ -269,7 +327,7 @@ impl Store {
                     did,
                     seq_param(expected_seq),
                     device_id,
-                    secret_key.as_slice(),
+                    sealed,
                     p.document,
                     p.cid,
                     seq_param(p.seq),
@@ -432,5 +490,120 @@ mod tests {
                 .await
                 .unwrap()
         );
+    }
+
+    fn file_contains(path: &std::path::Path, needle: &[u8]) -> bool {
+        std::fs::read(path)
+            .map(|bytes| bytes.windows(needle.len()).any(|w| w == needle))
+            .unwrap_or(false)
+    }
+
+    fn files_contain(dir: &std::path::Path, needle: &[u8]) -> bool {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .any(|e| file_contains(&e.unwrap().path(), needle))
+    }
+
+    #[tokio::test]
+    async fn keys_are_sealed_on_disk_and_open_only_with_their_vault() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = super::super::database_path(dir.path());
+        let vault = super::super::tests::test_vault();
+        let store = Store::open(&path, 1, vault.clone()).await.unwrap();
+        let mut alice = row("did:ipid:k1", "dev-a");
+        let key = [0xA7u8; 32];
+        alice.secret_key = Some(Zeroizing::new(key));
+        assert!(store.insert_identity(alice.clone(), 9).await.unwrap());
+        assert_eq!(store.identity("did:ipid:k1").await.unwrap(), Some(alice));
+        // A restore re-seals the key it adopts.
+        let restored = [0xB8u8; 32];
+        assert!(
+            store
+                .adopt_identity(
+                    "did:ipid:k1",
+                    0,
+                    "dev-b",
+                    Zeroizing::new(restored),
+                    publication(1, false)
+                )
+                .await
+                .unwrap()
+        );
+        let got = store.identity("did:ipid:k1").await.unwrap().unwrap();
+        assert_eq!(got.secret_key.as_deref(), Some(&restored));
+        // The test can fail: the sealed value is in the files.
+        let sealed: Vec<u8> = rusqlite::Connection::open(&path)
+            .unwrap()
+            .query_row("SELECT secret_key FROM identities", [], |r| r.get(0))
+            .unwrap();
+        assert!(files_contain(dir.path(), &sealed));
+        assert!(!files_contain(dir.path(), &key));
+        assert!(!files_contain(dir.path(), &restored));
+        store.close().await;
+
+        // Another seed's vault reads the rows but cannot open the key, and says so.
+        let other = KeyVault::new(crate::crypto::Secret32::new([1; 32]));
+        let store = Store::open(&path, 1, other).await.unwrap();
+        let err = store.identity("did:ipid:k1").await.unwrap_err();
+        assert!(
+            matches!(&err, StoreError::KeyDoesNotOpen { did } if did == "did:ipid:k1"),
+            "{err}"
+        );
+        assert!(store.live_identities().await.is_err());
+        store.close().await;
+    }
+
+    #[tokio::test]
+    async fn a_key_an_older_version_stored_in_the_clear_is_sealed_at_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = super::super::database_path(dir.path());
+        let vault = super::super::tests::test_vault();
+        // A database as version 7 of the schema left it, with a key in the clear.
+        let clear = [0xC3u8; 32];
+        {
+            let mut conn = rusqlite::Connection::open(&path).unwrap();
+            conn.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))
+                .unwrap();
+            let old: Vec<_> = super::super::migrations(&vault)
+                .into_iter()
+                .take(7)
+                .collect();
+            rusqlite_migration::Migrations::new(old)
+                .to_latest(&mut conn)
+                .unwrap();
+            let alice = row("did:ipid:k1", "dev-a");
+            conn.execute(
+                &format!(
+                    "INSERT INTO identities ({COLUMNS}) VALUES \
+                     (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 0, ?11, 10, 10, 0)"
+                ),
+                params![
+                    alice.did,
+                    alice.ipns_name,
+                    alice.name,
+                    alice.device_id,
+                    clear.as_slice(),
+                    alice.signing_key.as_slice(),
+                    alice.agreement_key.as_slice(),
+                    alice.services,
+                    alice.document,
+                    alice.cid,
+                    alice.record,
+                ],
+            )
+            .unwrap();
+            conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+                .unwrap();
+        }
+        // The test can fail: the key is in the file.
+        assert!(files_contain(dir.path(), &clear));
+        let store = Store::open(&path, 2, vault).await.unwrap();
+        assert_eq!(store.schema_version().await.unwrap(), 8);
+        let got = store.identity("did:ipid:k1").await.unwrap().unwrap();
+        assert_eq!(got.secret_key.as_deref(), Some(&clear));
+        assert_eq!(store.identities_of("dev-a").await.unwrap().len(), 1);
+        assert!(!files_contain(dir.path(), &clear));
+        store.close().await;
+        assert!(!files_contain(dir.path(), &clear));
     }
 }

@@ -14,19 +14,31 @@ mod identities;
 mod nonces;
 
 use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
+
+use crate::crypto::KeyVault;
 use rusqlite_migration::{M, Migrations};
 use tokio::sync::oneshot;
 
 /// The schema, one numbered file per step. Only ever append; never edit a shipped migration.
-const MIGRATIONS: &[M<'static>] = &[
-    M::up(include_str!("migrations/0001_meta.sql")),
-    M::up(include_str!("migrations/0002_devices.sql")),
-    M::up(include_str!("migrations/0003_replay.sql")),
-    M::up(include_str!("migrations/0004_identities.sql")),
-    M::up(include_str!("migrations/0005_backups.sql")),
-    M::up(include_str!("migrations/0006_backup_versions_complete.sql")),
-    M::up(include_str!("migrations/0007_household.sql")),
-];
+/// The schema's steps. The last one seals the identity keys stored in the clear with `vault`.
+fn migrations(vault: &KeyVault) -> Vec<M<'static>> {
+    vec![
+        M::up(include_str!("migrations/0001_meta.sql")),
+        M::up(include_str!("migrations/0002_devices.sql")),
+        M::up(include_str!("migrations/0003_replay.sql")),
+        M::up(include_str!("migrations/0004_identities.sql")),
+        M::up(include_str!("migrations/0005_backups.sql")),
+        M::up(include_str!("migrations/0006_backup_versions_complete.sql")),
+        M::up(include_str!("migrations/0007_household.sql")),
+        M::up_with_hook(
+            include_str!("migrations/0008_sealed_keys.sql"),
+            identities::seal_keys_hook(vault.clone()),
+        ),
+    ]
+}
+
+/// The number of migrations this build knows.
+const SCHEMA_VERSION: usize = 8;
 
 pub use backups::{BackupRow, NewBackup, NewVersion, VersionMeta, VersionRow, VersionSummary};
 pub use devices::{
@@ -66,6 +78,12 @@ pub enum StoreError {
     /// A thread of the store (the database's own, or a reader's) could not be started.
     #[error("cannot start a database thread: {0}")]
     Thread(std::io::Error),
+    /// An identity key does not open with the box's seed.
+    #[error(
+        "the key of {did} does not open with this box's seed file: the database and box-seed \
+         come from different boxes. Put back the box-seed file that belongs with this database"
+    )]
+    KeyDoesNotOpen { did: String },
     /// A stored value is not what the code wrote there.
     #[error("a stored value is not valid: {0}")]
     BadValue(String),
@@ -93,6 +111,8 @@ struct Inner {
     thread: Mutex<Option<JoinHandle<()>>>,
     /// The database file (`None` in memory): long sequential reads open their own connection.
     path: Option<PathBuf>,
+    /// Seals the identity keys before they are written, opens them when read.
+    vault: KeyVault,
 }
 
 impl std::fmt::Debug for Message {
@@ -106,28 +126,38 @@ impl std::fmt::Debug for Message {
 
 impl Store {
     /// Opens (or creates) the database at `path`: sets the pragmas, runs `PRAGMA quick_check`,
-    /// applies pending migrations, and records the first start at `now_unix`.
-    pub async fn open(path: &Path, now_unix: i64) -> Result<Store, StoreError> {
+    /// applies pending migrations, records the first start at `now_unix`, and seals with
+    /// `vault` any identity key an older version stored in the clear.
+    pub async fn open(path: &Path, now_unix: i64, vault: KeyVault) -> Result<Store, StoreError> {
         let file = path.to_owned();
-        let mut store = Self::start(move || open_file(&file, now_unix)).await?;
+        let sealer = vault.clone();
+        let mut store = Self::start(move || open_file(&file, now_unix, &sealer), vault).await?;
         if let Some(inner) = Arc::get_mut(&mut store.inner) {
             inner.path = Some(path.to_owned());
         }
         Ok(store)
     }
 
-    /// An in-memory database with the full schema, for tests.
+    /// An in-memory database with the full schema and a vault key of its own, for tests.
     pub async fn open_in_memory(now_unix: i64) -> Result<Store, StoreError> {
-        Self::start(move || {
-            let mut conn = Connection::open_in_memory()?;
-            init(&mut conn, now_unix)?;
-            Ok(conn)
-        })
+        let vault = KeyVault::new(
+            crate::crypto::Secret32::random().map_err(|e| StoreError::BadValue(e.to_string()))?,
+        );
+        let sealer = vault.clone();
+        Self::start(
+            move || {
+                let mut conn = Connection::open_in_memory()?;
+                init(&mut conn, now_unix, &sealer)?;
+                Ok(conn)
+            },
+            vault,
+        )
         .await
     }
 
     async fn start(
         open: impl FnOnce() -> Result<Connection, StoreError> + Send + 'static,
+        vault: KeyVault,
     ) -> Result<Store, StoreError> {
         let (tx, rx) = mpsc::channel::<Message>();
         let (ready_tx, ready_rx) = oneshot::channel();
@@ -161,8 +191,14 @@ impl Store {
                 tx,
                 thread: Mutex::new(Some(thread)),
                 path: None,
+                vault,
             }),
         })
+    }
+
+    /// The vault that seals identity keys.
+    fn vault(&self) -> KeyVault {
+        self.inner.vault.clone()
     }
 
     /// Runs `f` on the database thread and waits for its answer.
@@ -242,11 +278,11 @@ impl Store {
 
     /// The number of migrations this build knows.
     pub fn latest_schema_version() -> i64 {
-        MIGRATIONS.len() as i64
+        SCHEMA_VERSION as i64
     }
 }
 
-fn open_file(path: &Path, now_unix: i64) -> Result<Connection, StoreError> {
+fn open_file(path: &Path, now_unix: i64, vault: &KeyVault) -> Result<Connection, StoreError> {
     let damaged = |detail: String| StoreError::Damaged {
         path: path.display().to_string(),
         detail,
@@ -265,7 +301,7 @@ fn open_file(path: &Path, now_unix: i64) -> Result<Connection, StoreError> {
         source,
     })?;
     let mut conn = Connection::open(path).map_err(classify)?;
-    match init(&mut conn, now_unix) {
+    match init(&mut conn, now_unix, vault) {
         Err(StoreError::Query(e) | StoreError::Open { source: e, .. }) => Err(classify(e)),
         Err(StoreError::Damaged { detail, .. }) => Err(damaged(detail)),
         other => other.map(|()| conn),
@@ -292,7 +328,7 @@ fn make_private(path: &Path) -> std::io::Result<()> {
 }
 
 /// Pragmas, integrity check, migrations, first-start record.
-fn init(conn: &mut Connection, now_unix: i64) -> Result<(), StoreError> {
+fn init(conn: &mut Connection, now_unix: i64, vault: &KeyVault) -> Result<(), StoreError> {
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
     // 16 KiB pages for a new database (an existing one keeps its own): a bundle of 1 MiB is 64
     // overflow pages instead of 256, which made writing, erasing and checkpointing a version
@@ -317,12 +353,18 @@ fn init(conn: &mut Connection, now_unix: i64) -> Result<(), StoreError> {
             detail: format!("integrity check: {}", problems.join("; ")),
         });
     }
-    Migrations::from_slice(MIGRATIONS)
+    let before: i64 = conn.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+    Migrations::new(migrations(vault))
         .to_latest(conn)
         .map_err(|e| match e {
             rusqlite_migration::Error::RusqliteError { err, .. } => StoreError::Query(err),
             other => StoreError::Migration(other.to_string()),
         })?;
+    if (1..SCHEMA_VERSION as i64).contains(&before) {
+        // An upgrade rewrote tables (0008 replaced clear keys by sealed ones): the old pages
+        // leave the WAL now, not at some later checkpoint.
+        backups::checkpoint(conn)?;
+    }
     conn.execute(
         "INSERT OR IGNORE INTO box_meta (key, value) VALUES ('first_start', ?1)",
         params![now_unix.to_string()],
@@ -357,15 +399,24 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
 
+    /// The vault of the tests' databases on disk.
+    pub(crate) fn test_vault() -> KeyVault {
+        KeyVault::new(crate::crypto::Secret32::new([0x5a; 32]))
+    }
+
     #[test]
     fn migrations_are_valid() {
-        Migrations::from_slice(MIGRATIONS).validate().unwrap();
+        let all = migrations(&test_vault());
+        assert_eq!(all.len(), SCHEMA_VERSION);
+        Migrations::new(all).validate().unwrap();
     }
 
     #[tokio::test]
     async fn pragmas_are_set() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&database_path(dir.path()), 1).await.unwrap();
+        let store = Store::open(&database_path(dir.path()), 1, test_vault())
+            .await
+            .unwrap();
         assert_eq!(pragma(&store, "journal_mode").await.unwrap(), "wal");
         assert_eq!(pragma(&store, "synchronous").await.unwrap(), "2"); // FULL
         assert_eq!(pragma(&store, "secure_delete").await.unwrap(), "1");
@@ -378,14 +429,14 @@ mod tests {
     async fn migrations_run_once_and_first_start_is_kept() {
         let dir = tempfile::tempdir().unwrap();
         let path = database_path(dir.path());
-        let store = Store::open(&path, 1000).await.unwrap();
+        let store = Store::open(&path, 1000, test_vault()).await.unwrap();
         assert_eq!(
             store.schema_version().await.unwrap(),
             Store::latest_schema_version()
         );
         store.close().await;
         // A second start applies nothing and keeps the first start's record.
-        let store = Store::open(&path, 2000).await.unwrap();
+        let store = Store::open(&path, 2000, test_vault()).await.unwrap();
         assert_eq!(
             store.schema_version().await.unwrap(),
             Store::latest_schema_version()
@@ -411,7 +462,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = database_path(dir.path());
         let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
-        let store = Store::open(&path, 1).await.unwrap();
+        let store = Store::open(&path, 1, test_vault()).await.unwrap();
         store.swap_boot_id("a").await.unwrap();
         assert_eq!(mode(&path), 0o600);
         let wal = dir.path().join("identity-box.sqlite3-wal");
@@ -419,7 +470,7 @@ mod tests {
         store.close().await;
         // A database an older box left readable by all is narrowed at the next start.
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
-        let store = Store::open(&path, 1).await.unwrap();
+        let store = Store::open(&path, 1, test_vault()).await.unwrap();
         assert_eq!(mode(&path), 0o600);
         store.close().await;
     }
@@ -429,7 +480,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = database_path(dir.path());
         std::fs::write(&path, vec![0x5a; 8192]).unwrap();
-        let err = Store::open(&path, 1).await.unwrap_err();
+        let err = Store::open(&path, 1, test_vault()).await.unwrap_err();
         assert!(matches!(err, StoreError::Damaged { .. }), "{err:?}");
         assert!(err.to_string().contains("identity-box.sqlite3"), "{err}");
     }
@@ -456,7 +507,7 @@ mod tests {
             *b = 0xff;
         }
         std::fs::write(&path, bytes).unwrap();
-        let err = Store::open(&path, 1).await.unwrap_err();
+        let err = Store::open(&path, 1, test_vault()).await.unwrap_err();
         assert!(matches!(err, StoreError::Damaged { .. }), "{err:?}");
     }
 }

@@ -17,6 +17,7 @@ mod interop;
 mod pairing;
 mod power_cut;
 mod protocol;
+mod reset;
 mod server;
 mod smoke;
 mod vectors;

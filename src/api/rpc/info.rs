@@ -41,6 +41,14 @@ pub(super) async fn factory_reset(call: &Call<'_>, p: FactoryReset) -> RpcResult
         )));
     }
     log::warn!("factory reset by device {}", call.device.device_id);
-    call.state.request_factory_reset();
+    // The marker is durable before the answer: "erased" is a promise the box keeps even if
+    // the power is cut now (the erase finishes at the next start).
+    call.state.request_factory_reset().map_err(|e| {
+        log::error!("cannot start the factory reset: {e}");
+        RpcError::Unavailable(format!(
+            "the box cannot start the erase ({e}); nothing was erased. Try again, or unplug \
+             the box and plug it in again first"
+        ))
+    })?;
     Ok(Erased { erased: true })
 }
