@@ -142,7 +142,11 @@ async function startExtraction() {
   stopExtraction();
   $("save-start").disabled = true;
   try {
-    const started = await call("/v1/extract", { method: "POST" });
+    const started = await call("/v1/extract", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: "{}",
+    });
     const qrUrl = URL.createObjectURL(new Blob([started.qr_svg], { type: "image/svg+xml" }));
     extraction = { ...started, qrUrl, timer: null };
     $("save-qr").src = qrUrl;

@@ -92,7 +92,7 @@ pub fn start_extract(state: &AppState, ip: std::net::IpAddr) -> Response {
     if !state.pair_limit.hit(&ip) {
         return ApiError::TooManyAttempts.reply();
     }
-    match state.sessions().start() {
+    match state.sessions().start(ip) {
         Ok(started) => {
             // The web page cannot draw a QR code by itself: it gets the drawing too.
             #[derive(serde::Serialize)]
@@ -107,6 +107,15 @@ pub fn start_extract(state: &AppState, ip: std::net::IpAddr) -> Response {
                 qr_svg,
             })
             .into_response()
+        }
+        Err(crate::extract::StartError::Busy) => {
+            log::warn!("extraction sessions: the box keeps as many as it can; {ip} refused");
+            ApiError::Busy(
+                "The box is busy with other requests to save a backup. Try again in a few \
+                 minutes."
+                    .into(),
+            )
+            .reply()
         }
         Err(e) => {
             log::error!("extraction session: {e}");

@@ -28,6 +28,9 @@ pub enum ApiError {
         limit.map(|l| format!(": at most {l} bytes are accepted here")).unwrap_or_default()
     )]
     BodyTooLarge { limit: Option<u64> },
+    /// The box has no room for this now (the message says which); later it will.
+    #[error("{0}")]
+    Busy(String),
     /// The box is still starting (its database is not open yet).
     #[error("The box is starting. Try again in a few seconds.")]
     NotReady,
@@ -51,6 +54,10 @@ pub enum ApiError {
     /// The request is malformed.
     #[error("The request is malformed: {0}")]
     BadRequest(String),
+    /// A JSON route got a body that does not say it is JSON (protocol §9: what a web page of
+    /// another site could send without the browser asking the box first).
+    #[error("Send the request's body as JSON, with the header Content-Type: application/json.")]
+    NotJson,
     /// Something failed inside the box.
     /// No pairing window is open (protocol §2).
     #[error(
@@ -100,13 +107,14 @@ impl ApiError {
         match self {
             ApiError::MisdirectedHost => StatusCode::MISDIRECTED_REQUEST,
             ApiError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::NotReady => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::NotReady | ApiError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::NotFound | ApiError::TicketGone | ApiError::SessionGone => {
                 StatusCode::NOT_FOUND
             }
             ApiError::RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::NotJson => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::PairingClosed | ApiError::Revoked | ApiError::Quota(_) => {
                 StatusCode::FORBIDDEN
             }
@@ -125,12 +133,14 @@ impl ApiError {
             ApiError::MisdirectedHost => "misdirected_request",
             ApiError::BodyTooLarge { .. } => "too_large",
             ApiError::NotReady => "starting",
+            ApiError::Busy(_) => "busy",
             ApiError::NotFound => "not_found",
             ApiError::TicketGone => "ticket_gone",
             ApiError::SessionGone => "session_gone",
             ApiError::RangeNotSatisfiable { .. } => "range_not_satisfiable",
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::BadRequest(_) => "bad_request",
+            ApiError::NotJson => "unsupported_media_type",
             ApiError::PairingClosed => "pairing_closed",
             ApiError::Revoked => "revoked",
             ApiError::Quota(_) => "quota",
@@ -238,7 +248,7 @@ fn classify(rejection: &Rejection) -> ApiError {
         .find::<warp::reject::UnsupportedMediaType>()
         .is_some()
     {
-        return ApiError::BadRequest("send the body as application/json".into());
+        return ApiError::NotJson;
     }
     if rejection.find::<warp::reject::PayloadTooLarge>().is_some() {
         return ApiError::BodyTooLarge { limit: None };
@@ -382,7 +392,9 @@ impl From<BackupError> for RpcError {
 impl From<ApproveError> for RpcError {
     fn from(e: ApproveError) -> Self {
         match e {
-            ApproveError::Gone => RpcError::NotFound(e.to_string()),
+            ApproveError::Gone | ApproveError::TooManyWrongCodes => {
+                RpcError::NotFound(e.to_string())
+            }
             _ => RpcError::InvalidParams(e.to_string()),
         }
     }

@@ -252,7 +252,13 @@ pub fn routes(
         .and(warp::post())
         .and(with_state(state.clone()))
         .and(peer_ip())
-        .map(|state: Arc<AppState>, ip| download::start_extract(&state, ip));
+        // `{}`: a JSON body, so that another site's page cannot start sessions (protocol §9).
+        .and(json_body::<serde_json::Map<String, serde_json::Value>>(
+            PAIR_BODY_LIMIT,
+        ))
+        .map(|state: Arc<AppState>, ip, _: serde_json::Map<_, _>| {
+            download::start_extract(&state, ip)
+        });
     let extract_status = warp::path!("v1" / "extract" / String)
         .and(warp::get())
         .and(with_state(state.clone()))
@@ -307,10 +313,31 @@ fn peer_ip() -> impl Filter<Extract = (std::net::IpAddr,), Error = Infallible> +
     })
 }
 
+/// A JSON body of at most `limit` bytes. The request must say `Content-Type: application/json`
+/// (`415` otherwise): a page of another site can send a form or `text/plain` to the box without
+/// the browser asking first, but not JSON (a CORS preflight, which the box never allows).
 fn json_body<T: serde::de::DeserializeOwned + Send>(
     limit: u64,
 ) -> impl Filter<Extract = (T,), Error = Rejection> + Clone {
-    warp::body::content_length_limit(limit).and(warp::body::json())
+    warp::header::optional::<String>("content-type")
+        .and_then(|value: Option<String>| async move {
+            if value.as_deref().is_some_and(is_json_media_type) {
+                Ok(())
+            } else {
+                Err(warp::reject::custom(ApiError::NotJson))
+            }
+        })
+        .untuple_one()
+        .and(warp::body::content_length_limit(limit))
+        .and(warp::body::json())
+}
+
+/// `application/json`, with or without parameters (`; charset=utf-8`), in any case.
+fn is_json_media_type(value: &str) -> bool {
+    value
+        .split(';')
+        .next()
+        .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
 }
 
 fn with_state(

@@ -10,6 +10,7 @@
 //! timing.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::backup::ArchiveSource;
@@ -156,8 +157,14 @@ mod tests {
 
 /// How long a desktop's request to save a backup waits for the phone (protocol §6).
 pub const SESSION_SECS: i64 = 5 * 60;
-/// At most this many sessions at once; the oldest goes first.
-const MAX_SESSIONS: usize = 32;
+/// At most this many sessions at once; beyond it new ones are refused (nobody's session is
+/// pushed out by someone else's).
+pub const MAX_SESSIONS: usize = 256;
+/// At most this many waiting sessions per address: a fifth one from the same computer replaces
+/// that computer's oldest (someone who clicked "save" again).
+pub const SESSIONS_PER_ADDRESS: usize = 4;
+/// Wrong codes after which a session ends (protocol §6).
+pub const MAX_WRONG_CODES: u32 = 5;
 
 /// What `POST /v1/extract` answers: the desktop keeps `secret` and shows `qr` (with `code`).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -192,6 +199,20 @@ struct Session {
     code: String,
     expires: i64,
     status: Status,
+    /// The desktop's address.
+    owner: IpAddr,
+    started: i64,
+    wrong_codes: u32,
+}
+
+/// Why no session was started.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// As many sessions wait as the box keeps.
+    #[error("the box is busy with other requests to save backups; try again in a few minutes")]
+    Busy,
+    #[error(transparent)]
+    Random(#[from] crypto::KeyError),
 }
 
 /// Why a phone's approval was not taken.
@@ -203,6 +224,11 @@ pub enum ApproveError {
     Gone,
     #[error("this code does not match the request; scan the QR code on the computer again")]
     WrongCode,
+    #[error(
+        "this request to save a backup got too many wrong codes and has ended; start it again on \
+         the computer"
+    )]
+    TooManyWrongCodes,
     #[error("this request was already answered")]
     Answered,
 }
@@ -226,8 +252,8 @@ impl Sessions {
         self.live.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// A new session for a desktop.
-    pub fn start(&self) -> Result<Started, crypto::KeyError> {
+    /// A new session for the desktop at `owner`.
+    pub fn start(&self, owner: IpAddr) -> Result<Started, StartError> {
         let id = &Secret32::random()?.expose()[..16].to_vec();
         let session = crypto::b64u(id);
         let secret = crypto::b64u(Secret32::random()?.expose());
@@ -242,7 +268,24 @@ impl Sessions {
         let now = self.clock.now_unix();
         let expires = now + SESSION_SECS;
         let mut live = self.live();
-        make_room(&mut live, now, MAX_SESSIONS, |s| s.expires);
+        live.retain(|_, s| s.alive(now));
+        let waiting = |s: &Session, owner: IpAddr| {
+            s.owner == owner && matches!(s.status, Status::Pending { .. })
+        };
+        while live.values().filter(|s| waiting(s, owner)).count() >= SESSIONS_PER_ADDRESS {
+            let oldest = live
+                .iter()
+                .filter(|(_, s)| waiting(s, owner))
+                .min_by_key(|(_, s)| s.started)
+                .map(|(k, _)| k.clone());
+            match oldest {
+                Some(k) => live.remove(&k),
+                None => break,
+            };
+        }
+        if live.len() >= MAX_SESSIONS {
+            return Err(StartError::Busy);
+        }
         live.insert(
             session.clone(),
             Session {
@@ -250,6 +293,9 @@ impl Sessions {
                 code: code.clone(),
                 expires,
                 status: Status::Pending { expires },
+                owner,
+                started: now,
+                wrong_codes: 0,
             },
         );
         Ok(Started {
@@ -270,27 +316,38 @@ impl Sessions {
         if !crypto::ct_eq(&crypto::sha256(secret.as_bytes()), &s.secret_hash) {
             return None;
         }
-        let alive = match &s.status {
-            Status::Approved { expires, .. } => *expires > now,
-            _ => s.expires > now,
-        };
-        if !alive {
+        if !s.alive(now) {
             live.remove(session);
             return None;
         }
         Some(s.status.clone())
     }
 
-    /// Checks a phone's answer before it is acted on.
+    /// Checks a phone's answer before it is acted on. A wrong code counts against the session:
+    /// the fifth ends it, and the desktop is told to start again.
     pub fn check(&self, session: &str, code: &str) -> Result<(), ApproveError> {
         let now = self.clock.now_unix();
-        let live = self.live();
+        let mut live = self.live();
         let s = live
-            .get(session)
+            .get_mut(session)
             .filter(|s| s.expires > now)
             .ok_or(ApproveError::Gone)?;
+        if s.wrong_codes >= MAX_WRONG_CODES {
+            return Err(ApproveError::TooManyWrongCodes);
+        }
         if !crypto::ct_eq(code.as_bytes(), s.code.as_bytes()) {
-            return Err(ApproveError::WrongCode);
+            s.wrong_codes += 1;
+            if s.wrong_codes < MAX_WRONG_CODES {
+                return Err(ApproveError::WrongCode);
+            }
+            if matches!(s.status, Status::Pending { .. }) {
+                s.status = Status::Refused {
+                    message: "The phone's code was wrong too many times, so this request has \
+                              ended. Start again to save the backup."
+                        .into(),
+                };
+            }
+            return Err(ApproveError::TooManyWrongCodes);
         }
         if !matches!(s.status, Status::Pending { .. }) {
             return Err(ApproveError::Answered);
@@ -305,6 +362,16 @@ impl Sessions {
             s.status = status;
         }
         Ok(())
+    }
+}
+
+impl Session {
+    /// A waiting session lives five minutes; an approved one as long as its ticket.
+    fn alive(&self, now: i64) -> bool {
+        match &self.status {
+            Status::Approved { expires, .. } => *expires > now,
+            _ => self.expires > now,
+        }
     }
 }
 
@@ -337,11 +404,81 @@ mod session_tests {
     use super::*;
     use crate::clock::ManualClock;
 
+    const DESKTOP: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(192, 168, 1, 20));
+
+    /// Hosts other than the desktop.
+    fn addr(n: u8) -> IpAddr {
+        IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, n))
+    }
+
+    #[test]
+    fn no_address_pushes_out_another_ones_session() {
+        let clock = Arc::new(ManualClock::new(100));
+        let sessions = Sessions::new(clock.clone());
+        let desktop = sessions.start(DESKTOP).unwrap();
+        // Another host starts as many as it may, and more: its own oldest go, not the desktop's.
+        let mut mine = Vec::new();
+        for _ in 0..3 * SESSIONS_PER_ADDRESS {
+            mine.push(sessions.start(addr(66)).unwrap());
+            clock.advance(1);
+        }
+        assert!(sessions.status(&desktop.session, &desktop.secret).is_some());
+        let kept = mine
+            .iter()
+            .filter(|s| sessions.status(&s.session, &s.secret).is_some())
+            .count();
+        assert_eq!(kept, SESSIONS_PER_ADDRESS);
+        assert!(
+            sessions
+                .status(&mine.last().unwrap().session, &mine.last().unwrap().secret)
+                .is_some()
+        );
+        // Many hosts fill the box: then new sessions are refused, and still none is pushed out.
+        for n in 0..=u8::try_from(MAX_SESSIONS / SESSIONS_PER_ADDRESS).unwrap() {
+            for _ in 0..SESSIONS_PER_ADDRESS {
+                let _ = sessions.start(addr(n));
+            }
+        }
+        assert!(matches!(sessions.start(addr(200)), Err(StartError::Busy)));
+        assert!(sessions.status(&desktop.session, &desktop.secret).is_some());
+        assert_eq!(sessions.check(&desktop.session, &desktop.code), Ok(()));
+        // Once they expire there is room again.
+        clock.advance(SESSION_SECS + 1);
+        assert!(sessions.start(addr(200)).is_ok());
+    }
+
+    #[test]
+    fn the_fifth_wrong_code_ends_the_session() {
+        let clock = Arc::new(ManualClock::new(100));
+        let sessions = Sessions::new(clock);
+        let s = sessions.start(DESKTOP).unwrap();
+        for _ in 1..MAX_WRONG_CODES {
+            assert_eq!(
+                sessions.check(&s.session, "00000000x"),
+                Err(ApproveError::WrongCode)
+            );
+        }
+        // The test can fail: the right code still works before the fifth wrong one.
+        assert_eq!(sessions.check(&s.session, &s.code), Ok(()));
+        assert_eq!(
+            sessions.check(&s.session, "00000000x"),
+            Err(ApproveError::TooManyWrongCodes)
+        );
+        assert_eq!(
+            sessions.check(&s.session, &s.code),
+            Err(ApproveError::TooManyWrongCodes)
+        );
+        assert!(matches!(
+            sessions.status(&s.session, &s.secret),
+            Some(Status::Refused { .. })
+        ));
+    }
+
     #[test]
     fn a_session_waits_for_the_phone_then_expires() {
         let clock = Arc::new(ManualClock::new(100));
         let sessions = Sessions::new(clock.clone());
-        let s = sessions.start().unwrap();
+        let s = sessions.start(DESKTOP).unwrap();
         assert_eq!(
             parse_approve_uri(&s.qr),
             Some((s.session.clone(), s.code.clone()))
@@ -379,7 +516,7 @@ mod session_tests {
         assert_eq!(sessions.status(&s.session, &s.secret), None);
 
         // Unanswered, it expires after five minutes, and can no longer be approved.
-        let t = sessions.start().unwrap();
+        let t = sessions.start(DESKTOP).unwrap();
         clock.set(100 + 2 * SESSION_SECS + 200);
         assert_eq!(sessions.check(&t.session, &t.code), Err(ApproveError::Gone));
         assert_eq!(sessions.status(&t.session, &t.secret), None);

@@ -4,8 +4,8 @@
 use std::fmt;
 use std::str::FromStr;
 
-use connexa::prelude::identity::{PublicKey, ed25519};
-use rust_ipfs::PeerId;
+use libp2p_identity::PeerId;
+use libp2p_identity::{PublicKey, ed25519};
 
 /// Multicodec `libp2p-key`.
 const LIBP2P_KEY: u8 = 0x72;

@@ -5,7 +5,7 @@
 //! an end-of-life validity and a sequence number the caller keeps.
 
 use chrono::{DateTime, Utc};
-use rust_ipfs::Keypair;
+use libp2p_identity::Keypair;
 use zeroize::Zeroizing;
 
 use super::IpnsName;

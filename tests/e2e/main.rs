@@ -11,6 +11,7 @@ mod backups;
 mod browser;
 mod daemon;
 mod discovery;
+mod hostile;
 mod household;
 mod identities;
 mod interop;

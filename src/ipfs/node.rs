@@ -1,0 +1,273 @@
+//! The running node (feature `node`): rust-ipfs with Kademlia, bitswap and mDNS.
+
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use ipld_core::cid::Cid;
+use rust_ipfs::block::BlockCodec;
+use rust_ipfs::swarm::SwarmEvent;
+use rust_ipfs::swarm::dial_opts::DialOpts;
+use rust_ipfs::{DhtMode, Ipfs, IpfsPath, Keypair, Quorum, RecordKey};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use zeroize::Zeroizing;
+
+use super::{IpfsError, IpnsName, NodeConfig, parse_addr};
+
+/// A running node; cheap to clone.
+#[derive(Clone)]
+pub struct Node {
+    ipfs: Ipfs,
+    peer_id: String,
+    publish: mpsc::Sender<(Vec<u8>, Vec<u8>)>,
+    publisher: std::sync::Arc<std::sync::Mutex<Option<JoinHandle<()>>>>,
+}
+
+impl std::fmt::Debug for Node {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Node")
+            .field("peer_id", &self.peer_id)
+            .finish()
+    }
+}
+
+/// Records queued for the DHT; beyond this, publishing waits for the next republish round.
+const PUBLISH_QUEUE: usize = 4096;
+/// DHT puts in flight at once.
+const PUBLISH_CONCURRENCY: usize = 8;
+/// A DHT put that has not finished by then is abandoned (the record stays in the local store,
+/// where peers' queries find it).
+const PUT_TIMEOUT: Duration = Duration::from_secs(60);
+
+impl Node {
+    /// Starts the node with the ed25519 identity whose 32-byte seed is `node_key`.
+    pub async fn start(config: &NodeConfig, node_key: &[u8; 32]) -> Result<Node, IpfsError> {
+        let listen = config
+            .listen
+            .iter()
+            .map(|a| parse_addr(a))
+            .collect::<Result<Vec<_>, _>>()?;
+        let bootstrap = config
+            .bootstrap
+            .iter()
+            .map(|a| parse_addr(a))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut seed = Zeroizing::new(*node_key);
+        let keypair =
+            Keypair::ed25519_from_bytes(&mut *seed).map_err(|e| IpfsError::Start(e.to_string()))?;
+
+        let mut builder = rust_ipfs::builder::DefaultIpfsBuilder::with_keypair(&keypair)
+            .map_err(|e| IpfsError::Start(e.to_string()))?
+            .set_path(&config.repo)
+            .with_identify(Default::default())
+            .with_ping(Default::default())
+            .with_bitswap()
+            .with_kademlia()
+            .enable_tcp()
+            // Peers on the LAN stay connected: the DHT and block exchange need them.
+            .set_idle_connection_timeout(600)
+            .swarm_events(|swarm, event| {
+                // connexa logs mDNS discoveries but never dials them.
+                if let SwarmEvent::Behaviour(connexa::behaviour::BehaviourEvent::Mdns(
+                    connexa::prelude::mdns::Event::Discovered(found),
+                )) = event
+                {
+                    for (peer, addr) in found {
+                        if !swarm.is_connected(peer) {
+                            let opts = DialOpts::peer_id(*peer)
+                                .addresses(vec![addr.clone()])
+                                .build();
+                            if let Err(e) = swarm.dial(opts) {
+                                log::debug!("cannot dial {peer} found by mDNS: {e}");
+                            }
+                        }
+                    }
+                }
+            });
+        if config.mdns {
+            builder = builder.with_mdns();
+        }
+        for addr in &bootstrap {
+            builder = builder.add_bootstrap(addr.clone());
+        }
+        let ipfs = builder
+            .start()
+            .await
+            .map_err(|e| IpfsError::Start(e.to_string()))?;
+        for (text, addr) in config.listen.iter().zip(listen) {
+            if let Err(e) = ipfs.add_listening_address(addr).await {
+                ipfs.exit_daemon().await;
+                return Err(IpfsError::Listen {
+                    addr: text.clone(),
+                    reason: e.to_string(),
+                });
+            }
+        }
+        // Answer DHT queries even without a confirmed public address (a LAN has none).
+        if let Err(e) = ipfs.dht_mode(DhtMode::Server).await {
+            log::warn!("the IPFS node cannot serve the DHT: {e}");
+        }
+        for addr in bootstrap {
+            if let Err(e) = ipfs.connect(addr.clone()).await {
+                log::warn!("cannot reach the bootstrap peer {addr}: {e}");
+            }
+        }
+        if !config.bootstrap.is_empty()
+            && let Err(e) = ipfs.bootstrap().await
+        {
+            log::warn!("DHT bootstrap failed: {e}");
+        }
+
+        let (publish, queue) = mpsc::channel(PUBLISH_QUEUE);
+        let publisher = tokio::spawn(publisher(ipfs.clone(), queue));
+        Ok(Node {
+            peer_id: keypair.public().to_peer_id().to_string(),
+            ipfs,
+            publish,
+            publisher: std::sync::Arc::new(std::sync::Mutex::new(Some(publisher))),
+        })
+    }
+
+    /// The node's own peer id (`12D3…`).
+    pub fn peer_id(&self) -> &str {
+        &self.peer_id
+    }
+
+    /// The addresses the node listens on, each with `/p2p/<peer id>` so that another node can
+    /// dial it as given.
+    pub async fn listen_addrs(&self) -> Vec<String> {
+        self.ipfs
+            .listening_addresses()
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .map(|a| format!("{a}/p2p/{}", self.peer_id))
+            .collect()
+    }
+
+    /// How many peers are connected.
+    pub async fn peer_count(&self) -> usize {
+        self.ipfs.connected().await.map(|p| p.len()).unwrap_or(0)
+    }
+
+    /// Dials a peer (`/ip4/…/tcp/…/p2p/…`).
+    pub async fn connect(&self, addr: &str) -> Result<(), IpfsError> {
+        let addr = parse_addr(addr)?;
+        self.ipfs
+            .connect(addr.clone())
+            .await
+            .map(|_| ())
+            .map_err(|e| IpfsError::Listen {
+                addr: addr.to_string(),
+                reason: e.to_string(),
+            })
+    }
+
+    /// Stores `doc` as a pinned DAG-JSON block and returns its CID (`bagu…`).
+    pub async fn put_document(&self, doc: &serde_json::Value) -> Result<String, IpfsError> {
+        let cid = self
+            .ipfs
+            .put_dag(doc.clone())
+            .codec(BlockCodec::DagJson)
+            .pin(true)
+            .await
+            .map_err(|e| IpfsError::Block(e.to_string()))?;
+        Ok(cid.to_string())
+    }
+
+    /// Removes the pin of a document that nothing points to any more.
+    pub async fn unpin(&self, cid: &str) {
+        let Ok(cid) = Cid::try_from(cid) else {
+            return;
+        };
+        if let Err(e) = self.ipfs.remove_pin(cid).recursive().await {
+            log::debug!("unpinning {cid}: {e}");
+        }
+    }
+
+    /// Reads a DAG-JSON document: from the local repository, or from connected peers within
+    /// `timeout` (`Duration::ZERO`: local only).
+    pub async fn get_document(
+        &self,
+        cid: &str,
+        timeout: Duration,
+    ) -> Result<serde_json::Value, IpfsError> {
+        let parsed = Cid::try_from(cid).map_err(|_| IpfsError::NotFound(cid.to_owned()))?;
+        let get = self.ipfs.get_dag(IpfsPath::from(parsed));
+        let get = if timeout.is_zero() {
+            get.local()
+        } else {
+            get.timeout(timeout)
+        };
+        get.deserialized::<serde_json::Value>()
+            .await
+            .map_err(|_| IpfsError::NotFound(cid.to_owned()))
+    }
+
+    /// Queues a name's record for the DHT. Returns at once: the put runs in the background, and
+    /// a record that does not get out now is sent again by the next republish round.
+    pub fn publish(&self, name: &IpnsName, record: Vec<u8>) {
+        if self.publish.try_send((name.record_key(), record)).is_err() {
+            log::warn!("too many IPNS records waiting; {name} goes out with the next round");
+        }
+    }
+
+    /// Every record the DHT holds for `name` (the local store's copy included) within `timeout`.
+    /// The records are unverified: see [`record::verify`].
+    pub async fn find_records(&self, name: &IpnsName, timeout: Duration) -> Vec<Vec<u8>> {
+        let key = RecordKey::new(&name.record_key());
+        let Ok(stream) = self.ipfs.dht_get(key).await else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        let collect = stream.for_each(|r| {
+            // A record is at most 10 KiB (IPNS); anything bigger is not one.
+            if r.value.len() <= 10 * 1024 && out.len() < 64 {
+                out.push(r.value);
+            }
+            async {}
+        });
+        let _ = tokio::time::timeout(timeout, collect).await;
+        out
+    }
+
+    /// Stops the node: the publisher first, then the swarm and the repository.
+    pub async fn stop(self) {
+        let handle = self
+            .publisher
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(h) = handle {
+            h.abort();
+            let _ = h.await;
+        }
+        self.ipfs.exit_daemon().await;
+    }
+}
+
+/// Puts queued records into the DHT, a few at a time.
+async fn publisher(ipfs: Ipfs, queue: mpsc::Receiver<(Vec<u8>, Vec<u8>)>) {
+    tokio_stream_of(queue)
+        .for_each_concurrent(PUBLISH_CONCURRENCY, |(key, record)| {
+            let ipfs = ipfs.clone();
+            async move {
+                // Without peers the put fails its quorum; the record is in the local store
+                // anyway, where peers that ask find it.
+                match tokio::time::timeout(PUT_TIMEOUT, ipfs.dht_put(&key, record, Quorum::One))
+                    .await
+                {
+                    Ok(Ok(())) => log::debug!("IPNS record put into the DHT"),
+                    Ok(Err(e)) => log::debug!("IPNS record kept locally only: {e}"),
+                    Err(_) => log::debug!("IPNS record put timed out"),
+                }
+            }
+        })
+        .await;
+}
+
+fn tokio_stream_of<T: Send + 'static>(
+    mut rx: mpsc::Receiver<T>,
+) -> impl futures_util::Stream<Item = T> {
+    futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}

@@ -1,0 +1,138 @@
+//! The open surface under hostile use from the LAN (protocol §9): what another site's page, or
+//! a host that only wants to get in the way, can make the box do.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use crate::common;
+
+use common::{Daemon, Response, http, post_json};
+use serde_json::json;
+
+/// A POST of `body` with the given `Content-Type` line (or none).
+fn post_as(daemon: &Daemon, path: &str, content_type: Option<&str>, body: &str) -> Response {
+    let content_type = content_type
+        .map(|t| format!("Content-Type: {t}\r\n"))
+        .unwrap_or_default();
+    http(
+        daemon.addr,
+        &format!(
+            "POST {path} HTTP/1.1\r\nHost: localhost\r\n{content_type}Content-Length: {}\r\n\
+             Connection: close\r\n\r\n{body}",
+            body.len()
+        ),
+    )
+}
+
+#[test]
+fn the_json_routes_refuse_what_another_site_could_send_without_asking() {
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = Daemon::ready(dir.path(), &[]);
+    // What a page of another origin may send without a CORS preflight: no type, a form, text.
+    for path in ["/v1/rpc", "/v1/pair", "/v1/extract"] {
+        for content_type in [
+            None,
+            Some("text/plain"),
+            Some("application/x-www-form-urlencoded"),
+            Some("multipart/form-data; boundary=x"),
+        ] {
+            let r = post_as(&daemon, path, content_type, "{}");
+            assert_eq!(r.status, 415, "{path} {content_type:?}: {}", r.head);
+            assert_eq!(r.json()["error"], json!("unsupported_media_type"));
+            assert!(
+                r.json()["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("application/json")
+            );
+        }
+    }
+    // The test can fail: JSON is accepted, with or without parameters.
+    let started = post_json(daemon.addr, "/v1/extract", &json!({}));
+    assert_eq!(started.status, 200, "{}", started.head);
+    assert!(started.json()["session"].is_string());
+    let r = post_as(
+        &daemon,
+        "/v1/extract",
+        Some("Application/JSON; charset=utf-8"),
+        "{}",
+    );
+    assert_eq!(r.status, 200, "{}", r.head);
+    // A body that is not an object is not a request to start a session.
+    let r = post_as(&daemon, "/v1/extract", Some("application/json"), "");
+    assert_eq!(r.status, 400, "{}", r.head);
+}
+
+/// Sends raw request bytes from the local address `source` (any of 127.0.0.0/8), so that a test
+/// can be several hosts of a LAN.
+fn http_from(source: [u8; 4], daemon: &Daemon, request: &str) -> Response {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket
+            .bind(std::net::SocketAddr::from((source, 0)))
+            .unwrap();
+        let mut stream = socket.connect(daemon.addr).await.unwrap();
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut raw = Vec::new();
+        tokio::time::timeout(
+            std::time::Duration::from_secs(30),
+            stream.read_to_end(&mut raw),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+        common::parse_response(&raw)
+    })
+}
+
+fn start_extract_from(source: [u8; 4], daemon: &Daemon) -> Response {
+    http_from(
+        source,
+        daemon,
+        "POST /v1/extract HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
+         Content-Length: 2\r\nConnection: close\r\n\r\n{}",
+    )
+}
+
+fn extract_status(daemon: &Daemon, started: &serde_json::Value) -> Response {
+    http(
+        daemon.addr,
+        &format!(
+            "GET /v1/extract/{} HTTP/1.1\r\nHost: localhost\r\nIdbox-Extract-Secret: {}\r\n\
+             Connection: close\r\n\r\n",
+            started["session"].as_str().unwrap(),
+            started["secret"].as_str().unwrap()
+        ),
+    )
+}
+
+#[test]
+fn other_hosts_cannot_push_out_a_desktops_waiting_extraction() {
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = Daemon::ready(dir.path(), &[]);
+    let desktop = start_extract_from([127, 0, 0, 1], &daemon);
+    assert_eq!(desktop.status, 200, "{}", desktop.head);
+    let desktop = desktop.json();
+    // Four other hosts start twelve sessions each (fewer than the per-address rate limit),
+    // more than the box kept in all before (32).
+    let mut theirs = Vec::new();
+    for host in 2..=5 {
+        for _ in 0..12 {
+            let r = start_extract_from([127, 0, 0, host], &daemon);
+            assert_eq!(r.status, 200, "{}", r.head);
+            theirs.push(r.json());
+        }
+    }
+    let status = extract_status(&daemon, &desktop);
+    assert_eq!(status.status, 200, "{}", status.head);
+    assert_eq!(status.json()["status"], json!("pending"));
+    // Each of them keeps only its newest four.
+    let kept = theirs
+        .iter()
+        .filter(|s| extract_status(&daemon, s).status == 200)
+        .count();
+    assert_eq!(kept, 4 * 4);
+}
