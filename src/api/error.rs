@@ -31,6 +31,12 @@ pub enum ApiError {
     /// The box has no room for this now (the message says which); later it will.
     #[error("{0}")]
     Busy(String),
+    /// A large body from a sender that did not name a paired device.
+    #[error(
+        "The request is too large for a sender the box does not know: above {limit} bytes, send \
+         it from a paired device that names itself in the Idbox-Device header."
+    )]
+    AnonymousBodyTooLarge { limit: u64 },
     /// The box is still starting (its database is not open yet).
     #[error("The box is starting. Try again in a few seconds.")]
     NotReady,
@@ -106,7 +112,9 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::MisdirectedHost => StatusCode::MISDIRECTED_REQUEST,
-            ApiError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::BodyTooLarge { .. } | ApiError::AnonymousBodyTooLarge { .. } => {
+                StatusCode::PAYLOAD_TOO_LARGE
+            }
             ApiError::NotReady | ApiError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::NotFound | ApiError::TicketGone | ApiError::SessionGone => {
                 StatusCode::NOT_FOUND
@@ -131,7 +139,7 @@ impl ApiError {
     pub fn kind(&self) -> &'static str {
         match self {
             ApiError::MisdirectedHost => "misdirected_request",
-            ApiError::BodyTooLarge { .. } => "too_large",
+            ApiError::BodyTooLarge { .. } | ApiError::AnonymousBodyTooLarge { .. } => "too_large",
             ApiError::NotReady => "starting",
             ApiError::Busy(_) => "busy",
             ApiError::NotFound => "not_found",

@@ -66,6 +66,8 @@ pub struct AppState {
     /// Where the reset's marker goes (`None` in tests without a data directory).
     data_dir: Option<std::path::PathBuf>,
     pairing: Pairing,
+    /// Body bytes the box holds at once across all requests (protocol §9, "Bodies").
+    body_budget: Arc<tokio::sync::Semaphore>,
     pair_limit: RateLimiter,
     resolve_limit: RateLimiter,
     bad_rpc_limit: RateLimiter,
@@ -94,6 +96,7 @@ impl AppState {
             services: OnceLock::new(),
             factory_reset: tokio_util::sync::CancellationToken::new(),
             data_dir: None,
+            body_budget: Arc::new(tokio::sync::Semaphore::new(BODY_BUDGET_BYTES as usize)),
             pairing,
             pair_limit: RateLimiter::new(limits.pair_per_minute),
             resolve_limit: RateLimiter::new(limits.resolve_per_minute),
@@ -270,10 +273,15 @@ pub fn routes(
         );
     let rpc = warp::path!("v1" / "rpc")
         .and(warp::post())
-        .and(with_state(state))
+        .and(with_state(state.clone()))
         .and(peer_ip())
+        .and(admit_body(state))
         .and(json_body::<Envelope>(limits.max_body_bytes))
-        .then(rpc);
+        .then(|state, ip, permit: BodyPermit, env| async move {
+            let response = rpc(state, ip, env).await;
+            drop(permit);
+            response
+        });
 
     host_guard(limits.allowed_hosts)
         .and(body_guard(limits.max_body_bytes))
@@ -301,6 +309,55 @@ pub fn routes(
         .recover(error::recover)
         .unify()
         .with(warp::reply::with::headers(security_headers()))
+}
+
+/// The largest channel request read from a sender that does not name a paired device in
+/// `Idbox-Device` (protocol §9, "Bodies"): every method but `backup.put` and
+/// `backup.restore_keys` fits.
+pub const ANONYMOUS_BODY_LIMIT: u64 = 64 * 1024;
+/// Body bytes of channel requests the box holds at once; beyond it, `503 busy`.
+pub const BODY_BUDGET_BYTES: u64 = 64 * 1024 * 1024;
+
+/// A share of the body budget, held until the request is answered.
+struct BodyPermit(#[allow(dead_code)] tokio::sync::OwnedSemaphorePermit);
+
+/// Admits a channel request's body before a byte of it is read: one over 64 KiB only from a
+/// sender naming a paired device in `Idbox-Device`, and each only while the box's budget of
+/// body bytes has room for its `Content-Length`. So strangers holding many connections cannot
+/// make the box buffer more than 64 KiB each, nor everyone together more than 64 MiB.
+fn admit_body(
+    state: Arc<AppState>,
+) -> impl Filter<Extract = (BodyPermit,), Error = Rejection> + Clone {
+    warp::header::optional::<u64>("content-length")
+        .and(warp::header::optional::<String>("idbox-device"))
+        .and_then(move |length: Option<u64>, device: Option<String>| {
+            let state = state.clone();
+            async move {
+                let length = length.unwrap_or(0);
+                if length > ANONYMOUS_BODY_LIMIT {
+                    let known = match (device, state.store()) {
+                        (Some(id), Some(store)) if id.len() <= 64 => {
+                            matches!(store.device(&id).await, Ok(Some(_)))
+                        }
+                        _ => false,
+                    };
+                    if !known {
+                        return Err(warp::reject::custom(ApiError::AnonymousBodyTooLarge {
+                            limit: ANONYMOUS_BODY_LIMIT,
+                        }));
+                    }
+                }
+                let permits = u32::try_from(length).unwrap_or(u32::MAX);
+                match state.body_budget.clone().try_acquire_many_owned(permits) {
+                    Ok(permit) => Ok(BodyPermit(permit)),
+                    Err(_) => Err(warp::reject::custom(ApiError::Busy(
+                        "The box is receiving as much as it can hold at once. Try again in a \
+                         moment."
+                            .into(),
+                    ))),
+                }
+            }
+        })
 }
 
 /// A pairing request is small; anything bigger is not one.

@@ -66,6 +66,31 @@ pub struct ManifestBox {
     pub agreement_key: String,
 }
 
+impl ManifestBox {
+    /// The fingerprint of the box the manifest names (protocol §1), from its agreement key.
+    /// The signature proves only who holds the signing key: that this is *your* box takes a
+    /// key from somewhere else ([`ManifestBox::signed_by`]).
+    pub fn fingerprint(&self) -> Option<String> {
+        let key: [u8; 32] = crypto::b64u_decode(&self.agreement_key)
+            .ok()?
+            .try_into()
+            .ok()?;
+        Some(crypto::fingerprint(&key))
+    }
+
+    /// Whether the archive was signed by the box whose signing key is `signing_key` (b64u, as
+    /// `identity-box status`, `/v1/info` and the pairing answer give it).
+    pub fn signed_by(&self, signing_key: &str) -> bool {
+        match (
+            crypto::b64u_decode(signing_key.trim()),
+            crypto::b64u_decode(&self.signing_key),
+        ) {
+            (Ok(given), Ok(signer)) => given.len() == 32 && given == signer,
+            _ => false,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileEntry {

@@ -42,6 +42,41 @@ pub enum ExtractError {
         "the downloaded file {path} failed its check: {detail}. It was removed; run the command again"
     )]
     Check { path: String, detail: String },
+    #[error(
+        "the downloaded file was not signed by the box this computer asked (fingerprint \
+         {asked}), so it was removed. Something on the network may be pretending to be the box: \
+         connect the computer to the box's network directly and run the command again"
+    )]
+    WrongSigner { asked: String },
+}
+
+/// The keys a box says it has (`GET /v1/info`).
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct BoxKeys {
+    pub agreement_key: String,
+    pub signing_key: String,
+    pub fingerprint: String,
+}
+
+/// Asks the box at `base` (`http://host:port`) for its keys.
+pub fn box_keys(base: &str) -> Result<BoxKeys, ExtractError> {
+    let url = format!("{}/v1/info", base.trim_end_matches('/'));
+    agent()
+        .get(&url)
+        .call()
+        .map_err(|e| refusal(&url, e))?
+        .into_json()
+        .map_err(|e| ExtractError::Refused(format!("an answer that is not the box's ({e})")))
+}
+
+/// `--box` as a base URL: `http://` is added when no scheme is given.
+pub fn box_base(url: &str) -> String {
+    let url = url.trim_end_matches('/');
+    if url.contains("://") {
+        url.to_owned()
+    } else {
+        format!("http://{url}")
+    }
 }
 
 impl ExtractError {
@@ -82,12 +117,7 @@ fn refusal(url: &str, e: ureq::Error) -> ExtractError {
 /// The box's base URL: `--box`, or the first box that answers by mDNS.
 fn base_url(given: Option<&str>, interfaces: &[String]) -> Result<String, ExtractError> {
     if let Some(url) = given {
-        let url = url.trim_end_matches('/');
-        return Ok(if url.contains("://") {
-            url.to_owned()
-        } else {
-            format!("http://{url}")
-        });
+        return Ok(box_base(url));
     }
     let found = crate::discovery::find(None, Duration::from_secs(5), interfaces)
         .map_err(|_| ExtractError::NoBox)?;
@@ -101,6 +131,8 @@ fn base_url(given: Option<&str>, interfaces: &[String]) -> Result<String, Extrac
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Saved {
     pub path: PathBuf,
+    /// The box that signed it: the one asked.
+    pub fingerprint: String,
     pub size: u64,
     pub backup_id: String,
     pub version: u64,
@@ -117,6 +149,8 @@ pub fn run(
     show: impl FnOnce(&Started),
 ) -> Result<Saved, ExtractError> {
     let base = base_url(given, interfaces)?;
+    // The box this computer talks to: the archive must be signed by it.
+    let asked = box_keys(&base)?;
     let agent = agent();
     let start_url = format!("{base}/v1/extract");
     let started: Started = agent
@@ -183,7 +217,17 @@ pub fn run(
                 detail: e.to_string(),
             }
         })?;
+    if !opened.manifest.box_info.signed_by(&asked.signing_key)
+        || opened.manifest.box_info.agreement_key != asked.agreement_key
+    {
+        let _ = std::fs::remove_file(&path);
+        let _ = path.parent().map(fsutil::sync_dir);
+        return Err(ExtractError::WrongSigner {
+            asked: asked.fingerprint,
+        });
+    }
     Ok(Saved {
+        fingerprint: asked.fingerprint,
         path,
         size,
         backup_id: opened.manifest.backup_id,

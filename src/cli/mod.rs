@@ -104,6 +104,10 @@ pub enum Command {
         /// A file holding the 24 backup words.
         #[arg(long, value_name = "F")]
         mnemonic_file: PathBuf,
+        /// Restore only if the archive was signed by this box (the old box's signing key, as
+        /// `identity-box status` showed it).
+        #[arg(long, value_name = "KEY")]
+        box_key: Option<String>,
         /// A client state file: used if it exists (already paired), written afterwards.
         #[arg(long, value_name = "FILE")]
         state: Option<PathBuf>,
@@ -120,6 +124,14 @@ pub enum Command {
         /// A file holding the 24 backup words: also open the bundle and the sealed keys.
         #[arg(long, value_name = "F")]
         mnemonic_file: Option<PathBuf>,
+        /// Fail unless the archive was signed by this box: its signing key, as `identity-box
+        /// status` shows it (43 characters).
+        #[arg(long, value_name = "KEY", conflicts_with = "box_url")]
+        box_key: Option<String>,
+        /// Fail unless the archive was signed by the box at this address (it is asked for its
+        /// key: http://identity-box.local or http://IP:PORT).
+        #[arg(long = "box", value_name = "URL")]
+        box_url: Option<String>,
         /// Print machine-readable JSON.
         #[arg(long)]
         json: bool,
@@ -181,20 +193,34 @@ pub fn main() -> ExitCode {
             file,
             box_url,
             mnemonic_file,
+            box_key,
             state,
             json,
         } => restore_from(
             &file,
             box_url.as_deref(),
             &mnemonic_file,
+            box_key.as_deref(),
             state.as_deref(),
             json,
         ),
         Command::Verify {
             file,
             mnemonic_file,
+            box_key,
+            box_url,
             json,
-        } => verify(&file, mnemonic_file.as_deref(), json),
+        } => {
+            let trusted = match (box_key, box_url) {
+                (Some(key), _) => Some(key),
+                (None, Some(url)) => match extract::box_keys(&extract::box_base(&url)) {
+                    Ok(keys) => Some(keys.signing_key),
+                    Err(e) => return fail(1, format!("cannot ask the box at {url}: {e}")),
+                },
+                (None, None) => None,
+            };
+            verify(&file, mnemonic_file.as_deref(), trusted.as_deref(), json)
+        }
         Command::Client {
             state,
             json,
@@ -585,10 +611,11 @@ fn extract_to(
             } else {
                 println!("Saved {} ({} bytes).", saved.path.display(), saved.size);
                 println!(
-                    "It holds backup {} version {} of the box \"{}\", with {} identities, and passed its check.",
+                    "It holds backup {} version {} of the box \"{}\" (fingerprint {}), with {} identities, was signed by that box and passed its check.",
                     saved.backup_id,
                     saved.version,
                     saved.box_name,
+                    saved.fingerprint,
                     saved.identities.len()
                 );
                 println!(
@@ -606,6 +633,7 @@ fn restore_from(
     file: &std::path::Path,
     box_url: Option<&str>,
     mnemonic_file: &std::path::Path,
+    box_key: Option<&str>,
     state: Option<&std::path::Path>,
     json: bool,
 ) -> ExitCode {
@@ -619,6 +647,11 @@ fn restore_from(
         Ok(opened) => opened,
         Err(e) => return fail(1, format!("{shown}: check failed: {e}")),
     };
+    match signer_line(&shown, &opened.manifest.box_info, box_key) {
+        Ok(line) if !json => println!("{line}"),
+        Ok(_) => {}
+        Err(refusal) => return fail(1, format!("{refusal}; nothing was restored")),
+    }
     let phrase = match std::fs::read_to_string(mnemonic_file) {
         Ok(text) => zeroize::Zeroizing::new(text),
         Err(e) => {
@@ -675,8 +708,42 @@ fn restore_from(
     }
 }
 
-/// `identity-box verify FILE [--mnemonic-file F]`.
-fn verify(file: &std::path::Path, mnemonic_file: Option<&std::path::Path>, json: bool) -> ExitCode {
+/// Who signed an archive, checked against the box key the user trusts (if one was given):
+/// the line to print, or the refusal.
+fn signer_line(
+    shown: &dyn std::fmt::Display,
+    m: &crate::backup::archive::ManifestBox,
+    trusted: Option<&str>,
+) -> Result<String, String> {
+    let fingerprint = m.fingerprint().unwrap_or_else(|| "unknown".into());
+    match trusted {
+        Some(key) if m.signed_by(key) => Ok(format!(
+            "It was signed by the box with fingerprint {fingerprint} (\"{}\"), the box you named.",
+            m.name
+        )),
+        Some(key) => Err(format!(
+            "{shown} was NOT signed by the box you named (signing key {}): it was signed with the \
+             key {}. Do not restore from this file; save a new copy from your box",
+            key.trim(),
+            m.signing_key
+        )),
+        None => Ok(format!(
+            "It was signed with the key {} by a box that calls itself \"{}\" (fingerprint \
+             {fingerprint}). The file alone cannot prove that this is your box: to check, run \
+             again with --box-key (the signing key `identity-box status` shows on your box) or \
+             --box with its address.",
+            m.signing_key, m.name
+        )),
+    }
+}
+
+/// `identity-box verify FILE [--mnemonic-file F] [--box-key KEY | --box URL]`.
+fn verify(
+    file: &std::path::Path,
+    mnemonic_file: Option<&std::path::Path>,
+    trusted: Option<&str>,
+    json: bool,
+) -> ExitCode {
     use crate::backup::archive;
     let shown = file.display();
     let opened = match std::fs::File::open(file)
@@ -709,6 +776,10 @@ fn verify(file: &std::path::Path, mnemonic_file: Option<&std::path::Path>, json:
         }
     };
     let m = &opened.manifest;
+    let signer = match signer_line(&shown, &m.box_info, trusted) {
+        Ok(line) => line,
+        Err(refusal) => return fail(1, refusal),
+    };
     let created = u64::try_from(m.created)
         .map(|t| humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(t)).to_string())
         .unwrap_or_else(|_| m.created.to_string());
@@ -718,6 +789,11 @@ fn verify(file: &std::path::Path, mnemonic_file: Option<&std::path::Path>, json:
             "file": file.display().to_string(),
             "ok": true,
             "box": m.box_info,
+            "signer": {
+                "fingerprint": m.box_info.fingerprint(),
+                "signing_key": m.box_info.signing_key,
+                "checked": trusted.is_some(),
+            },
             "backup_id": m.backup_id,
             "version": m.seq,
             "created": m.created,
@@ -729,6 +805,7 @@ fn verify(file: &std::path::Path, mnemonic_file: Option<&std::path::Path>, json:
         return ExitCode::SUCCESS;
     }
     println!("{shown}: good. Its structure, checksums and the box's signature are all right.");
+    println!("{signer}");
     println!(
         "  box:        {} (signing key {})",
         m.box_info.name, m.box_info.signing_key

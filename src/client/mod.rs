@@ -525,7 +525,12 @@ impl Client {
         let mut last_error = String::new();
         for i in 0..self.state.box_pin.addrs.len() {
             let addr = &self.state.box_pin.addrs[i];
-            match post_json(&self.agent, &format!("http://{addr}{path}"), body) {
+            // The device names itself, so that the box reads a large body (protocol §9).
+            let request = self
+                .agent
+                .post(&format!("http://{addr}{path}"))
+                .set(DEVICE_HEADER, &self.state.device.device_id);
+            match into_answer(request.send_json(body)) {
                 Ok(answer) => {
                     self.state.box_pin.addrs.rotate_left(i);
                     return Ok(answer);
@@ -590,6 +595,9 @@ fn pinned_key(state: &ClientState) -> Option<[u8; 32]> {
 fn get_json(agent: &ureq::Agent, url: &str) -> Result<Answer, String> {
     into_answer(agent.get(url).call())
 }
+
+/// The header in which a paired device names itself (protocol §9, "Bodies").
+pub const DEVICE_HEADER: &str = "Idbox-Device";
 
 fn post_json<T: Serialize>(agent: &ureq::Agent, url: &str, body: &T) -> Result<Answer, String> {
     into_answer(agent.post(url).send_json(body))

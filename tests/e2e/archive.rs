@@ -237,6 +237,80 @@ fn verify_checks_the_vector_and_rehearses_a_restore() {
     assert!(err.contains("nope.idbox"), "{err}");
 }
 
+/// `bytes` re-signed by `keys`: the manifest names their signing key (and keeps the box's
+/// name and agreement key, so that the fingerprint it claims is the real box's), and the
+/// signature is theirs. Every other member is copied as it is.
+fn re_signed(bytes: &[u8], keys: &BoxKeys) -> Vec<u8> {
+    use ed25519_dalek::Signer;
+    let mut members: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut a = tar::Archive::new(bytes);
+    for e in a.entries().unwrap() {
+        let mut e = e.unwrap();
+        let path = String::from_utf8(e.path_bytes().to_vec()).unwrap();
+        let mut data = Vec::new();
+        std::io::Read::read_to_end(&mut e, &mut data).unwrap();
+        members.push((path, data));
+    }
+    let mut manifest: Value = serde_json::from_slice(&members[0].1).unwrap();
+    manifest["box"]["signing_key"] = json!(keys.public().signing_b64u);
+    let manifest = serde_json::to_vec(&manifest).unwrap();
+    let signature = keys.signing_key().sign(&manifest).to_bytes().to_vec();
+    members[0].1 = manifest;
+    members[1].1 = signature;
+    let mut out = tar::Builder::new(Vec::new());
+    for (path, data) in &members {
+        let mut header = tar::Header::new_ustar();
+        header.set_size(data.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        out.append_data(&mut header, path, &data[..]).unwrap();
+    }
+    out.into_inner().unwrap()
+}
+
+#[test]
+fn verify_names_the_signer_and_fails_on_another_one() {
+    let bytes = vector();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("backup.idbox");
+    std::fs::write(&file, &bytes).unwrap();
+    let path = file.to_str().unwrap();
+    let ours = keys().public();
+
+    // Checked against the box's key: the box, by its fingerprint.
+    let (code, out, err) = common::verify(&[path, "--box-key", &ours.signing_b64u]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains(&format!(
+            "signed by the box with fingerprint {}",
+            ours.fingerprint
+        )),
+        "{out}"
+    );
+    // Unchecked: the key, and what the file alone cannot prove.
+    let (code, out, err) = common::verify(&[path]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains(&ours.signing_b64u), "{out}");
+    assert!(out.contains("cannot prove"), "{out}");
+
+    // Someone re-signs the archive with a key of their own, claiming the same box.
+    let forger = BoxKeys::from_seed(&BoxSeed::from_bytes([0x66; 32]));
+    let forged = dir.path().join("forged.idbox");
+    std::fs::write(&forged, re_signed(&bytes, &forger)).unwrap();
+    let forged = forged.to_str().unwrap();
+    // The signature itself is valid (it is the forger's): without a key, verify cannot tell.
+    let (code, out, err) = common::verify(&[forged]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains(&forger.public().signing_b64u), "{out}");
+    // With the box's key it fails, and says what to do.
+    let (code, out, err) = common::verify(&[forged, "--box-key", &ours.signing_b64u]);
+    assert_eq!(code, 1, "{out}");
+    assert!(err.contains("NOT signed by the box you named"), "{err}");
+    assert!(err.contains("save a new copy"), "{err}");
+    let (code, _, err) = common::verify(&[forged, "--box-key", &ours.signing_b64u, "--json"]);
+    assert_eq!(code, 1, "{err}");
+}
+
 fn get(daemon: &common::Daemon, path: &str, range: Option<&str>) -> common::Response {
     let range = range.map(|r| format!("Range: {r}\r\n")).unwrap_or_default();
     common::http(

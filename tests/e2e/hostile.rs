@@ -5,6 +5,7 @@
 use crate::common;
 
 use common::{Daemon, Response, http, post_json};
+use identity_box::crypto::b64u;
 use serde_json::json;
 
 /// A POST of `body` with the given `Content-Type` line (or none).
@@ -135,4 +136,93 @@ fn other_hosts_cannot_push_out_a_desktops_waiting_extraction() {
         .filter(|s| extract_status(&daemon, s).status == 200)
         .count();
     assert_eq!(kept, 4 * 4);
+}
+
+/// The daemon's resident memory, in bytes (`VmRSS` of `/proc/<pid>/status`).
+fn rss(daemon: &Daemon) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{}/status", daemon.child.id())).unwrap();
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .unwrap()
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .unwrap();
+    kib * 1024
+}
+
+/// The status of the answer to a request whose head is sent, with `start` of its body.
+fn declared(daemon: &Daemon, head_extra: &str, length: u64, start: &str) -> std::net::TcpStream {
+    use std::io::Write;
+    let mut stream = std::net::TcpStream::connect(daemon.addr).unwrap();
+    write!(
+        stream,
+        "POST /v1/rpc HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
+         {head_extra}Content-Length: {length}\r\n\r\n{start}"
+    )
+    .unwrap();
+    stream.flush().unwrap();
+    stream
+}
+
+fn status_of(stream: &mut std::net::TcpStream) -> u16 {
+    use std::io::Read;
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        match stream.read(&mut byte) {
+            Ok(1) => head.push(byte[0]),
+            other => panic!(
+                "no answer ({other:?}) after {:?}",
+                String::from_utf8_lossy(&head)
+            ),
+        }
+    }
+    common::parse_response(&head).status
+}
+
+#[test]
+fn strangers_declaring_large_bodies_are_refused_before_the_box_reads_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = Daemon::ready(dir.path(), &[]);
+    let mut phone = common::owner(&daemon);
+    let before = rss(&daemon);
+    // 64 hosts' worth of connections, each declaring 16 MiB and sending a trickle of it, from
+    // no device, and from one that names a device the box does not have.
+    let mut held = Vec::new();
+    for i in 0..64 {
+        let name = if i % 2 == 0 {
+            String::new()
+        } else {
+            format!("Idbox-Device: {:032x}\r\n", i)
+        };
+        held.push(declared(&daemon, &name, 16 << 20, "{\"v\":1,"));
+    }
+    // The test can fail: the box answers each before its body came, instead of waiting for it.
+    for stream in &mut held {
+        assert_eq!(status_of(stream), 413);
+    }
+    let grown = rss(&daemon).saturating_sub(before);
+    assert!(grown < 24 << 20, "the daemon grew by {grown} bytes");
+    assert_eq!(daemon.get("/health").status, 200);
+    // A paired device names itself and is read: a 1 MiB bundle goes in.
+    let secrets = identity_box::crypto::BackupSecrets::from_entropy(
+        &identity_box::crypto::Secret32::new([5; 32]),
+    );
+    phone
+        .call_json(
+            "backup.enable",
+            json!({"backup_id": secrets.backup_id, "recipient": b64u(&secrets.recipient_public())}),
+        )
+        .unwrap();
+    let put = phone.call_json(
+        "backup.put",
+        json!({"backup_id": secrets.backup_id, "bundle": b64u(&vec![7u8; 1 << 20]), "identities": []}),
+    );
+    assert!(put.is_ok(), "{put:?}");
 }
