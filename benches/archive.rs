@@ -172,6 +172,7 @@ fn main() {
             header_read_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
             max_connections: 64,
+            max_connections_per_address: 64,
             shutdown_grace: Duration::from_secs(1),
         };
         rt.spawn(serve(listener, filter, limits, shutdown.clone()));

@@ -189,6 +189,8 @@ pub struct HttpConfig {
     pub idle_timeout_secs: u64,
     /// Connections served at once; more are answered `503` and closed.
     pub max_connections: usize,
+    /// Connections served at once from one address, so that one host cannot hold them all.
+    pub max_connections_per_address: usize,
     /// The largest request body accepted, in bytes (`413` above it).
     pub max_body_bytes: u64,
     /// On shutdown, requests in flight get this many seconds to finish.
@@ -228,6 +230,7 @@ impl Default for HttpConfig {
             header_read_timeout_secs: 10,
             idle_timeout_secs: 60,
             max_connections: 256,
+            max_connections_per_address: 32,
             max_body_bytes: 16 * 1024 * 1024,
             shutdown_grace_secs: 10,
             pair_per_minute: 30,
@@ -446,6 +449,12 @@ const RULES: &[Rule] = &[
     range(
         "http.max_connections",
         |c| c.http.max_connections as u64,
+        1..=65_536,
+        "must be between 1 and 65536",
+    ),
+    range(
+        "http.max_connections_per_address",
+        |c| c.http.max_connections_per_address as u64,
         1..=65_536,
         "must be between 1 and 65536",
     ),

@@ -40,6 +40,8 @@ pub struct ServerLimits {
     pub idle_timeout: Duration,
     /// Connections served at once; the next ones get `503` and are closed.
     pub max_connections: usize,
+    /// Connections served at once from one IP address; beyond it, `503` too.
+    pub max_connections_per_address: usize,
     /// On shutdown, requests in flight get this long to finish before their connections close.
     pub shutdown_grace: Duration,
 }
@@ -66,6 +68,7 @@ where
 {
     let service = warp::service(filter);
     let permits = Arc::new(Semaphore::new(limits.max_connections));
+    let per_address = PerAddress::new(limits.max_connections_per_address);
     let graceful = GracefulShutdown::new();
     let mut connections = JoinSet::new();
 
@@ -83,8 +86,13 @@ where
                         continue;
                     }
                 };
+                let Some(slot) = per_address.take(peer.ip()) else {
+                    log::debug!("{peer}: its address holds as many connections as it may");
+                    connections.spawn(refuse_busy(stream, BUSY_ADDRESS));
+                    continue;
+                };
                 let Ok(permit) = permits.clone().try_acquire_owned() else {
-                    connections.spawn(refuse_busy(stream));
+                    connections.spawn(refuse_busy(stream, BUSY));
                     continue;
                 };
                 let _ = stream.set_nodelay(true);
@@ -105,6 +113,7 @@ where
                         log::debug!("connection from {peer} ended: {e}");
                     }
                     drop(permit);
+                    drop(slot);
                 });
             }
         }
@@ -143,13 +152,64 @@ fn with_streamed_body(mut response: warp::reply::Response) -> http::Response<Bod
     }
 }
 
-/// Answers a connection over the cap with `503` and closes it, so the client learns why at once.
-async fn refuse_busy(mut stream: TcpStream) {
-    const BODY: &str = r#"{"error":"busy","message":"The box is handling too many connections. Try again in a moment."}"#;
+const BUSY: &str = r#"{"error":"busy","message":"The box is handling too many connections. Try again in a moment."}"#;
+const BUSY_ADDRESS: &str = r#"{"error":"busy","message":"This computer has too many connections open to the box. Close some (other tabs or programs), then try again."}"#;
+
+/// How many connections each address holds, against a cap.
+#[derive(Debug, Clone)]
+struct PerAddress {
+    max: usize,
+    held: Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>>,
+}
+
+/// One address's connection; given back when dropped.
+#[derive(Debug)]
+struct AddressSlot {
+    ip: std::net::IpAddr,
+    held: Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>>,
+}
+
+impl PerAddress {
+    fn new(max: usize) -> Self {
+        Self {
+            max,
+            held: Arc::default(),
+        }
+    }
+
+    /// A slot for `ip`, unless it holds `max` already.
+    fn take(&self, ip: std::net::IpAddr) -> Option<AddressSlot> {
+        let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        let n = held.entry(ip).or_insert(0);
+        if *n >= self.max {
+            return None;
+        }
+        *n += 1;
+        Some(AddressSlot {
+            ip,
+            held: self.held.clone(),
+        })
+    }
+}
+
+impl Drop for AddressSlot {
+    fn drop(&mut self) {
+        let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = held.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                held.remove(&self.ip);
+            }
+        }
+    }
+}
+
+/// Answers a connection over a cap with `503` and closes it, so the client learns why at once.
+async fn refuse_busy(mut stream: TcpStream, body: &'static str) {
     let response = format!(
         "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n\
-         content-length: {}\r\nretry-after: 1\r\nconnection: close\r\n\r\n{BODY}",
-        BODY.len()
+         content-length: {}\r\nretry-after: 1\r\nconnection: close\r\n\r\n{body}",
+        body.len()
     );
     let _ = tokio::time::timeout(Duration::from_secs(1), async {
         stream.write_all(response.as_bytes()).await?;

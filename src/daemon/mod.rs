@@ -482,6 +482,7 @@ fn serve_http(parts: &mut Parts, config: &Config, state: &Arc<AppState>, listene
         header_read_timeout: config.http.header_read_timeout(),
         idle_timeout: config.http.idle_timeout(),
         max_connections: config.http.max_connections,
+        max_connections_per_address: config.http.max_connections_per_address,
         shutdown_grace: config.http.shutdown_grace(),
     };
     let http_stop = parts.tasks_stop.clone();

@@ -154,9 +154,15 @@ fn rss(daemon: &Daemon) -> u64 {
 }
 
 /// The status of the answer to a request whose head is sent, with `start` of its body.
-fn declared(daemon: &Daemon, head_extra: &str, length: u64, start: &str) -> std::net::TcpStream {
+fn declared(
+    source: [u8; 4],
+    daemon: &Daemon,
+    head_extra: &str,
+    length: u64,
+    start: &str,
+) -> std::net::TcpStream {
     use std::io::Write;
-    let mut stream = std::net::TcpStream::connect(daemon.addr).unwrap();
+    let mut stream = connect_from(source, daemon);
     write!(
         stream,
         "POST /v1/rpc HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
@@ -192,8 +198,8 @@ fn strangers_declaring_large_bodies_are_refused_before_the_box_reads_them() {
     let daemon = Daemon::ready(dir.path(), &[]);
     let mut phone = common::owner(&daemon);
     let before = rss(&daemon);
-    // 64 hosts' worth of connections, each declaring 16 MiB and sending a trickle of it, from
-    // no device, and from one that names a device the box does not have.
+    // 64 connections from 8 hosts, each declaring 16 MiB and sending a trickle of it, from no
+    // device, and from one that names a device the box does not have.
     let mut held = Vec::new();
     for i in 0..64 {
         let name = if i % 2 == 0 {
@@ -201,7 +207,14 @@ fn strangers_declaring_large_bodies_are_refused_before_the_box_reads_them() {
         } else {
             format!("Idbox-Device: {:032x}\r\n", i)
         };
-        held.push(declared(&daemon, &name, 16 << 20, "{\"v\":1,"));
+        let host = 10 + u8::try_from(i % 8).unwrap();
+        held.push(declared(
+            [127, 0, 0, host],
+            &daemon,
+            &name,
+            16 << 20,
+            "{\"v\":1,",
+        ));
     }
     // The test can fail: the box answers each before its body came, instead of waiting for it.
     for stream in &mut held {
@@ -225,4 +238,71 @@ fn strangers_declaring_large_bodies_are_refused_before_the_box_reads_them() {
         json!({"backup_id": secrets.backup_id, "bundle": b64u(&vec![7u8; 1 << 20]), "identities": []}),
     );
     assert!(put.is_ok(), "{put:?}");
+}
+
+/// A connection from the local address `source`, as a blocking stream.
+fn connect_from(source: [u8; 4], daemon: &Daemon) -> std::net::TcpStream {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let stream = runtime.block_on(async {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket
+            .bind(std::net::SocketAddr::from((source, 0)))
+            .unwrap();
+        socket.connect(daemon.addr).await.unwrap()
+    });
+    let stream = stream.into_std().unwrap();
+    stream.set_nonblocking(false).unwrap();
+    stream
+}
+
+#[test]
+fn one_host_holding_connections_leaves_the_others_theirs() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    // 40 connections in all, of which one address may hold 32.
+    let daemon = Daemon::start_with_env(
+        dir.path(),
+        &[],
+        &[("IDENTITY_BOX_HTTP__MAX_CONNECTIONS", "40")],
+    )
+    .expect_ready();
+    // A host opens 40 connections and trickles a request's header on each.
+    let mut held: Vec<std::net::TcpStream> = (0..40)
+        .map(|_| {
+            let mut s = connect_from([127, 0, 0, 2], &daemon);
+            s.write_all(b"POST /v1/rpc HTTP/1.1\r\nHost: localhost\r\n")
+                .unwrap();
+            s
+        })
+        .collect();
+    // The ones over its share are refused at once, and say why.
+    let refused: Vec<Response> = held
+        .drain(32..)
+        .map(|mut s| {
+            use std::io::Read;
+            s.set_read_timeout(Some(std::time::Duration::from_secs(20)))
+                .unwrap();
+            let mut raw = Vec::new();
+            let _ = s.read_to_end(&mut raw);
+            common::parse_response(&raw)
+        })
+        .collect();
+    for r in &refused {
+        assert_eq!(r.status, 503, "{}", r.head);
+        assert!(String::from_utf8_lossy(&r.body).contains("too many connections open"));
+    }
+    // The test can fail: another host still gets a slot (without the share it would find all
+    // 40 taken).
+    for _ in 0..4 {
+        let r = http_from(
+            [127, 0, 0, 3],
+            &daemon,
+            "GET /health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+        );
+        assert_eq!(r.status, 200, "{}", r.head);
+    }
+    drop(held);
 }

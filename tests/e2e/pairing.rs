@@ -189,6 +189,7 @@ fn an_answer_that_does_not_open_with_the_pinned_key_is_refused() {
         header_read_timeout: std::time::Duration::from_secs(5),
         idle_timeout: std::time::Duration::from_secs(5),
         max_connections: 8,
+        max_connections_per_address: 8,
         shutdown_grace: std::time::Duration::from_secs(1),
     };
     let server = rt.spawn(identity_box::api::server::serve(

@@ -19,6 +19,7 @@ fn limits() -> ServerLimits {
         header_read_timeout: Duration::from_secs(10),
         idle_timeout: Duration::from_secs(10),
         max_connections: 16,
+        max_connections_per_address: 16,
         shutdown_grace: Duration::from_secs(10),
     }
 }
@@ -177,6 +178,7 @@ async fn a_stalled_body_hits_the_idle_timeout() {
 async fn connections_over_the_cap_get_503() {
     let server = start(ServerLimits {
         max_connections: 1,
+        max_connections_per_address: 1,
         ..limits()
     })
     .await;
