@@ -315,15 +315,17 @@ pub fn routes(
 /// `Idbox-Device` (protocol §9, "Bodies"): every method but `backup.put` and
 /// `backup.restore_keys` fits.
 pub const ANONYMOUS_BODY_LIMIT: u64 = 64 * 1024;
-/// Body bytes of channel requests the box holds at once; beyond it, `503 busy`.
+/// Body bytes of channel requests the box holds at once; a request beyond it waits up to
+/// [`BODY_BUDGET_WAIT`] for room, then gets `503 busy`.
 pub const BODY_BUDGET_BYTES: u64 = 64 * 1024 * 1024;
+pub const BODY_BUDGET_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// A share of the body budget, held until the request is answered.
 struct BodyPermit(#[allow(dead_code)] tokio::sync::OwnedSemaphorePermit);
 
 /// Admits a channel request's body before a byte of it is read: one over 64 KiB only from a
-/// sender naming a paired device in `Idbox-Device`, and each only while the box's budget of
-/// body bytes has room for its `Content-Length`. So strangers holding many connections cannot
+/// sender naming a paired device in `Idbox-Device`, and each only once the box's budget of
+/// body bytes has room for its `Content-Length` (it waits up to 30 s for it). So strangers holding many connections cannot
 /// make the box buffer more than 64 KiB each, nor everyone together more than 64 MiB.
 fn admit_body(
     state: Arc<AppState>,
@@ -348,9 +350,12 @@ fn admit_body(
                     }
                 }
                 let permits = u32::try_from(length).unwrap_or(u32::MAX);
-                match state.body_budget.clone().try_acquire_many_owned(permits) {
-                    Ok(permit) => Ok(BodyPermit(permit)),
-                    Err(_) => Err(warp::reject::custom(ApiError::Busy(
+                // A request waits its turn (its body unread, so it holds no memory), and is
+                // refused only when the budget stays full.
+                let wait = state.body_budget.clone().acquire_many_owned(permits);
+                match tokio::time::timeout(BODY_BUDGET_WAIT, wait).await {
+                    Ok(Ok(permit)) => Ok(BodyPermit(permit)),
+                    _ => Err(warp::reject::custom(ApiError::Busy(
                         "The box is receiving as much as it can hold at once. Try again in a \
                          moment."
                             .into(),
