@@ -25,7 +25,7 @@
 //! - [`admin`]: the admin socket's protocol and its client; [`discovery`]: mDNS.
 //! - [`clock`], [`fsutil`]: time behind a trait; power-cut-safe file writes.
 //! - [`storage`]: the disk guard (how full the data directory's file system is).
-//! - [`reset`] → [`fsutil`]: the factory reset's marker and erase, safe across a power cut.
+//! - [`reset`] → [`fsutil`], [`store`]: the factory reset's marker and erase, safe across a power cut.
 
 pub mod admin;
 pub mod api;

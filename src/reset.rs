@@ -4,7 +4,8 @@
 //! 1. [`mark`]: a marker file is written and made durable, *before* anyone is told "erased";
 //! 2. the box stops serving, then [`erase`]: the seed first (overwritten, synced, removed),
 //!    which makes every identity key in the database unreadable, since they are sealed under a
-//!    key derived from it; then everything else in the data directory; the marker last;
+//!    key derived from it; then the database and the IPFS repository (nothing else in the
+//!    directory is the box's, and nothing else is touched); the marker last;
 //! 3. at start, a marker still there ([`pending`]) means an erase was cut short: the daemon
 //!    finishes it before it reads anything else.
 //!
@@ -42,16 +43,30 @@ pub fn pending(data_dir: &Path) -> io::Result<bool> {
     }
 }
 
-/// Erases the data directory's contents but the entries named in `keep` (the daemon's lock
-/// file): the seed first, then every other file and directory, the marker last. It may be
+/// Whether `name` is one of the box's own entries in its data directory: the seed and its
+/// temporary files, the database and its WAL, shared memory and journal, the IPFS repository.
+/// Nothing else is touched, so a data directory set to a folder that holds other files loses
+/// only the box's.
+fn is_the_boxs(name: &str) -> bool {
+    name == SEED_FILE
+        || name.starts_with(&format!("{SEED_FILE}.tmp-"))
+        || name.starts_with(crate::store::DATABASE_FILE)
+        || name == IPFS_DIR
+}
+
+/// The IPFS repository's directory in the data directory.
+pub const IPFS_DIR: &str = "ipfs";
+
+/// Erases the box's data in `data_dir`: the seed first, then the database and the IPFS
+/// repository, the marker last. The lock and anything that is not the box's stay. It may be
 /// run again on what an interrupted run left.
-pub fn erase(data_dir: &Path, keep: &[&str]) -> io::Result<()> {
+pub fn erase(data_dir: &Path) -> io::Result<()> {
     erase_seed(&data_dir.join(SEED_FILE))?;
     fsutil::sync_dir(data_dir)?;
     for entry in std::fs::read_dir(data_dir)? {
         let entry = entry?;
         let name = entry.file_name();
-        if name == MARKER_FILE || keep.iter().any(|k| name == *k) {
+        if !name.to_str().is_some_and(is_the_boxs) {
             continue;
         }
         let path = entry.path();
@@ -114,12 +129,16 @@ mod tests {
         std::fs::write(dir.path().join("identity-box.sqlite3-wal"), b"wal").unwrap();
         std::fs::create_dir_all(dir.path().join("ipfs/blocks")).unwrap();
         std::fs::write(dir.path().join("ipfs/blocks/a"), b"block").unwrap();
+        std::fs::write(dir.path().join("identity-box.sqlite3-shm"), b"shm").unwrap();
+        std::fs::write(dir.path().join("box-seed.tmp-77"), [7u8; 32]).unwrap();
         std::fs::write(dir.path().join("lock"), b"").unwrap();
+        // Someone's own file in a data directory they chose: not the box's to erase.
+        std::fs::write(dir.path().join("notes.txt"), b"mine").unwrap();
         assert!(!pending(dir.path()).unwrap());
         mark(dir.path()).unwrap();
         assert!(pending(dir.path()).unwrap());
-        erase(dir.path(), &["lock"]).unwrap();
-        assert_eq!(names(dir.path()), ["lock"]);
+        erase(dir.path()).unwrap();
+        assert_eq!(names(dir.path()), ["lock", "notes.txt"]);
         assert!(!pending(dir.path()).unwrap());
     }
 
@@ -129,10 +148,10 @@ mod tests {
         // What a kill after the seed's removal leaves: the marker and the rest.
         mark(dir.path()).unwrap();
         std::fs::write(dir.path().join("identity-box.sqlite3"), b"db").unwrap();
-        erase(dir.path(), &[]).unwrap();
+        erase(dir.path()).unwrap();
         assert!(names(dir.path()).is_empty());
         // And on an empty directory it has nothing to do.
-        erase(dir.path(), &[]).unwrap();
+        erase(dir.path()).unwrap();
     }
 
     #[test]

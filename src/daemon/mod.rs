@@ -220,7 +220,7 @@ pub async fn start(
         // old box may be read, so the erase comes before everything else.
         log::warn!("a factory reset is pending: erasing the data directory first");
         systemd::status("Finishing a factory reset");
-        reset::erase(&data_dir, &[LOCK_FILE]).map_err(data_err)?;
+        reset::erase(&data_dir).map_err(data_err)?;
         log::warn!("factory reset done: everything is erased; starting as a new box");
     }
 
@@ -302,7 +302,7 @@ pub async fn start(
 
     systemd::status("Starting the IPFS node");
     let node_config = ipfs::NodeConfig {
-        repo: data_dir.join("ipfs"),
+        repo: data_dir.join(reset::IPFS_DIR),
         listen: config.ipfs.listen.clone(),
         bootstrap: config.ipfs.bootstrap.clone(),
         mdns: config.ipfs.mdns,
@@ -404,7 +404,7 @@ impl Running {
         parts.stop().await;
         if reset {
             store.close().await;
-            reset::erase(&data_dir, &[LOCK_FILE]).map_err(|source| DaemonError::DataDir {
+            reset::erase(&data_dir).map_err(|source| DaemonError::DataDir {
                 path: data_dir.clone(),
                 source,
             })?;

@@ -372,9 +372,12 @@ fn init(conn: &mut Connection, now_unix: i64, vault: &KeyVault) -> Result<(), St
     Ok(())
 }
 
+/// The database's file name (its WAL and shared memory add `-wal` and `-shm`).
+pub const DATABASE_FILE: &str = "identity-box.sqlite3";
+
 /// The database file inside a data directory.
 pub fn database_path(data_dir: &Path) -> PathBuf {
-    data_dir.join("identity-box.sqlite3")
+    data_dir.join(DATABASE_FILE)
 }
 
 /// Reads a pragma's current value (tests use it to prove the settings hold).
