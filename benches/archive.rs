@@ -170,6 +170,7 @@ fn main() {
             .map(|r| Box::new(r) as Box<dyn warp::Reply>);
         let limits = ServerLimits {
             header_read_timeout: Duration::from_secs(10),
+            body_pace: identity_box::config::HttpConfig::default().body_pace(),
             idle_timeout: Duration::from_secs(60),
             max_connections: 64,
             max_connections_per_address: 64,

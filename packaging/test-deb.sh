@@ -28,6 +28,7 @@ drwxr-xr-x 0/0 ./usr/lib/
 drwxr-xr-x 0/0 ./usr/lib/systemd/
 drwxr-xr-x 0/0 ./usr/lib/systemd/system/
 -rw-r--r-- 0/0 ./usr/lib/systemd/system/identity-box.service
+-rw-r--r-- 0/0 ./usr/lib/systemd/system/identity-box.socket
 drwxr-xr-x 0/0 ./usr/share/
 drwxr-xr-x 0/0 ./usr/share/doc/
 drwxr-xr-x 0/0 ./usr/share/doc/identity-box/
@@ -90,14 +91,19 @@ sed -i 's/^Version: \(.*\)$/Version: \1+upgrade/' "$work/pkg/DEBIAN/control"
 dpkg-deb --root-owner-group --build "$work/pkg" "$root/tmp/identity-box-upgrade.deb" >/dev/null
 rm -rf "$work"
 
-enabled() { [ "$(systemctl --root="$root" is-enabled identity-box.service 2>/dev/null)" = enabled ]; }
+enabled() {
+    [ "$(systemctl --root="$root" is-enabled identity-box.service 2>/dev/null)" = enabled ] &&
+        [ "$(systemctl --root="$root" is-enabled identity-box.socket 2>/dev/null)" = enabled ]
+}
 
 in_root dpkg --install /tmp/identity-box.deb >/dev/null
 enabled || fail "install: the unit is not enabled"
 [ -L "$root/etc/systemd/system/multi-user.target.wants/identity-box.service" ] \
     || fail "install: no multi-user.target.wants link"
+[ -L "$root/etc/systemd/system/sockets.target.wants/identity-box.socket" ] \
+    || fail "install: no sockets.target.wants link (the socket that hands port 80 to the box)"
 in_root /usr/bin/identity-box --version >/dev/null || fail "install: the binary does not run"
-echo "install: the unit is enabled, the binary runs"
+echo "install: the unit and its socket are enabled, the binary runs"
 
 # What systemd's DynamicUser= and StateDirectory= would have made, with a box's data in it, and
 # a configuration the household edited.
@@ -121,7 +127,8 @@ echo "remove: the data stay"
 
 in_root dpkg --purge identity-box >/dev/null
 for gone in /var/lib/private/identity-box /var/lib/identity-box /etc/identity-box \
-    /etc/systemd/system/multi-user.target.wants/identity-box.service; do
+    /etc/systemd/system/multi-user.target.wants/identity-box.service \
+    /etc/systemd/system/sockets.target.wants/identity-box.socket; do
     if [ -e "$root$gone" ] || [ -L "$root$gone" ]; then fail "purge: $gone is still there"; fi
 done
 echo "purge: the data, the configuration and the unit's links are gone"

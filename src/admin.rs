@@ -97,6 +97,12 @@ pub struct IpfsStatus {
     pub listen: Vec<String>,
     /// Connected peers.
     pub peers: u64,
+    /// Records of peers the DHT store holds (at most 1,024; protocol §9).
+    #[serde(default)]
+    pub dht_peer_records: u64,
+    /// Records peers put that the box refused since it started.
+    #[serde(default)]
+    pub dht_refused: u64,
 }
 
 /// Why an admin command could not reach the daemon.

@@ -185,6 +185,14 @@ impl Default for PairingSettings {
 pub struct HttpConfig {
     /// A client must send a request's whole header within this many seconds.
     pub header_read_timeout_secs: u64,
+    /// A request body gets this many seconds to arrive, one more for every
+    /// `body_min_bytes_per_sec` bytes that do, and `request_body_max_secs` at most (`408`
+    /// when it falls behind): a trickle cannot hold a connection.
+    pub body_timeout_secs: u64,
+    /// See `body_timeout_secs`.
+    pub body_min_bytes_per_sec: u64,
+    /// See `body_timeout_secs`.
+    pub request_body_max_secs: u64,
     /// A connection on which nothing moves for this many seconds is closed.
     pub idle_timeout_secs: u64,
     /// Connections served at once; more are answered `503` and closed.
@@ -228,6 +236,9 @@ impl Default for HttpConfig {
     fn default() -> Self {
         Self {
             header_read_timeout_secs: 10,
+            body_timeout_secs: 20,
+            body_min_bytes_per_sec: 16 * 1024,
+            request_body_max_secs: 600,
             idle_timeout_secs: 60,
             max_connections: 256,
             max_connections_per_address: 32,
@@ -244,6 +255,13 @@ impl Default for HttpConfig {
 impl HttpConfig {
     pub fn header_read_timeout(&self) -> Duration {
         Duration::from_secs(self.header_read_timeout_secs)
+    }
+    pub fn body_pace(&self) -> crate::api::server::BodyPace {
+        crate::api::server::BodyPace {
+            initial: Duration::from_secs(self.body_timeout_secs),
+            min_rate: self.body_min_bytes_per_sec,
+            max: Duration::from_secs(self.request_body_max_secs),
+        }
     }
     pub fn idle_timeout(&self) -> Duration {
         Duration::from_secs(self.idle_timeout_secs)
@@ -441,6 +459,19 @@ const RULES: &[Rule] = &[
         "must be between 1 and 3600 seconds",
     ),
     range(
+        "http.body_timeout_secs",
+        |c| c.http.body_timeout_secs,
+        1..=3600,
+        "must be between 1 and 3600 seconds",
+    ),
+    range(
+        "http.body_min_bytes_per_sec",
+        |c| c.http.body_min_bytes_per_sec,
+        1..=u64::MAX,
+        "must be at least 1 byte a second",
+    ),
+    other("http.request_body_max_secs", check_request_body_max),
+    range(
         "http.idle_timeout_secs",
         |c| c.http.idle_timeout_secs,
         1..=86_400,
@@ -593,6 +624,18 @@ fn check_host_names(c: &Config) -> Result<(), String> {
     };
     if !c.host_names.iter().all(dns_name) {
         return Err("each entry must be a DNS name such as \"identity-box.local\"".to_owned());
+    }
+    Ok(())
+}
+
+/// The longest a body may take cannot be shorter than the time it gets to start.
+fn check_request_body_max(c: &Config) -> Result<(), String> {
+    let max = c.http.request_body_max_secs;
+    if max < c.http.body_timeout_secs || max > 86_400 {
+        return Err(format!(
+            "must be between http.body_timeout_secs ({}) and 86400 seconds",
+            c.http.body_timeout_secs
+        ));
     }
     Ok(())
 }
@@ -890,6 +933,26 @@ mod tests {
             assert_eq!(c, Config::default());
             Ok(())
         });
+    }
+
+    #[test]
+    fn a_body_may_not_take_less_in_all_than_it_gets_to_start() {
+        let c = Config::parse_toml("[http]\nbody_timeout_secs = 30\nrequest_body_max_secs = 30\n")
+            .unwrap();
+        let pace = c.http.body_pace();
+        assert_eq!(pace.initial, Duration::from_secs(30));
+        assert_eq!(pace.max, Duration::from_secs(30));
+        assert_eq!(pace.min_rate, 16 * 1024);
+        let err =
+            Config::parse_toml("[http]\nbody_timeout_secs = 30\nrequest_body_max_secs = 29\n")
+                .unwrap_err()
+                .to_string();
+        assert!(err.contains("`http.request_body_max_secs`"), "{err}");
+        assert!(err.contains("http.body_timeout_secs (30)"), "{err}");
+        let err = Config::parse_toml("[http]\nbody_min_bytes_per_sec = 0\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`http.body_min_bytes_per_sec`"), "{err}");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Checks the unit as CI does: `systemd-analyze verify` finds nothing to say, and
-# `systemd-analyze security --offline=true` rates its exposure at most 2.0. The image's own
+# Checks the unit (and the socket that hands it port 80) as CI does: `systemd-analyze verify`
+# finds nothing to say, and `systemd-analyze security --offline=true` rates its exposure at
+# most 2.0. The image's own
 # units (image/rootfs/etc/systemd/system: growing the root, the memory card's reset) are
 # verified beside it.
 # Usage: systemd/check.sh PATH-TO-BUILT-identity-box
@@ -12,7 +13,8 @@ trap 'rm -rf "$tmp"' EXIT
 
 # verify checks that ExecStart's program exists: point it at the binary just built.
 sed "s|/usr/bin/identity-box|$bin|" "$here/identity-box.service" >"$tmp/identity-box.service"
-units=("$tmp/identity-box.service")
+cp "$here/identity-box.socket" "$tmp/identity-box.socket"
+units=("$tmp/identity-box.service" "$tmp/identity-box.socket")
 image_units="$here/../image/rootfs/etc/systemd/system"
 for unit in "$image_units"/*.service; do
     sed -e "s|/usr/bin/identity-box|$bin|" \

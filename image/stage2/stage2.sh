@@ -67,7 +67,7 @@ dpkg --force-confold --install "$here"/identity-box_*.deb
 
 stopwatch "enabling the services"
 systemctl enable systemd-networkd systemd-resolved systemd-timesyncd avahi-daemon \
-    identity-box identity-box-growroot identity-box-card-reset >/dev/null
+    identity-box.socket identity-box identity-box-growroot identity-box-card-reset >/dev/null
 # Name resolution through systemd-resolved.
 ln -sf ../run/systemd/resolve/stub-resolv.conf /etc/resolv.conf
 

@@ -53,6 +53,8 @@ pub struct IpfsFacts {
     /// Listening addresses, each ending in `/p2p/<peer id>`.
     pub listen: Vec<String>,
     pub peers: usize,
+    /// Peers' records in the DHT store, and the records refused since the start.
+    pub dht: crate::ipfs::dht_guard::GuardStats,
 }
 
 /// A read that may fail: logged, and `None`.
@@ -104,6 +106,7 @@ impl AppState {
                 peer_id: node.peer_id().to_owned(),
                 listen: node.listen_addrs().await,
                 peers: node.peer_count().await,
+                dht: node.dht_stats(),
             });
         }
         if let Some(b) = self.backups() {

@@ -6,6 +6,7 @@ pub mod download;
 pub mod error;
 pub mod facts;
 pub mod host;
+pub mod pace;
 pub mod ratelimit;
 pub mod resolver;
 pub mod rpc;
@@ -320,8 +321,8 @@ pub const ANONYMOUS_BODY_LIMIT: u64 = 64 * 1024;
 pub const BODY_BUDGET_BYTES: u64 = 64 * 1024 * 1024;
 pub const BODY_BUDGET_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
-/// A share of the body budget, held until the request is answered.
-struct BodyPermit(#[allow(dead_code)] tokio::sync::OwnedSemaphorePermit);
+/// A share of the body budget, held until the request is answered (none for a small body).
+struct BodyPermit(#[allow(dead_code)] Option<tokio::sync::OwnedSemaphorePermit>);
 
 /// Admits a channel request's body before a byte of it is read: one over 64 KiB only from a
 /// sender naming a paired device in `Idbox-Device`, and each only once the box's budget of
@@ -349,12 +350,18 @@ fn admit_body(
                         }));
                     }
                 }
+                // Small bodies take no share: at most 64 KiB on each connection, so the
+                // connection cap bounds them (16 MiB), and a phone's everyday requests never
+                // wait behind large uploads, or behind someone holding the budget with them.
+                if length <= ANONYMOUS_BODY_LIMIT {
+                    return Ok(BodyPermit(None));
+                }
                 let permits = u32::try_from(length).unwrap_or(u32::MAX);
                 // A request waits its turn (its body unread, so it holds no memory), and is
                 // refused only when the budget stays full.
                 let wait = state.body_budget.clone().acquire_many_owned(permits);
                 match tokio::time::timeout(BODY_BUDGET_WAIT, wait).await {
-                    Ok(Ok(permit)) => Ok(BodyPermit(permit)),
+                    Ok(Ok(permit)) => Ok(BodyPermit(Some(permit))),
                     _ => Err(warp::reject::custom(ApiError::Busy(
                         "The box is receiving as much as it can hold at once. Try again in a \
                          moment."

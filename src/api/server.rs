@@ -1,11 +1,13 @@
 //! Serves a warp filter through hyper with the limits warp alone lacks (protocol §9): a header-read
-//! timeout, an idle timeout, a cap on concurrent connections, and a graceful drain on shutdown.
+//! timeout, a pace for request bodies ([`BodyPace`]), an idle timeout, caps on concurrent
+//! connections (in all and per address), and a graceful drain on shutdown.
 
 use std::convert::Infallible;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -26,6 +28,8 @@ use tower_service::Service as _;
 use warp::{Filter, Reply};
 
 use super::download::StreamedBody;
+pub use super::pace::BodyPace;
+use super::pace::PacedBody;
 
 /// The peer's address, put into every request's extensions for rate limits and logs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,6 +40,8 @@ pub struct PeerAddr(pub SocketAddr);
 pub struct ServerLimits {
     /// A request's whole header must arrive within this time (also bounds a keep-alive wait).
     pub header_read_timeout: Duration,
+    /// How fast a request body must arrive once the box reads it (`408` when it falls behind).
+    pub body_pace: BodyPace,
     /// A connection on which no byte moves either way for this long is closed.
     pub idle_timeout: Duration,
     /// Connections served at once; the next ones get `503` and are closed.
@@ -97,11 +103,27 @@ where
                 };
                 let _ = stream.set_nodelay(true);
                 let service = service.clone();
-                let hyper_service = hyper::service::service_fn(move |mut req| {
-                    req.extensions_mut().insert(PeerAddr(peer));
-                    let call = service.clone().call(req);
-                    async move { call.await.map(with_streamed_body) }
-                });
+                let pace = limits.body_pace;
+                let hyper_service = hyper::service::service_fn(
+                    move |req: http::Request<hyper::body::Incoming>| {
+                        let too_slow = Arc::new(AtomicBool::new(false));
+                        let mut req = req.map(|b| PacedBody::new(b, pace, too_slow.clone()));
+                        req.extensions_mut().insert(PeerAddr(peer));
+                        let call = service.clone().call(req);
+                        async move {
+                            let response = match call.await {
+                                Ok(response) => response,
+                                Err(never) => match never {},
+                            };
+                            // Whatever the route made of the failed read, the client is told.
+                            if too_slow.load(Ordering::Acquire) {
+                                log::debug!("{peer}: a request body arrived too slowly");
+                                return Ok::<_, Infallible>(request_timeout());
+                            }
+                            Ok(with_streamed_body(response))
+                        }
+                    },
+                );
                 let io = TokioIo::new(IdleTimeout::new(stream, limits.idle_timeout));
                 let conn = http1::Builder::new()
                     .timer(TokioTimer::new())
@@ -150,6 +172,29 @@ fn with_streamed_body(mut response: warp::reply::Response) -> http::Response<Bod
         }),
         None => response.map(|body| body.map_err(BoxError::from).boxed_unsync()),
     }
+}
+
+const TOO_SLOW: &str = r#"{"error":"request_timeout","message":"The request reached the box too slowly, so the box stopped waiting for it. Check the network connection (a weak Wi-Fi signal, for one), then try again."}"#;
+
+/// `408`, for a request whose body fell behind its [`BodyPace`]; the connection closes (the
+/// rest of the body is never read).
+fn request_timeout() -> http::Response<Body> {
+    let mut response = http::Response::new(
+        http_body_util::Full::new(Bytes::from_static(TOO_SLOW.as_bytes()))
+            .map_err(|never| match never {})
+            .boxed_unsync(),
+    );
+    *response.status_mut() = http::StatusCode::REQUEST_TIMEOUT;
+    let headers = response.headers_mut();
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    headers.insert(
+        http::header::CONNECTION,
+        http::HeaderValue::from_static("close"),
+    );
+    response
 }
 
 const BUSY: &str = r#"{"error":"busy","message":"The box is handling too many connections. Try again in a moment."}"#;

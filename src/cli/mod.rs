@@ -238,8 +238,14 @@ fn fail(code: u8, message: impl std::fmt::Display) -> ExitCode {
     ExitCode::from(code)
 }
 
+/// Threads of the runtime's blocking pool (file and database work) at most: tokio's default of
+/// 512 would not fit the unit's `TasksMax=256` (systemd/identity-box.service), and a Pi's four
+/// cores gain nothing from more.
+const BLOCKING_THREADS: usize = 64;
+
 fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
+        .max_blocking_threads(BLOCKING_THREADS)
         .enable_all()
         .build()
 }
@@ -255,14 +261,23 @@ fn serve(common: &CommonArgs, listen: Option<SocketAddr>) -> ExitCode {
         Err(e) => return fail(1, format!("cannot start the async runtime: {e}")),
     };
     let mut config = config;
+    let mut env = DaemonEnv::from_process();
+    match daemon::systemd::take_http_listener() {
+        Ok(listener) => env.http_listener = listener.map(std::sync::Arc::new),
+        Err(e) => {
+            return fail(
+                EXIT_NEEDS_ATTENTION,
+                format!(
+                    "systemd passed a socket that is not a TCP listening socket ({e}); check \
+                     identity-box.socket (ListenStream=80)"
+                ),
+            );
+        }
+    }
     let result: Result<(), daemon::DaemonError> = rt.block_on(async {
         loop {
-            let started = daemon::start(
-                config.clone(),
-                DaemonEnv::from_process(),
-                CancellationToken::new(),
-            )
-            .await?;
+            let started =
+                daemon::start(config.clone(), env.clone(), CancellationToken::new()).await?;
             let Some(running) = started else {
                 return Ok(());
             };
@@ -545,9 +560,11 @@ pub fn format_status(r: &StatusReport) -> String {
         ipfs = r.ipfs.as_ref().map_or_else(
             || "not running".to_owned(),
             |i| format!(
-                "{} ({} peers) on {}",
+                "{} ({} peers; DHT: {} records of peers kept, {} refused) on {}",
                 i.peer_id,
                 i.peers,
+                i.dht_peer_records,
+                i.dht_refused,
                 if i.listen.is_empty() {
                     "no address".to_owned()
                 } else {

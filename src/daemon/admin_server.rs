@@ -151,6 +151,8 @@ async fn handle(req: AdminRequest, ctx: &Context) -> AdminResponse {
                     peer_id: i.peer_id,
                     listen: i.listen,
                     peers: i.peers as u64,
+                    dht_peer_records: i.dht.remote_records as u64,
+                    dht_refused: i.dht.refused,
                 }),
             }))
         }

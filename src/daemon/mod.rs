@@ -9,7 +9,7 @@
 
 mod admin_server;
 pub mod logging;
-mod systemd;
+pub mod systemd;
 
 use std::fs::File;
 use std::net::SocketAddr;
@@ -51,14 +51,36 @@ pub struct DaemonEnv {
     pub state_directory: Option<String>,
     /// `$RUNTIME_DIRECTORY`
     pub runtime_directory: Option<String>,
+    /// The HTTP socket systemd passed ([`systemd::take_http_listener`]); served instead of
+    /// binding `listen`.
+    pub http_listener: Option<Arc<std::net::TcpListener>>,
 }
 
 impl DaemonEnv {
+    /// The directories from the environment (the socket is taken separately, once).
     pub fn from_process() -> Self {
         Self {
             state_directory: std::env::var("STATE_DIRECTORY").ok(),
             runtime_directory: std::env::var("RUNTIME_DIRECTORY").ok(),
+            http_listener: None,
         }
+    }
+}
+
+/// The HTTP listener: the socket systemd passed, or `listen` bound now.
+async fn http_listener(env: &DaemonEnv, listen: SocketAddr) -> std::io::Result<TcpListener> {
+    match &env.http_listener {
+        Some(passed) => {
+            let listener = passed.try_clone()?;
+            listener.set_nonblocking(true)?;
+            let listener = TcpListener::from_std(listener)?;
+            log::info!(
+                "serving HTTP on the socket passed by systemd ({})",
+                listener.local_addr()?
+            );
+            Ok(listener)
+        }
+        None => TcpListener::bind(listen).await,
     }
 }
 
@@ -108,7 +130,8 @@ fn listen_hint(e: &std::io::Error) -> &'static str {
             "this machine has no such address; use 0.0.0.0 or one of its own addresses with --listen"
         }
         std::io::ErrorKind::PermissionDenied => {
-            "ports below 1024 need the CAP_NET_BIND_SERVICE capability (the systemd unit grants it)"
+            "ports below 1024 need the CAP_NET_BIND_SERVICE capability; the packaged service gets \
+             port 80 from systemd instead (identity-box.socket)"
         }
         _ => "choose another address with --listen",
     }
@@ -237,7 +260,9 @@ pub async fn start(
         addr: config.listen,
         source,
     };
-    let listener = TcpListener::bind(config.listen).await.map_err(listen_err)?;
+    let listener = http_listener(&env, config.listen)
+        .await
+        .map_err(listen_err)?;
     let local_addr = listener.local_addr().map_err(listen_err)?;
 
     let state = Arc::new(app_state(
@@ -480,6 +505,7 @@ fn serve_http(parts: &mut Parts, config: &Config, state: &Arc<AppState>, listene
     );
     let limits = ServerLimits {
         header_read_timeout: config.http.header_read_timeout(),
+        body_pace: config.http.body_pace(),
         idle_timeout: config.http.idle_timeout(),
         max_connections: config.http.max_connections,
         max_connections_per_address: config.http.max_connections_per_address,

@@ -12,6 +12,7 @@
 //! (connexa only logs what mDNS finds), and a Kademlia DHT in server mode so that two boxes on
 //! one network answer each other's queries.
 
+pub mod dht_guard;
 pub mod name;
 pub mod record;
 

@@ -2,6 +2,9 @@
 
 use std::time::Duration;
 
+use connexa::behaviour::BehaviourEvent;
+use connexa::prelude::dht as kad;
+use connexa::prelude::dht::store::RecordStore as _;
 use futures_util::StreamExt;
 use ipld_core::cid::Cid;
 use rust_ipfs::block::BlockCodec;
@@ -12,6 +15,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use zeroize::Zeroizing;
 
+use super::dht_guard::{DhtGuard, GuardLimits, GuardStats, MAX_RECORD_BYTES, OWN_RECORDS};
 use super::{IpfsError, IpnsName, NodeConfig, parse_addr};
 
 /// A running node; cheap to clone.
@@ -19,6 +23,8 @@ use super::{IpfsError, IpnsName, NodeConfig, parse_addr};
 pub struct Node {
     ipfs: Ipfs,
     peer_id: String,
+    /// What peers may put into the DHT record store.
+    guard: GuardedStore,
     publish: mpsc::Sender<(Vec<u8>, Vec<u8>)>,
     publisher: std::sync::Arc<std::sync::Mutex<Option<JoinHandle<()>>>>,
 }
@@ -56,19 +62,35 @@ impl Node {
         let keypair =
             Keypair::ed25519_from_bytes(&mut *seed).map_err(|e| IpfsError::Start(e.to_string()))?;
 
+        let guard = GuardedStore::default();
+        let hook_guard = guard.clone();
         let mut builder = rust_ipfs::builder::DefaultIpfsBuilder::with_keypair(&keypair)
             .map_err(|e| IpfsError::Start(e.to_string()))?
             .set_path(&config.repo)
             .with_identify(Default::default())
             .with_ping(Default::default())
             .with_bitswap()
-            .with_kademlia()
+            // Records that peers put come to the hook below, not straight into the store.
+            .with_kademlia_with_config("/ipfs/kad/1.0.0", |mut config| {
+                config.set_record_filtering(kad::StoreInserts::FilterBoth);
+                config
+            })
             .enable_tcp()
             // Peers on the LAN stay connected: the DHT and block exchange need them.
             .set_idle_connection_timeout(600)
-            .swarm_events(|swarm, event| {
+            .swarm_events(move |swarm, event| {
+                let local = *swarm.local_peer_id();
+                if let Some(kademlia) = swarm.behaviour_mut().kademlia.as_mut() {
+                    let request = match event {
+                        SwarmEvent::Behaviour(BehaviourEvent::Kademlia(
+                            kad::Event::InboundRequest { request },
+                        )) => Some(request),
+                        _ => None,
+                    };
+                    hook_guard.on_event(local, kademlia, request);
+                }
                 // connexa logs mDNS discoveries but never dials them.
-                if let SwarmEvent::Behaviour(connexa::behaviour::BehaviourEvent::Mdns(
+                if let SwarmEvent::Behaviour(BehaviourEvent::Mdns(
                     connexa::prelude::mdns::Event::Discovered(found),
                 )) = event
                 {
@@ -122,6 +144,7 @@ impl Node {
         let publisher = tokio::spawn(publisher(ipfs.clone(), queue));
         Ok(Node {
             peer_id: keypair.public().to_peer_id().to_string(),
+            guard,
             ipfs,
             publish,
             publisher: std::sync::Arc::new(std::sync::Mutex::new(Some(publisher))),
@@ -207,9 +230,25 @@ impl Node {
     /// Queues a name's record for the DHT. Returns at once: the put runs in the background, and
     /// a record that does not get out now is sent again by the next republish round.
     pub fn publish(&self, name: &IpnsName, record: Vec<u8>) {
+        self.guard.own_name(&name.record_key());
         if self.publish.try_send((name.record_key(), record)).is_err() {
             log::warn!("too many IPNS records waiting; {name} goes out with the next round");
         }
+    }
+
+    /// What the DHT record store's guard has let in and refused.
+    pub fn dht_stats(&self) -> GuardStats {
+        self.guard.stats()
+    }
+
+    /// Puts raw bytes under `name`'s key into the DHT and waits for the put to end (as any
+    /// peer on the network could): for tests of what a box does with a peer's records.
+    #[doc(hidden)]
+    pub async fn put_raw(&self, key: Vec<u8>, value: Vec<u8>) -> Result<(), String> {
+        self.ipfs
+            .dht_put(&key, value, Quorum::One)
+            .await
+            .map_err(|e| e.to_string())
     }
 
     /// Every record the DHT holds for `name` (the local store's copy included) within `timeout`.
@@ -270,4 +309,134 @@ fn tokio_stream_of<T: Send + 'static>(
     mut rx: mpsc::Receiver<T>,
 ) -> impl futures_util::Stream<Item = T> {
     futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}
+
+/// The node's [`DhtGuard`], shared between the swarm task's hook (which stores what it admits)
+/// and the node (which names the box's own records).
+#[derive(Clone, Default)]
+struct GuardedStore {
+    inner: std::sync::Arc<std::sync::Mutex<GuardState>>,
+}
+
+#[derive(Default)]
+struct GuardState {
+    guard: DhtGuard,
+    /// Whether the Kademlia store has been given its room (at the swarm's first event).
+    sized: bool,
+}
+
+impl GuardedStore {
+    fn lock(&self) -> std::sync::MutexGuard<'_, GuardState> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn own_name(&self, key: &[u8]) {
+        self.lock().guard.own_name(key);
+    }
+
+    fn stats(&self) -> GuardStats {
+        self.lock().guard.stats()
+    }
+
+    /// Runs on the swarm task for every event, before connexa handles it.
+    fn on_event(
+        &self,
+        local: rust_ipfs::PeerId,
+        kademlia: &mut kad::Behaviour<kad::store::MemoryStore>,
+        request: Option<&kad::InboundRequest>,
+    ) {
+        let mut state = self.lock();
+        if !state.sized {
+            state.sized = true;
+            resize_store(local, kademlia);
+        }
+        let Some(request) = request else {
+            return;
+        };
+        match request {
+            kad::InboundRequest::PutRecord {
+                source,
+                record: Some(record),
+                ..
+            } => admit(
+                &mut state.guard,
+                kademlia.store_mut(),
+                *source,
+                record.clone(),
+            ),
+            // Provider records are taken as before (the store bounds them itself).
+            kad::InboundRequest::AddProvider {
+                record: Some(provider),
+            } => {
+                if let Err(e) = kademlia.store_mut().add_provider(provider.clone()) {
+                    log::debug!("a peer's provider record was not stored: {e}");
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Gives the store room for the box's own records beyond what peers may fill (the default
+/// store holds 1,024 records in all). At the first event of the swarm, so nothing is in it yet;
+/// what is (records, and the box's own provider records) moves over anyway.
+fn resize_store(local: rust_ipfs::PeerId, kademlia: &mut kad::Behaviour<kad::store::MemoryStore>) {
+    let config = kad::store::MemoryStoreConfig {
+        max_records: GuardLimits::default().remote + OWN_RECORDS,
+        max_value_bytes: MAX_RECORD_BYTES,
+        ..Default::default()
+    };
+    let mut fresh = kad::store::MemoryStore::with_config(local, config);
+    let store = kademlia.store_mut();
+    for record in store.records() {
+        let _ = fresh.put(record.into_owned());
+    }
+    for provider in store.provided() {
+        let _ = fresh.add_provider(provider.into_owned());
+    }
+    *store = fresh;
+}
+
+/// Stores `record` from `source` if the guard admits it, expiring at its end of life at the
+/// latest; counts and now and then logs a refusal.
+fn admit(
+    guard: &mut DhtGuard,
+    store: &mut kad::store::MemoryStore,
+    source: rust_ipfs::PeerId,
+    mut record: kad::Record,
+) {
+    let now = chrono::Utc::now().timestamp();
+    let check = |guard: &DhtGuard, store: &kad::store::MemoryStore| {
+        let held = store.get(&record.key).map(|r| r.value.clone());
+        guard.check(
+            &source,
+            record.key.as_ref(),
+            &record.value,
+            held.as_deref(),
+            now,
+        )
+    };
+    let mut verdict = check(guard, store);
+    if verdict.is_err() && guard.is_full_for(&source) {
+        // Records that expired since leave the store quietly: count again without them.
+        guard.retain(|key| store.get(&kad::RecordKey::from(key.to_vec())).is_some());
+        verdict = check(guard, store);
+    }
+    match verdict {
+        Ok(admitted) => {
+            let left = u64::try_from(admitted.eol.saturating_sub(now)).unwrap_or(0);
+            let eol = std::time::Instant::now() + Duration::from_secs(left);
+            record.expires = Some(record.expires.map_or(eol, |e| e.min(eol)));
+            let key = record.key.clone();
+            match store.put(record) {
+                Ok(()) => guard.stored(source, key.as_ref()),
+                Err(e) => log::warn!("the DHT record store refused a peer's record: {e:?}"),
+            }
+        }
+        Err(why) => {
+            if let Some(warning) = guard.refused(&source, &why, std::time::Instant::now()) {
+                log::warn!("{warning}");
+            }
+        }
+    }
 }

@@ -63,9 +63,20 @@ pub fn name_of_seed(seed: &[u8; 32]) -> IpnsName {
 
 /// Decodes `bytes` and checks that `name`'s key signed it and that it is alive at `now`.
 pub fn verify(name: &IpnsName, bytes: &[u8], now: i64) -> Result<RecordInfo, RecordError> {
+    verify_for_peer(name.peer_id(), bytes, now)
+}
+
+/// [`verify`] for the name of any key (the DHT holds names of every kind, RSA included, whose
+/// records carry their key): its V2 signature over the CBOR data, the data matching the
+/// record's fields, and its end of life after `now`.
+pub fn verify_for_peer(
+    peer: libp2p_identity::PeerId,
+    bytes: &[u8],
+    now: i64,
+) -> Result<RecordInfo, RecordError> {
     let invalid = |e: rust_ipns::Error| RecordError::Invalid(e.to_string());
     let record = rust_ipns::Record::decode(bytes).map_err(invalid)?;
-    record.verify_signature(name.peer_id()).map_err(invalid)?;
+    record.verify_signature(peer).map_err(invalid)?;
     let data = record.data().map_err(invalid)?;
     let value = String::from_utf8(data.value().to_vec())
         .map_err(|_| RecordError::Invalid("the value is not text".into()))?;

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use super::dht_guard::GuardStats;
 use super::{IpfsError, IpnsName, NodeConfig};
 
 /// No node: this build was made without the feature `node`.
@@ -52,6 +53,15 @@ impl Node {
     }
 
     pub fn publish(&self, _name: &IpnsName, _record: Vec<u8>) {
+        match *self {}
+    }
+
+    pub fn dht_stats(&self) -> GuardStats {
+        match *self {}
+    }
+
+    #[doc(hidden)]
+    pub async fn put_raw(&self, _key: Vec<u8>, _value: Vec<u8>) -> Result<(), String> {
         match *self {}
     }
 

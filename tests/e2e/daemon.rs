@@ -203,3 +203,94 @@ fn sigterm_closes_kept_alive_connections_and_exits_0() {
         daemon.stderr()
     );
 }
+
+/// The packaged service gets port 80 from systemd (identity-box.socket) and needs no privilege:
+/// a socket passed the systemd way (`LISTEN_FDS`, here by `systemd-socket-activate`, which binds
+/// it first and starts the box at the first connection) is served instead of `--listen`, and
+/// still after a factory reset, when the box starts again in the same process.
+#[test]
+fn a_socket_systemd_passes_is_served_also_after_a_factory_reset() {
+    let activate = "/usr/bin/systemd-socket-activate";
+    assert!(
+        std::path::Path::new(activate).exists(),
+        "{activate} is missing: apt-get install systemd"
+    );
+    // A free port for the activator (it needs a number; it binds it before starting the box).
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let socket = format!("127.0.0.1:{port}");
+    // The first connection starts the box; it waits in the socket's queue meanwhile.
+    let knock = {
+        let socket = socket.clone();
+        std::thread::spawn(move || {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+            loop {
+                match std::net::TcpStream::connect(&socket) {
+                    Ok(stream) => {
+                        let mut stream = stream;
+                        use std::io::{Read, Write};
+                        stream
+                            .write_all(
+                                b"GET /v1/info HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+                            )
+                            .unwrap();
+                        let mut answer = Vec::new();
+                        stream.read_to_end(&mut answer).unwrap();
+                        return common::parse_response(&answer);
+                    }
+                    Err(e) => {
+                        assert!(std::time::Instant::now() < deadline, "{socket}: {e}");
+                        std::thread::yield_now();
+                    }
+                }
+            }
+        })
+    };
+    let passed_env = [
+        "NOTIFY_SOCKET",
+        "RUST_LOG",
+        "IDENTITY_BOX_MDNS__ENABLED",
+        "IDENTITY_BOX_IPFS__MDNS",
+        "IDENTITY_BOX_IPFS__LISTEN",
+    ];
+    let mut prefix = vec![activate, "--listen", socket.as_str()];
+    for name in &passed_env {
+        prefix.extend(["--setenv", name]);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut daemon = Daemon::start_in(&prefix, dir.path(), &[], &[]).expect_ready();
+    // `--listen 127.0.0.1:0` was given too: the passed socket wins.
+    assert_eq!(daemon.addr.port(), port);
+    let first = knock.join().unwrap();
+    assert_eq!(
+        first.status, 200,
+        "the connection that started the box is answered"
+    );
+    assert!(
+        daemon.stderr().contains(&format!(
+            "serving HTTP on the socket passed by systemd ({socket})"
+        )),
+        "{}",
+        daemon.stderr()
+    );
+    let old = daemon.get("/v1/info").json()["fingerprint"].clone();
+
+    let mut phone = common::owner(&daemon);
+    phone
+        .call_json(
+            "box.factory_reset",
+            serde_json::json!({"confirm": "erase everything"}),
+        )
+        .unwrap();
+    daemon.wait_ready_again();
+    let info = daemon.get("/v1/info");
+    assert_eq!(info.status, 200);
+    assert_ne!(
+        info.json()["fingerprint"],
+        old,
+        "a new box, on the same socket"
+    );
+}

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{BIN, Daemon, admin_command, kind, member, owner};
+use common::{BIN, Daemon, ipfs_addrs, kind, member, owner};
 use identity_box::client::Client;
 use identity_box::identity::Did;
 use identity_box::identity::document::{check_shape, multikey_ed25519, multikey_x25519};
@@ -417,23 +417,6 @@ fn start_peer(data_dir: &Path, peer_dir: &Path) -> Daemon {
         common::Started::Ready(d) => d,
         common::Started::Failed(status, err) => panic!("second box failed ({status}): {err}"),
     }
-}
-
-/// The IPFS listening addresses of a running daemon, from `identity-box status --json`.
-fn ipfs_addrs(data_dir: &Path) -> Vec<String> {
-    let out = admin_command(&["status", "--json"], data_dir);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let status: Value = serde_json::from_slice(&out.stdout).unwrap();
-    status["ipfs"]["listen"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a.as_str().unwrap().to_owned())
-        .collect()
 }
 
 /// Resolves on a box until `done` holds for the answer (the other box's record travels through

@@ -10,6 +10,7 @@ mod archive;
 mod backups;
 mod browser;
 mod daemon;
+mod dht;
 mod discovery;
 mod hostile;
 mod household;

@@ -187,6 +187,11 @@ fn an_answer_that_does_not_open_with_the_pinned_key_is_refused() {
     let stop = tokio_util::sync::CancellationToken::new();
     let limits = identity_box::api::server::ServerLimits {
         header_read_timeout: std::time::Duration::from_secs(5),
+        body_pace: identity_box::api::server::BodyPace {
+            initial: std::time::Duration::from_secs(5),
+            min_rate: 1024,
+            max: std::time::Duration::from_secs(30),
+        },
         idle_timeout: std::time::Duration::from_secs(5),
         max_connections: 8,
         max_connections_per_address: 8,

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use identity_box::api::server::{ServeOutcome, ServerLimits, serve};
+use identity_box::api::server::{BodyPace, ServeOutcome, ServerLimits, serve};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, mpsc};
@@ -17,6 +17,11 @@ use warp::reply::Reply;
 fn limits() -> ServerLimits {
     ServerLimits {
         header_read_timeout: Duration::from_secs(10),
+        body_pace: BodyPace {
+            initial: Duration::from_secs(10),
+            min_rate: 1024,
+            max: Duration::from_secs(60),
+        },
         idle_timeout: Duration::from_secs(10),
         max_connections: 16,
         max_connections_per_address: 16,
@@ -170,6 +175,53 @@ async fn a_stalled_body_hits_the_idle_timeout() {
         .await
         .unwrap();
     assert!(read_one_response(&mut stream).await.ends_with("3 bytes"));
+    server.stop.cancel();
+    server.task.await.unwrap();
+}
+
+/// One byte just before each idle period ends kept a connection for ever; now the body must
+/// keep up its pace, and the client learns why it was cut off.
+#[tokio::test]
+async fn a_trickling_body_is_cut_off_with_408() {
+    let server = start(ServerLimits {
+        body_pace: BodyPace {
+            initial: Duration::from_millis(400),
+            min_rate: 1024,
+            max: Duration::from_secs(60),
+        },
+        idle_timeout: Duration::from_secs(5),
+        ..limits()
+    })
+    .await;
+    let mut stream = TcpStream::connect(server.addr).await.unwrap();
+    stream
+        .write_all(b"POST /upload HTTP/1.1\r\nHost: localhost\r\nContent-Length: 100\r\n\r\n")
+        .await
+        .unwrap();
+    // A byte every 150 ms, far inside the idle timeout (which alone would let this go on for
+    // ever), far below 1 KiB a second. (It stops before the pace runs out, so that no unread
+    // byte makes the closing box reset the connection before the test reads the answer.)
+    for _ in 0..3 {
+        stream.write_all(b"x").await.unwrap();
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    let got =
+        String::from_utf8(read_until_closed(&mut stream, Duration::from_secs(10)).await).unwrap();
+    assert!(got.starts_with("HTTP/1.1 408"), "{got}");
+    assert!(got.contains(r#""error":"request_timeout""#), "{got}");
+    assert!(!got.contains("bytes"), "{got}");
+
+    // A body that keeps its pace is served, although it takes longer than the initial time.
+    let mut stream = TcpStream::connect(server.addr).await.unwrap();
+    stream
+        .write_all(b"POST /upload HTTP/1.1\r\nHost: localhost\r\nContent-Length: 8000\r\n\r\n")
+        .await
+        .unwrap();
+    for _ in 0..8 {
+        stream.write_all(&[b'y'; 1000]).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(read_one_response(&mut stream).await.ends_with("8000 bytes"));
     server.stop.cancel();
     server.task.await.unwrap();
 }

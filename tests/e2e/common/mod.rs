@@ -438,3 +438,20 @@ pub fn boot_id_config(dir: &Path, extra: &str) -> (PathBuf, PathBuf) {
     );
     (config, boot_id)
 }
+
+/// The IPFS listening addresses of a running daemon, from `identity-box status --json`.
+pub fn ipfs_addrs(data_dir: &Path) -> Vec<String> {
+    let out = admin_command(&["status", "--json"], data_dir);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    status["ipfs"]["listen"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap().to_owned())
+        .collect()
+}
