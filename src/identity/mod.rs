@@ -472,7 +472,8 @@ impl Identities {
     }
 
     /// Re-signs every live identity's record with a fresh end of life and queues it for the
-    /// DHT. Returns how many were republished.
+    /// DHT, and queues deleted identities' last records as they are while they live. Returns
+    /// how many live identities were republished.
     pub async fn republish_all(&self) -> Result<usize, IdentityError> {
         let rows = self.store.live_identities().await?;
         let eol = self.clock.now_unix() + RECORD_LIFETIME_SECS;
@@ -508,6 +509,30 @@ impl Identities {
                 self.node.publish(did.ipns_name(), record);
                 count += 1;
             }
+        }
+        // A deleted DID's last record (pointing at its deactivated document) goes out again
+        // as it is while it is alive: its key is erased, so it cannot be signed anew, but the
+        // box keeps holding it, so that a peer replaying an older record of the name cannot
+        // bring the DID back (protocol §9, "The DHT record store").
+        let now = self.clock.now_unix();
+        for row in self.store.deleted_identities().await? {
+            let Ok(did) = row.did.parse::<Did>() else {
+                continue;
+            };
+            if record::verify(did.ipns_name(), &row.record, now).is_err() {
+                continue;
+            }
+            if self
+                .node
+                .get_document(&row.cid, Duration::ZERO)
+                .await
+                .is_err()
+            {
+                self.node
+                    .put_document(&parse_document(&row.document)?)
+                    .await?;
+            }
+            self.node.publish(did.ipns_name(), row.record);
         }
         Ok(count)
     }

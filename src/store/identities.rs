@@ -252,6 +252,13 @@ impl Store {
             .await
     }
 
+    /// Every deleted identity (a tombstone: its last record points at its deactivated document).
+    pub async fn deleted_identities(&self) -> Result<Vec<IdentityRow>, StoreError> {
+        let vault = self.vault();
+        self.call(move |conn| select(conn, &vault, "WHERE deactivated = 1 ORDER BY did", []))
+            .await
+    }
+
     /// How many live identities the box holds.
     pub async fn identity_count(&self) -> Result<u64, StoreError> {
         self.call(|conn| {

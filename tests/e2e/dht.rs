@@ -169,3 +169,60 @@ fn a_peer_putting_old_junk_and_thousands_of_records_changes_nothing_outsiders_re
     assert_eq!(again["document"], current["document"]);
     rt.block_on(outside.stop());
 }
+
+/// A deleted DID's last record (deactivated) is the box's to keep, also after a restart: the
+/// box puts it out again, and a peer replaying the DID's older, live record changes nothing.
+#[test]
+fn a_deleted_did_stays_deleted_after_a_restart_whatever_a_peer_replays() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut daemon = Daemon::ready(dir.path(), &[]);
+    let mut phone = owner(&daemon);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let attacker_dir = tempfile::tempdir().unwrap();
+    let attacker = rt.block_on(node(
+        attacker_dir.path(),
+        &ipfs_addrs(dir.path()).remove(0),
+        66,
+    ));
+    let carol = phone.create_identity("Carol").unwrap();
+    let name = name_of(&carol.did);
+    let live = rt.block_on(record_of(&attacker, &name, 0));
+    phone.delete_identity(&carol.did).unwrap();
+    rt.block_on(record_of(&attacker, &name, 1));
+    rt.block_on(attacker.stop());
+
+    // The box starts again (its DHT store, in memory, starts empty).
+    daemon.terminate();
+    drop(daemon);
+    let daemon = Daemon::ready(dir.path(), &[]);
+    let box_addr = ipfs_addrs(dir.path()).remove(0);
+    let attacker_dir = tempfile::tempdir().unwrap();
+    let attacker = rt.block_on(node(attacker_dir.path(), &box_addr, 66));
+    // The box has put the deleted DID's last record out again ...
+    rt.block_on(record_of(&attacker, &name, 1));
+    // ... and refuses the older one replayed.
+    let (_, refused_before) = dht_counts(dir.path());
+    rt.block_on(attacker.put_raw(name.record_key(), live))
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while dht_counts(dir.path()).1 == refused_before {
+        assert!(
+            Instant::now() < deadline,
+            "the replayed record never reached the box"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    rt.block_on(attacker.stop());
+
+    let outside_dir = tempfile::tempdir().unwrap();
+    let outside = rt.block_on(node(outside_dir.path(), &box_addr, 77));
+    rt.block_on(record_of(&outside, &name, 1));
+    let seen = rt.block_on(found(&outside, &name));
+    assert!(!seen.is_empty());
+    assert!(
+        seen.iter().all(|r| r.as_ref().is_ok_and(|i| i.seq == 1)),
+        "{seen:?}"
+    );
+    rt.block_on(outside.stop());
+    drop(daemon);
+}
