@@ -482,23 +482,7 @@ impl Identities {
             let (Some(secret), Ok(did)) = (row.secret_key.as_ref(), row.did.parse::<Did>()) else {
                 continue;
             };
-            // The node's repository may have lost the block (a damaged or deleted ipfs/
-            // directory); the database holds the document, so put it back.
-            if self
-                .node
-                .get_document(&row.cid, Duration::ZERO)
-                .await
-                .is_err()
-            {
-                let doc = parse_document(&row.document)?;
-                let cid = self.node.put_document(&doc).await?;
-                if cid != row.cid {
-                    log::error!(
-                        "the stored document of {did} does not match its CID {}",
-                        row.cid
-                    );
-                }
-            }
+            self.restore_block(&row, &did).await?;
             let record = record::sign(secret, &ipfs_path(&row.cid), row.seq, eol)?;
             // An update that won meanwhile has already published its own, newer record.
             if self
@@ -522,19 +506,34 @@ impl Identities {
             if record::verify(did.ipns_name(), &row.record, now).is_err() {
                 continue;
             }
-            if self
-                .node
-                .get_document(&row.cid, Duration::ZERO)
-                .await
-                .is_err()
-            {
-                self.node
-                    .put_document(&parse_document(&row.document)?)
-                    .await?;
-            }
+            self.restore_block(&row, &did).await?;
             self.node.publish(did.ipns_name(), row.record);
         }
         Ok(count)
+    }
+
+    /// Puts an identity's document back into the node when its repository lost the block (a
+    /// damaged or deleted ipfs/ directory): the database holds the document.
+    async fn restore_block(&self, row: &IdentityRow, did: &Did) -> Result<(), IdentityError> {
+        if self
+            .node
+            .get_document(&row.cid, Duration::ZERO)
+            .await
+            .is_ok()
+        {
+            return Ok(());
+        }
+        let cid = self
+            .node
+            .put_document(&parse_document(&row.document)?)
+            .await?;
+        if cid != row.cid {
+            log::error!(
+                "the stored document of {did} does not match its CID {}",
+                row.cid
+            );
+        }
+        Ok(())
     }
 
     /// How many live identities the box holds.
