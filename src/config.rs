@@ -163,6 +163,8 @@ pub struct PairingSettings {
     pub window_secs: u64,
     /// Wrong pairing codes that close a window opened by an owner or the console.
     pub max_failures: u32,
+    /// Seconds a link code (a device linking another of the same person) works.
+    pub link_code_secs: u64,
     /// The file whose text names this boot of the machine: the start-up window opens only when
     /// it differs from the one of the last start (a power cycle, not a restart of the service).
     pub boot_id_file: PathBuf,
@@ -174,6 +176,7 @@ impl Default for PairingSettings {
             startup_window_secs: 600,
             window_secs: 600,
             max_failures: 20,
+            link_code_secs: 300,
             boot_id_file: PathBuf::from("/proc/sys/kernel/random/boot_id"),
         }
     }
@@ -556,6 +559,12 @@ const RULES: &[Rule] = &[
         |c| c.pairing.startup_window_secs,
         0..=86_400,
         "must be at most 86400 seconds (0 turns it off)",
+    ),
+    range(
+        "pairing.link_code_secs",
+        |c| c.pairing.link_code_secs,
+        1..=3600,
+        "must be between 1 and 3600 seconds",
     ),
     range(
         "pairing.window_secs",

@@ -140,6 +140,13 @@ pub fn x25519(secret: &Secret32, public: &[u8; 32]) -> Result<Secret32, CryptoEr
     Ok(Secret32(*shared.as_bytes()))
 }
 
+/// 16 random bytes as 32 lower-case hex digits: an id that tells nothing (a group's).
+pub fn random_id() -> String {
+    let mut bytes = [0u8; 16];
+    getrandom::getrandom(&mut bytes).unwrap_or_else(|e| panic!("no random numbers: {e}"));
+    hex::encode(bytes)
+}
+
 /// Length of a NaCl nonce.
 pub const NONCE_LEN: usize = 24;
 
@@ -253,8 +260,16 @@ impl BackupSecrets {
         out
     }
 
-    /// Opens a bundle; `None` when it is too short, was made with another key, or was altered.
+    /// Opens a bundle of either format (protocol §5: a v2 bundle through its mnemonic slot);
+    /// `None` when it is too short, was made with another key, or was altered.
     pub fn open_bundle(&self, bundle: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
+        if crate::backup::bundle::is_v2(bundle)
+            && let Some(plain) = crate::backup::bundle::parse(bundle)
+                .ok()
+                .and_then(|p| p.open_with_bundle_key(&self.bundle_key))
+        {
+            return Some(plain);
+        }
         let nonce: &[u8; NONCE_LEN] = bundle.get(..NONCE_LEN)?.try_into().ok()?;
         secretbox_open(&self.bundle_key, nonce, &bundle[NONCE_LEN..]).map(Zeroizing::new)
     }

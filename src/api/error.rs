@@ -307,6 +307,21 @@ pub enum RpcError {
     /// The box cannot do it right now.
     #[error("{0}")]
     Unavailable(String),
+    /// A link code that is not the one handed out (protocol §2, "Linking").
+    #[error("{0}")]
+    LinkCodeWrong(String),
+    /// A link code past its 5 minutes, or one entered wrong too often.
+    #[error("{0}")]
+    LinkExpired(String),
+    /// A link code used already.
+    #[error("{0}")]
+    LinkUsed(String),
+    /// A person's group has as many devices as it may.
+    #[error("{0}")]
+    GroupFull(String),
+    /// A version under a group key the group no longer uses.
+    #[error("{0}")]
+    GroupKeyRetired(String),
     /// Something failed inside the box.
     #[error("something went wrong inside the box")]
     Internal,
@@ -328,6 +343,11 @@ impl RpcError {
             RpcError::Quota(_) => (-32029, "quota"),
             RpcError::StorageFull(_) => (-32028, "storage_full"),
             RpcError::Unavailable(_) => (-32006, "unavailable"),
+            RpcError::LinkCodeWrong(_) => (-32003, "link_code_wrong"),
+            RpcError::LinkExpired(_) => (-32010, "link_expired"),
+            RpcError::LinkUsed(_) => (-32010, "link_used"),
+            RpcError::GroupFull(_) => (-32029, "group_full"),
+            RpcError::GroupKeyRetired(_) => (-32009, "group_key_retired"),
             RpcError::Internal => (-32603, "internal"),
         }
     }
@@ -387,6 +407,8 @@ impl From<BackupError> for RpcError {
             BackupError::Conflict(m) => RpcError::Conflict(m),
             BackupError::TooLarge(m) => RpcError::TooLarge(m),
             BackupError::Quota(m) => RpcError::Quota(m),
+            BackupError::GroupFull => RpcError::GroupFull(e.to_string()),
+            BackupError::GroupKeyRetired => RpcError::GroupKeyRetired(e.to_string()),
             BackupError::Identity(e) => e.into(),
             BackupError::Store(e) => e.into(),
             BackupError::Archive(e) => {
@@ -408,6 +430,27 @@ impl From<ApproveError> for RpcError {
     }
 }
 
+impl From<crate::pairing::link::LinkError> for RpcError {
+    fn from(e: crate::pairing::link::LinkError) -> Self {
+        use crate::pairing::link::{CodeError, LinkError};
+        let m = e.to_string();
+        match e {
+            LinkError::Code(CodeError::NoCode) | LinkError::NotPaired(_) => RpcError::NotFound(m),
+            LinkError::Code(CodeError::Wrong { .. }) => RpcError::LinkCodeWrong(m),
+            LinkError::Code(CodeError::Expired | CodeError::TooManyWrong) => {
+                RpcError::LinkExpired(m)
+            }
+            LinkError::Code(CodeError::Used) => RpcError::LinkUsed(m),
+            LinkError::NotClaimed => RpcError::Conflict(m),
+            LinkError::Itself | LinkError::BadSealed => RpcError::InvalidParams(m),
+            LinkError::Pending => RpcError::PendingApproval(m),
+            LinkError::NeedsOwner | LinkError::NotYours => RpcError::Forbidden(m),
+            LinkError::GroupFull => RpcError::GroupFull(m),
+            LinkError::Store(e) => e.into(),
+        }
+    }
+}
+
 impl From<DeviceError> for RpcError {
     fn from(e: DeviceError) -> Self {
         match e {
@@ -420,7 +463,8 @@ impl From<DeviceError> for RpcError {
             DeviceError::NameTaken(_)
             | DeviceError::NotPending(_)
             | DeviceError::StillPaired(_)
-            | DeviceError::NotMember(_) => RpcError::Conflict(e.to_string()),
+            | DeviceError::NotMember(_)
+            | DeviceError::GroupLives(_) => RpcError::Conflict(e.to_string()),
             DeviceError::NotPaired(_) | DeviceError::NeverRemoved(_) => {
                 RpcError::NotFound(e.to_string())
             }

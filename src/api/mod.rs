@@ -636,6 +636,7 @@ mod tests {
                     max_failures: 20,
                 },
                 startup_window_secs: 0,
+                link_code_secs: 300,
                 replay_capacity: 100,
                 limits: crate::store::DeviceLimits::default(),
             },

@@ -8,6 +8,7 @@
 //! same bundle, freshly sealed keys), so backups stay automatic on both sides.
 
 pub mod archive;
+pub mod bundle;
 pub mod wire;
 
 use std::collections::BTreeMap;
@@ -19,7 +20,9 @@ use crate::clock::Clock;
 use crate::config::BackupSettings;
 use crate::crypto::{self, BoxKeys, NONCE_LEN, Secret32};
 use crate::identity::{Did, Identities, IdentityError};
-use crate::store::{BackupRow, IdentityRow, NewBackup, NewVersion, Store, StoreError};
+use crate::store::{
+    BackupRow, Device, IdentityRow, KeyCheck, NewBackup, NewVersion, Rebound, Store, StoreError,
+};
 use wire::{SealedIdentity, SealedKeys, SealedKeysError};
 
 /// Why a backup operation failed; each maps to a protocol §3 error kind.
@@ -58,6 +61,19 @@ pub enum BackupError {
     /// The device holds as many backups as it may.
     #[error("{0}")]
     Quota(String),
+    /// Taking a backup over would put an eleventh device in its person's group.
+    #[error(
+        "this backup's person has 10 devices already, as many as one person may; revoke one \
+         you no longer use first"
+    )]
+    GroupFull,
+    /// A v2 version under a group key the group no longer uses (a device left it).
+    #[error(
+        "this bundle is under a group key that is no longer used (a device left the group): \
+         fetch the newest version, which holds the new key sealed to this device, or make a \
+         new group key and seal it to the group's devices"
+    )]
+    GroupKeyRetired,
     #[error(transparent)]
     Identity(#[from] IdentityError),
     #[error(transparent)]
@@ -70,9 +86,9 @@ pub enum BackupError {
 type Result<T> = std::result::Result<T, BackupError>;
 
 pub use crate::protocol::backup::{
-    ArchiveTicket, BackupArchiveTicket, BackupDisable, BackupEnable, BackupFetch, BackupPut,
-    BackupRestoreKeys, BackupSummary, Disabled, Enabled, Exists, Fetched, Listed, RestoreIdentity,
-    RestoredKeys, StatusList, Stored,
+    ArchiveTicket, BackupArchiveTicket, BackupDisable, BackupEnable, BackupFetch, BackupLatest,
+    BackupPut, BackupRestoreKeys, BackupSummary, Disabled, Enabled, Exists, Fetched, Latest,
+    Listed, RestoreIdentity, RestoredKeys, StatusList, Stored,
 };
 
 /// The backup service.
@@ -209,10 +225,11 @@ impl Backups {
     /// `may_create` false (a pending device), only an existing backup can be taken over.
     pub async fn enable(
         &self,
-        device_id: &str,
+        caller: &Device,
         p: BackupEnable,
         may_create: bool,
     ) -> Result<Enabled> {
+        let device_id = caller.device_id.as_str();
         check_backup_id(&p.backup_id)?;
         let recipient: [u8; 32] = decode_b64u(&p.recipient, "recipient")?
             .try_into()
@@ -234,7 +251,7 @@ impl Backups {
             None => {
                 let row = BackupRow {
                     backup_id: p.backup_id.clone(),
-                    device_id: device_id.to_owned(),
+                    group_id: caller.group_id.clone(),
                     recipient,
                     created: self.clock.now_unix(),
                     enabled: true,
@@ -266,7 +283,7 @@ impl Backups {
                 "this backup already exists with another recipient key".into(),
             ));
         }
-        if existing.device_id == device_id {
+        if existing.group_id == caller.group_id {
             if !existing.enabled {
                 self.store.set_backup_enabled(&p.backup_id, true).await?;
                 log::info!("backups turned on again by device {device_id}");
@@ -278,13 +295,18 @@ impl Backups {
             Some(v) => listed(&v.identities).into_iter().map(|l| l.did).collect(),
             None => Vec::new(),
         };
-        let superseded = self
+        let superseded = match self
             .store
             .rebind_backup(&p.backup_id, device_id, dids, self.clock.now_unix())
-            .await?;
+            .await?
+        {
+            Rebound::Done { superseded } => superseded,
+            Rebound::NoBackup => return Err(not_found(&p.backup_id)),
+            Rebound::GroupFull => return Err(BackupError::GroupFull),
+        };
         log::info!(
-            "backup taken over by device {device_id} (from {}) with the mnemonic's proof",
-            existing.device_id
+            "backup taken over by device {device_id} (from group {}) with the mnemonic's proof",
+            existing.group_id
         );
         if let Some(old) = &superseded {
             log::info!(
@@ -322,32 +344,33 @@ impl Backups {
         }
     }
 
-    /// The backup `id`, checked to exist and belong to `device_id`.
-    async fn owned(&self, device_id: &str, id: &str) -> Result<BackupRow> {
+    /// The backup `id`, checked to exist and belong to the group `group_id`.
+    async fn owned(&self, group_id: &str, id: &str) -> Result<BackupRow> {
         check_backup_id(id)?;
         let backup = self.store.backup(id).await?.ok_or_else(|| {
             BackupError::NotFound(format!(
                 "there is no backup {id} on this box; turn backups on first (backup.enable)"
             ))
         })?;
-        if backup.device_id != device_id {
+        if backup.group_id != group_id {
             return Err(BackupError::OtherDevice);
         }
         Ok(backup)
     }
 
     /// Stores a new version: the phone's bundle and the keys of the identities it lists.
-    pub async fn put(&self, device_id: &str, p: BackupPut) -> Result<Stored> {
+    pub async fn put(&self, caller: &Device, p: BackupPut) -> Result<Stored> {
         // Check the size before decoding: base64url is 4 characters per 3 bytes.
         let max = self.settings.max_bundle_bytes;
         if (p.bundle.len() as u64).saturating_mul(3) / 4 > max {
             return Err(too_large(max));
         }
-        let backup = self.owned(device_id, &p.backup_id).await?;
+        let backup = self.owned(&caller.group_id, &p.backup_id).await?;
         if !backup.enabled {
             return Err(BackupError::TurnedOff);
         }
         let bundle = decode_b64u(&p.bundle, "bundle")?;
+        let group_key_id = self.check_v2(&backup, &bundle).await?;
         if bundle.len() as u64 > max {
             return Err(too_large(max));
         }
@@ -366,7 +389,7 @@ impl Backups {
                 dids.push(did);
             }
         }
-        let own = self.identities.keys_of(device_id).await?;
+        let own = self.identities.keys_of(&caller.group_id).await?;
         let mut rows = Vec::with_capacity(dids.len());
         for did in &dids {
             let Some(row) = own.iter().find(|r| &r.did == did) else {
@@ -376,7 +399,7 @@ impl Backups {
         }
         let hash = crypto::sha256(&bundle);
         let size = bundle.len();
-        self.write_version(&backup, Some((bundle, hash)), &rows)
+        self.write_version(&backup, Some((bundle, hash, group_key_id)), &rows)
             .await
             .map(|(version, created, sealed_keys)| Stored {
                 backup_id: backup.backup_id.clone(),
@@ -388,12 +411,64 @@ impl Backups {
             })
     }
 
+    /// For a v2 bundle (protocol §5, "Bundle format v2"): its structure reads, its mnemonic
+    /// slot is this backup's, its group key is not retired (a new one becomes the group's),
+    /// and its group key is sealed to nobody outside the group. Returns the group key's id;
+    /// `None` for a v1 bundle.
+    async fn check_v2(&self, backup: &BackupRow, bundle: &[u8]) -> Result<Option<String>> {
+        if !bundle::is_v2(bundle) {
+            return Ok(None);
+        }
+        let parsed =
+            bundle::parse(bundle).map_err(|e| BackupError::InvalidParams(e.to_string()))?;
+        if hex::encode(parsed.backup_id()) != backup.backup_id {
+            return Err(BackupError::InvalidParams(
+                "this bundle was made for another backup (its mnemonic slot names another id)"
+                    .into(),
+            ));
+        }
+        let key_id = parsed.group_key_id().map(hex::encode).ok_or_else(|| {
+            BackupError::InvalidParams("a v2 bundle must have a group slot".into())
+        })?;
+        // Sealed to nobody this box knows outside the group: no device of another person,
+        // no removed device. (Ids this box never saw are let through: an archive restored onto
+        // a new box names the devices of the box it came from.)
+        let devices = self.store.devices().await?;
+        let removed = self.store.removed_devices().await?;
+        for id in parsed.device_ids().map(hex::encode) {
+            let outsider = devices
+                .iter()
+                .any(|d| d.device_id == id && d.group_id != backup.group_id)
+                || (removed.iter().any(|r| r.device_id == id)
+                    && !devices.iter().any(|d| d.device_id == id));
+            if outsider {
+                return Err(BackupError::InvalidParams(format!(
+                    "this bundle seals the group key to device {id}, which is not a device of \
+                     this backup's person (or was removed); seal it only to the devices \
+                     devices.list shows in your group"
+                )));
+            }
+        }
+        match self
+            .store
+            .accept_group_key(&backup.group_id, &key_id, self.clock.now_unix())
+            .await?
+        {
+            KeyCheck::Retired => Err(BackupError::GroupKeyRetired),
+            KeyCheck::Current => Ok(Some(key_id)),
+            KeyCheck::New => {
+                log::info!("group {} uses a new group key now", backup.group_id);
+                Ok(Some(key_id))
+            }
+        }
+    }
+
     /// Writes a version holding the keys of `rows` (those with a key: deleted identities have
-    /// none) sealed to the backup's recipient.
+    /// none) sealed to the backup's recipient and to each device of its group.
     async fn write_version(
         &self,
         backup: &BackupRow,
-        bundle: Option<(Vec<u8>, [u8; 32])>,
+        bundle: Option<(Vec<u8>, [u8; 32], Option<String>)>,
         rows: &[&IdentityRow],
     ) -> Result<(u64, i64, String)> {
         let mut sealed = Vec::with_capacity(rows.len());
@@ -409,11 +484,26 @@ impl Backups {
                 seq: row.seq,
             });
         }
-        let sealed_keys = SealedKeys::new(sealed).seal(&backup.recipient);
+        let payload = SealedKeys::new(sealed);
+        let sealed_keys = payload.seal(&backup.recipient);
         let sealed_b64u = crypto::b64u(&sealed_keys);
+        let device_keys = self
+            .store
+            .group_devices(&backup.group_id)
+            .await?
+            .into_iter()
+            .filter(|d| d.role != crate::protocol::Role::Pending)
+            .map(|d| (d.device_id, payload.seal(&d.device_key)))
+            .collect();
         let created = self.clock.now_unix();
+        let (bundle, group_key_id) = match bundle {
+            Some((bytes, hash, key_id)) => (Some((bytes, hash)), key_id),
+            None => (None, None),
+        };
         let version = NewVersion {
             bundle,
+            group_key_id,
+            device_keys,
             sealed_sha256: crypto::sha256(&sealed_keys),
             sealed_keys,
             identities: serde_json::to_string(&list)
@@ -437,7 +527,7 @@ impl Backups {
             let Some(newest) = self.store.backup_version(&backup.backup_id, None).await? else {
                 continue;
             };
-            let own = self.identities.keys_of(&backup.device_id).await?;
+            let own = self.identities.keys_of(&backup.group_id).await?;
             // Deleted identities, and those no longer the owner's, drop out.
             let rows: Vec<&IdentityRow> = listed(&newest.identities)
                 .iter()
@@ -445,8 +535,8 @@ impl Backups {
                 .collect();
             let (version, _, _) = self.write_version(&backup, None, &rows).await?;
             log::info!(
-                "backup version {version} made after a change of {did} (device {})",
-                backup.device_id
+                "backup version {version} made after a change of {did} (group {})",
+                backup.group_id
             );
             written.push((backup.backup_id, version));
         }
@@ -509,8 +599,25 @@ impl Backups {
         })
     }
 
-    /// A version's ciphertext and documents: any paired device that knows the id may fetch.
-    pub async fn fetch(&self, p: BackupFetch) -> Result<Fetched> {
+    /// The newest version's number, time and size (`backup.latest`): any paired device that
+    /// knows the id may ask.
+    pub async fn latest(&self, p: BackupLatest) -> Result<Latest> {
+        check_backup_id(&p.backup_id)?;
+        let (version, created, size) = self
+            .store
+            .latest_version(&p.backup_id)
+            .await?
+            .ok_or_else(|| not_found(&p.backup_id))?;
+        Ok(Latest {
+            version,
+            created,
+            size,
+        })
+    }
+
+    /// A version's ciphertext and documents: any paired device that knows the id may fetch;
+    /// a device of the backup's group also gets the keys sealed to it.
+    pub async fn fetch(&self, caller: &Device, p: BackupFetch) -> Result<Fetched> {
         check_backup_id(&p.backup_id)?;
         let v = self
             .store
@@ -524,7 +631,13 @@ impl Backups {
             })?;
         let identities = listed(&v.identities);
         let documents = self.documents_of(&identities).await?;
+        let device_keys = self
+            .store
+            .version_device_keys(&v.backup_id, v.version, &caller.device_id)
+            .await?
+            .map(|k| crypto::b64u(&k));
         Ok(Fetched {
+            device_keys,
             backup_id: v.backup_id,
             version: v.version,
             created: v.created,
@@ -659,12 +772,12 @@ impl Backups {
         let backup = self.owned(device_id, &p.backup_id).await?;
         if p.delete {
             self.store.delete_backup(&backup.backup_id).await?;
-            log::info!("backup erased by device {device_id}");
+            log::info!("backup erased by group {device_id}");
         } else {
             self.store
                 .set_backup_enabled(&backup.backup_id, false)
                 .await?;
-            log::info!("backups turned off by device {device_id}; the versions are kept");
+            log::info!("backups turned off by group {device_id}; the versions are kept");
         }
         Ok(Disabled {
             backup_id: backup.backup_id,

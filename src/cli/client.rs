@@ -56,6 +56,11 @@ pub enum ClientCommand {
         #[command(subcommand)]
         command: PeerCommand,
     },
+    /// Link this device with another device of yours (one person, several devices).
+    Link {
+        #[command(subcommand)]
+        command: LinkCommand,
+    },
     /// Let a computer save this phone's backup: the `idbox://approve?…` text of the QR code
     /// it shows.
     Approve {
@@ -64,6 +69,22 @@ pub enum ClientCommand {
         #[arg(long)]
         refuse: bool,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LinkCommand {
+    /// On the new device: show the link code (the `idbox://link?…` text of its QR code).
+    Show,
+    /// On a device you already use: scan the new device's link code. Prints the comparison
+    /// code; when the new device shows the same, run again with --confirm CODE.
+    Approve {
+        uri: String,
+        /// The comparison code both devices show.
+        #[arg(long)]
+        confirm: Option<String>,
+    },
+    /// On the new device: see whether it is linked, and take what the other device sent.
+    Fetch,
 }
 
 #[derive(Debug, Subcommand)]
@@ -417,6 +438,15 @@ fn act(client: &mut Client, command: &ClientCommand) -> Result<Output, ClientErr
         },
         ClientCommand::Backup { command } => backup(client, command)?,
         ClientCommand::Approve { uri, refuse } => shown(client.approve_extraction(uri, *refuse)?),
+        ClientCommand::Link { command } => match command {
+            LinkCommand::Show => shown(client.link_start()?),
+            LinkCommand::Approve { uri, confirm: None } => shown(client.link_claim(uri)?),
+            LinkCommand::Approve {
+                uri,
+                confirm: Some(code),
+            } => shown(client.link_approve(uri, code)?),
+            LinkCommand::Fetch => shown(client.link_progress()?),
+        },
     })
 }
 

@@ -4,11 +4,13 @@
 //! state (box pin, device key, clock offset) lives in one JSON file written atomically, mode 0600.
 
 mod backup;
+mod group;
 pub mod mnemonic;
 
 pub use backup::{
     BackupState, Bundle, Drill, Named, Peer, PeerRemoved, Restored, RestoredArchive, drill,
 };
+pub use group::{LinkApproval, LinkProgress, LinkSecrets};
 
 use std::path::Path;
 use std::sync::Arc;
@@ -154,6 +156,17 @@ pub struct ClientState {
     /// itself; the 24 words are shown once and not kept).
     #[serde(default)]
     pub backup: Option<BackupState>,
+    /// The person's group key (protocol §5, "Bundle format v2"), made at the first v2 bundle
+    /// or given by the device that linked this one.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "secret_b64u_opt"
+    )]
+    pub group_key: Option<Secret32>,
+    /// The code of this device's link QR while it waits to be linked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link_code: Option<String>,
 }
 
 /// An identity this phone owns. Its document lists the public halves of these keys; the private
@@ -182,6 +195,23 @@ impl OwnIdentity {
             signing: b64u(signing.verifying_key().as_bytes()),
             agreement: b64u(&crypto::x25519_public(&self.agreement_secret)),
         }
+    }
+}
+
+pub(crate) mod secret_b64u_opt {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use crate::crypto::Secret32;
+
+    #[derive(Serialize, Deserialize)]
+    struct Wrap(#[serde(with = "super::secret_b64u")] Secret32);
+
+    pub fn serialize<S: Serializer>(s: &Option<Secret32>, ser: S) -> Result<S::Ok, S::Error> {
+        s.clone().map(Wrap).serialize(ser)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(de: D) -> Result<Option<Secret32>, D::Error> {
+        Ok(Option::<Wrap>::deserialize(de)?.map(|w| w.0))
     }
 }
 
@@ -346,6 +376,8 @@ impl Client {
                 identities: Vec::new(),
                 peers: Vec::new(),
                 backup: None,
+                group_key: None,
+                link_code: None,
             },
             clock,
             agent,

@@ -468,6 +468,7 @@ fn app_state(
                 max_failures: config.pairing.max_failures,
             },
             startup_window_secs: i64::try_from(config.pairing.startup_window_secs).unwrap_or(0),
+            link_code_secs: i64::try_from(config.pairing.link_code_secs).unwrap_or(300),
             replay_capacity: REPLAY_CAPACITY,
             limits: crate::store::DeviceLimits {
                 devices: u64::from(config.quota.devices),

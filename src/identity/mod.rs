@@ -97,10 +97,10 @@ impl Identities {
         &self.node
     }
 
-    /// Makes a new identity owned by `device_id`.
+    /// Makes a new identity owned by `group_id`.
     pub async fn create(
         &self,
-        device_id: &str,
+        group_id: &str,
         p: IdentityCreate,
     ) -> Result<IdentityView, IdentityError> {
         let label = valid_name(&p.name)?;
@@ -110,9 +110,9 @@ impl Identities {
         let services =
             document::normalize_services(&did, p.services).map_err(IdentityError::InvalidParams)?;
         let view = self
-            .insert_new(device_id, label, &secret, keys, &services, 0)
+            .insert_new(group_id, label, &secret, keys, &services, 0)
             .await?;
-        log::info!("identity {did} created by device {device_id}");
+        log::info!("identity {did} created by group {group_id}");
         Ok(view)
     }
 
@@ -120,7 +120,7 @@ impl Identities {
     /// and pinned, a record signed with `seq`, one durable insert, the record queued.
     async fn insert_new(
         &self,
-        device_id: &str,
+        group_id: &str,
         label: String,
         secret: &Secret32,
         keys: PublicKeys,
@@ -141,7 +141,7 @@ impl Identities {
             did: did.to_string(),
             ipns_name: did.ipns_name().to_string(),
             name: label,
-            device_id: device_id.to_owned(),
+            group_id: group_id.to_owned(),
             secret_key: Some(Zeroizing::new(*secret.expose())),
             signing_key: keys.signing,
             agreement_key: keys.agreement,
@@ -176,10 +176,10 @@ impl Identities {
     }
 
     /// The live identities of a device.
-    pub async fn list(&self, device_id: &str) -> Result<Vec<IdentitySummary>, IdentityError> {
+    pub async fn list(&self, group_id: &str) -> Result<Vec<IdentitySummary>, IdentityError> {
         Ok(self
             .store
-            .identities_of(device_id)
+            .identities_of(group_id)
             .await?
             .into_iter()
             .map(|r| IdentitySummary {
@@ -193,8 +193,8 @@ impl Identities {
     }
 
     /// One identity of the calling device.
-    pub async fn get(&self, device_id: &str, did: &str) -> Result<IdentityView, IdentityError> {
-        let row = self.owned(device_id, did).await?;
+    pub async fn get(&self, group_id: &str, did: &str) -> Result<IdentityView, IdentityError> {
+        let row = self.owned(group_id, did).await?;
         let doc = parse_document(&row.document)?;
         Ok(view(&row, doc))
     }
@@ -202,10 +202,10 @@ impl Identities {
     /// Publishes a new document with other keys and/or services.
     pub async fn update(
         &self,
-        device_id: &str,
+        group_id: &str,
         p: IdentityUpdate,
     ) -> Result<IdentityView, IdentityError> {
-        let row = self.owned(device_id, &p.did).await?;
+        let row = self.owned(group_id, &p.did).await?;
         let did: Did = row.did.parse()?;
         let keys = match &p.keys {
             Some(k) => k.decode().map_err(IdentityError::InvalidParams)?,
@@ -226,8 +226,8 @@ impl Identities {
     }
 
     /// Publishes the deactivated document, then erases the identity key.
-    pub async fn delete(&self, device_id: &str, did: &str) -> Result<Did, IdentityError> {
-        let row = self.owned(device_id, did).await?;
+    pub async fn delete(&self, group_id: &str, did: &str) -> Result<Did, IdentityError> {
+        let row = self.owned(group_id, did).await?;
         let parsed: Did = row.did.parse()?;
         let keys = PublicKeys {
             signing: row.signing_key,
@@ -242,7 +242,7 @@ impl Identities {
             true,
         )
         .await?;
-        log::info!("identity {parsed} deleted by device {device_id}; its key is erased");
+        log::info!("identity {parsed} deleted by group {group_id}; its key is erased");
         Ok(parsed)
     }
 
@@ -295,13 +295,13 @@ impl Identities {
     }
 
     /// Brings back an identity from its key (protocol §5 `backup.restore_keys`): binds it to
-    /// `device_id` and publishes its document with a sequence number above `min_seq` and above
+    /// `group_id` and publishes its document with a sequence number above `min_seq` and above
     /// any this box has used. A box that does not hold the identity needs its `document` and
     /// `name`; the document is rebuilt from its keys and services, never stored as given.
     /// `Ok(None)`: the identity was deleted on this box and stays deleted.
     pub async fn import(
         &self,
-        device_id: &str,
+        group_id: &str,
         secret: &Secret32,
         min_seq: u64,
         name: Option<&str>,
@@ -336,15 +336,15 @@ impl Identities {
                 };
                 if !self
                     .store
-                    .adopt_identity(&row.did, row.seq, device_id, key, publication)
+                    .adopt_identity(&row.did, row.seq, group_id, key, publication)
                     .await?
                 {
                     return Err(IdentityError::Conflict);
                 }
                 self.node.publish(did.ipns_name(), record);
-                log::info!("identity {did} restored to device {device_id} (sequence {seq})");
+                log::info!("identity {did} restored to group {group_id} (sequence {seq})");
                 let mut updated = row;
-                updated.device_id = device_id.to_owned();
+                updated.group_id = group_id.to_owned();
                 updated.cid = cid;
                 updated.seq = seq;
                 updated.updated = now;
@@ -364,10 +364,10 @@ impl Identities {
                 let seen = self.highest_seq_on_network(&did).await;
                 let seq = next_seq(min_seq.max(seen.unwrap_or(0)))?;
                 let view = self
-                    .insert_new(device_id, label, secret, keys, &services, seq)
+                    .insert_new(group_id, label, secret, keys, &services, seq)
                     .await?;
                 log::info!(
-                    "identity {did} restored onto this box for device {device_id} (sequence {seq})"
+                    "identity {did} restored onto this box for group {group_id} (sequence {seq})"
                 );
                 Ok(Some(view))
             }
@@ -389,12 +389,12 @@ impl Identities {
     }
 
     /// The live identities of a device, with their keys (for sealing them into a backup).
-    pub async fn keys_of(&self, device_id: &str) -> Result<Vec<IdentityRow>, IdentityError> {
-        Ok(self.store.identities_of(device_id).await?)
+    pub async fn keys_of(&self, group_id: &str) -> Result<Vec<IdentityRow>, IdentityError> {
+        Ok(self.store.identities_of(group_id).await?)
     }
 
-    /// The identity `did`, checked to be live and owned by `device_id`.
-    async fn owned(&self, device_id: &str, did: &str) -> Result<IdentityRow, IdentityError> {
+    /// The identity `did`, checked to be live and owned by `group_id`.
+    async fn owned(&self, group_id: &str, did: &str) -> Result<IdentityRow, IdentityError> {
         let parsed: Did = did.parse()?;
         let row = self
             .store
@@ -402,7 +402,7 @@ impl Identities {
             .await?
             .filter(|r| !r.deactivated)
             .ok_or_else(|| IdentityError::NotFound(format!("this box has no identity {parsed}")))?;
-        if !crypto::ct_eq(row.device_id.as_bytes(), device_id.as_bytes()) {
+        if !crypto::ct_eq(row.group_id.as_bytes(), group_id.as_bytes()) {
             return Err(IdentityError::Forbidden);
         }
         Ok(row)

@@ -41,6 +41,12 @@ pub enum DeviceError {
     /// `devices.reassign` to a device that cannot hold identities.
     #[error("device {0} is not a paired member or owner")]
     NotMember(String),
+    /// `devices.reassign` from a device whose person has other devices: they hold it all.
+    #[error(
+        "device {0} belonged to a person whose other devices are still paired: they hold its \
+         identities and backups already"
+    )]
+    GroupLives(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -194,6 +200,7 @@ impl Devices<'_> {
             Reassign::FromPaired => Err(DeviceError::StillPaired(from.to_owned())),
             Reassign::FromUnknown => Err(DeviceError::NeverRemoved(from.to_owned())),
             Reassign::ToNotMember => Err(DeviceError::NotMember(to.to_owned())),
+            Reassign::GroupLives => Err(DeviceError::GroupLives(from.to_owned())),
         }
     }
 }

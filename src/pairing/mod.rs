@@ -2,6 +2,7 @@
 //! registers a device, and opening and sealing every request of a paired device.
 
 mod devices;
+pub mod link;
 pub mod replay;
 pub mod uri;
 pub mod window;
@@ -112,6 +113,8 @@ pub struct PairingConfig {
     pub window: WindowConfig,
     /// Seconds the start-up window stays open after a power cycle (0: none).
     pub startup_window_secs: i64,
+    /// Seconds a link code works (`pairing.link_code_secs`).
+    pub link_code_secs: i64,
     /// Nonces the replay cache holds at most.
     pub replay_capacity: usize,
     /// How many devices, and pending ones, the box may have.
@@ -129,12 +132,15 @@ pub struct Pairing {
     started_at: i64,
     started: std::time::Instant,
     startup_window_secs: i64,
+    link_code_secs: i64,
     limits: DeviceLimits,
     windows: Mutex<Windows>,
     replay: Mutex<ReplayCache>,
     last_seen_written: Mutex<HashMap<String, i64>>,
     /// Precomputed `crypto_box` keys per device key (one X25519 per device, not per message).
     shared_keys: Mutex<HashMap<[u8; 32], Arc<SharedKey>>>,
+    /// Link codes handed out (protocol §2, "Linking").
+    links: Mutex<link::LinkBook>,
 }
 
 /// Shared keys kept at most; the cache starts over when full (a box has a few devices).
@@ -161,11 +167,13 @@ impl Pairing {
             started: std::time::Instant::now(),
             clock,
             startup_window_secs: config.startup_window_secs,
+            link_code_secs: config.link_code_secs,
             limits: config.limits,
             windows: Mutex::new(Windows::new(config.window)),
             replay: Mutex::new(ReplayCache::new(config.replay_capacity)),
             last_seen_written: Mutex::new(HashMap::new()),
             shared_keys: Mutex::new(HashMap::new()),
+            links: Mutex::new(link::LinkBook::default()),
         }
     }
 
@@ -562,6 +570,7 @@ mod tests {
                     max_failures: 20,
                 },
                 startup_window_secs: 0,
+                link_code_secs: 300,
                 replay_capacity: 10,
                 limits: DeviceLimits::default(),
             },
@@ -660,6 +669,7 @@ mod tests {
                 paired_at: 0,
                 last_seen: None,
                 pending_until: None,
+                group_id: "aa".into(),
             },
             plain: zeroize::Zeroizing::new(Vec::new()),
             nonce: String::new(),

@@ -178,6 +178,10 @@ pub struct Fetched {
     /// The identities of the version: `[{did, cid, seq}]`.
     pub identities: Vec<Listed>,
     pub documents: BTreeMap<String, Value>,
+    /// The version's identity keys sealed to the caller's device key, when the caller is a
+    /// device of the backup's group (b64u).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_keys: Option<String>,
 }
 
 impl fmt::Display for Fetched {
@@ -308,5 +312,30 @@ impl fmt::Display for Disabled {
         } else {
             write!(f, "Backups are off; the versions on the box are kept.")
         }
+    }
+}
+
+/// `backup.latest`: the newest version's number, time and size, without its bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackupLatest {
+    pub backup_id: String,
+}
+
+/// What `backup.latest` answers.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Latest {
+    pub version: u64,
+    pub created: i64,
+    pub size: u64,
+}
+
+impl fmt::Display for Latest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "The newest version is {} ({} bytes).",
+            self.version, self.size
+        )
     }
 }

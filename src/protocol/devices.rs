@@ -79,6 +79,25 @@ pub struct DeviceInfo {
     /// A pending device: when the box removes it unless an owner approves it first.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending_until: Option<i64>,
+    /// The person (group of devices) it belongs to.
+    pub group_id: String,
+    /// Its X25519 public key (b64u): given for the devices of the caller's own group only, so
+    /// that a device can seal the group key to the others.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+}
+
+/// One person: a group of devices that share identities and backups.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct GroupInfo {
+    pub group_id: String,
+    /// Its devices' ids, oldest first.
+    pub devices: Vec<String>,
+    /// The id of the group key its newest versions are under (32 hex digits), as far as the
+    /// box knows; `null` before the first v2 bundle or after a device left.
+    pub key_id: Option<String>,
+    /// A device left the group: the next version must be under a new group key.
+    pub rotate: bool,
 }
 
 /// Why a device can no longer use the box.
@@ -112,6 +131,11 @@ pub struct DeviceList {
     /// Revoked and superseded devices, newest first.
     #[serde(default)]
     pub removed: Vec<RemovedDevice>,
+    /// The people: the devices grouped, in the order of their oldest device.
+    #[serde(default)]
+    pub groups: Vec<GroupInfo>,
+    /// The caller's group.
+    pub group_id: String,
 }
 
 impl fmt::Display for DeviceList {
@@ -252,5 +276,140 @@ impl fmt::Display for Renamed {
             "Device {} is now called \"{}\".",
             self.device_id, self.name
         )
+    }
+}
+
+super::no_params! {
+    /// `devices.link_start`: a new device asks for a link code, to show as a link QR.
+    DevicesLinkStart;
+}
+
+/// What `devices.link_start` answers.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct LinkStarted {
+    /// The link QR's text, `idbox://link?v=1&device=…&key=…&code=…`.
+    pub uri: String,
+    /// The 8-digit code it holds.
+    pub code: String,
+    /// When the code stops working (box time).
+    pub expires: i64,
+}
+
+impl fmt::Display for LinkStarted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "Link code: {}\nScan it with another device of yours within 5 minutes.",
+            self.uri
+        )
+    }
+}
+
+/// `devices.link_claim`: a device of a group that scanned a link QR announces itself, so that
+/// both can show the comparison code.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DevicesLinkClaim {
+    pub device_id: String,
+    pub code: String,
+}
+
+/// A device as a link shows it to the other.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct LinkPeer {
+    pub device_id: String,
+    pub name: String,
+    /// Its X25519 public key (b64u).
+    pub key: String,
+}
+
+/// What `devices.link_claim` answers: the new device as the box knows it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct LinkClaimed {
+    pub device: LinkPeer,
+    pub expires: i64,
+}
+
+impl fmt::Display for LinkClaimed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "Linking \"{}\" ({}).",
+            self.device.name, self.device.device_id
+        )
+    }
+}
+
+/// `devices.link`: the device that claimed a link code hands the new device the group's
+/// secrets, sealed to it; the new device joins the caller's group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DevicesLink {
+    pub device_id: String,
+    pub code: String,
+    /// b64u of `crypto_box_seal(secrets, new device's key)`.
+    pub sealed: String,
+}
+
+/// What `devices.link` answers.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct LinkDone {
+    pub device_id: String,
+    pub group_id: String,
+    /// The linked device's role now.
+    pub role: Role,
+}
+
+impl fmt::Display for LinkDone {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "Device {} is linked: it shares your identities and backups now.",
+            self.device_id
+        )
+    }
+}
+
+/// `devices.link_fetch`: the new device asks how its link stands, and takes what was sealed
+/// for it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DevicesLinkFetch {
+    pub device_id: String,
+}
+
+/// Where a link stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LinkState {
+    /// No device has scanned the code yet.
+    Waiting,
+    /// A device scanned it (`by`): compare the codes, then confirm on that device.
+    Claimed,
+    /// Linked: `sealed` holds the group's secrets.
+    Linked,
+}
+
+/// What `devices.link_fetch` answers.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct LinkFetched {
+    pub state: LinkState,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<LinkPeer>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sealed: Option<String>,
+}
+
+impl fmt::Display for LinkFetched {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.state, &self.by) {
+            (LinkState::Linked, Some(by)) => write!(f, "Linked by \"{}\".", by.name),
+            (LinkState::Claimed, Some(by)) => {
+                write!(f, "\"{}\" scanned the link code.", by.name)
+            }
+            _ => write!(f, "No device has scanned the link code yet."),
+        }
     }
 }

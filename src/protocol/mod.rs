@@ -28,6 +28,9 @@ pub const SMALL_PARAMS_BYTES: usize = 64 * 1024;
 /// documents.
 pub const BULK_PARAMS_BYTES: usize = 11 * 1024 * 1024;
 
+/// The params limit of `devices.link`: a person's address book and document keys, sealed.
+pub const LINK_PARAMS_BYTES: usize = 4 * 1024 * 1024;
+
 /// A JSON-RPC method: implemented by its params type.
 pub trait Method: Serialize + DeserializeOwned + Send + Sync {
     /// The method's name on the wire, such as `"identity.create"`.
@@ -84,6 +87,10 @@ methods! {
     devices::DevicesSetRole => "devices.set_role", devices::RoleSet;
     devices::DevicesApprove => "devices.approve", devices::RoleSet;
     devices::DevicesReassign => "devices.reassign", devices::Reassigned;
+    devices::DevicesLinkStart => "devices.link_start", devices::LinkStarted;
+    devices::DevicesLinkClaim => "devices.link_claim", devices::LinkClaimed;
+    devices::DevicesLink => "devices.link", devices::LinkDone, limit = LINK_PARAMS_BYTES;
+    devices::DevicesLinkFetch => "devices.link_fetch", devices::LinkFetched;
     identity::IdentityCreate => "identity.create", identity::IdentityView;
     identity::IdentityList => "identity.list", identity::IdentityListing;
     identity::IdentityGet => "identity.get", identity::IdentityView;
@@ -98,6 +105,7 @@ methods! {
     backup::BackupArchiveTicket => "backup.archive_ticket", backup::ArchiveTicket;
     backup::BackupRestoreKeys => "backup.restore_keys", backup::RestoredKeys, limit = BULK_PARAMS_BYTES;
     backup::BackupDisable => "backup.disable", backup::Disabled;
+    backup::BackupLatest => "backup.latest", backup::Latest;
     extract::ExtractApprove => "extract.approve", extract::Approved;
 }
 

@@ -12,7 +12,7 @@ use super::{Store, StoreError};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BackupRow {
     pub backup_id: String,
-    pub device_id: String,
+    pub group_id: String,
     pub recipient: [u8; 32],
     pub created: i64,
     /// Turned off (`backup.disable` without `delete`): versions are kept, none are added.
@@ -54,6 +54,10 @@ pub struct NewVersion {
     pub sealed_sha256: [u8; 32],
     pub identities: String,
     pub created: i64,
+    /// The group key id a v2 bundle is under (`None` for v1; copied with the bundle).
+    pub group_key_id: Option<String>,
+    /// The identity keys sealed to each device of the group: `(device_id, sealed)`.
+    pub device_keys: Vec<(String, Vec<u8>)>,
 }
 
 /// A backup as `backup.status` lists it.
@@ -85,13 +89,13 @@ fn hash32(row: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<[u8; 32]> {
 fn backup_row(conn: &Connection, backup_id: &str) -> Result<Option<BackupRow>, StoreError> {
     Ok(conn
         .query_row(
-            "SELECT backup_id, device_id, recipient, created, enabled FROM backups \
+            "SELECT backup_id, group_id, recipient, created, enabled FROM backups \
              WHERE backup_id = ?1",
             params![backup_id],
             |row| {
                 Ok(BackupRow {
                     backup_id: row.get(0)?,
-                    device_id: row.get(1)?,
+                    group_id: row.get(1)?,
                     recipient: hash32(row, 2)?,
                     created: row.get(3)?,
                     enabled: row.get(4)?,
@@ -99,6 +103,17 @@ fn backup_row(conn: &Connection, backup_id: &str) -> Result<Option<BackupRow>, S
             },
         )
         .optional()?)
+}
+
+/// What [`Store::rebind_backup`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rebound {
+    /// The caller is in the backup's group; `superseded` is the device it replaced, if any.
+    Done { superseded: Option<String> },
+    /// The backup (or the caller) is gone.
+    NoBackup,
+    /// The backup's group has as many devices as it may.
+    GroupFull,
 }
 
 /// What [`Store::insert_backup`] did.
@@ -124,8 +139,8 @@ impl Store {
         self.call(move |conn| {
             let tx = conn.transaction()?;
             let held: u64 = tx.query_row(
-                "SELECT count(*) FROM backups WHERE device_id = ?1",
-                [&row.device_id],
+                "SELECT count(*) FROM backups WHERE group_id = ?1",
+                [&row.group_id],
                 |r| r.get(0),
             )?;
             let exists: bool = tx.query_row(
@@ -140,11 +155,11 @@ impl Store {
                 return Ok(NewBackup::Quota);
             }
             tx.execute(
-                "INSERT INTO backups (backup_id, device_id, recipient, created, enabled) \
+                "INSERT INTO backups (backup_id, group_id, recipient, created, enabled) \
                  VALUES (?1, ?2, ?3, ?4, ?5)",
                 params![
                     row.backup_id,
-                    row.device_id,
+                    row.group_id,
                     row.recipient.as_slice(),
                     row.created,
                     row.enabled
@@ -169,42 +184,66 @@ impl Store {
         .await
     }
 
-    /// Gives a backup, and the live identities listed in its newest version, to `device_id`
-    /// (a restored phone taking its backup over), turns it on, and supersedes the device that
-    /// held it (protocol §2, §5: whatever else it held passes to `device_id` too, it is removed,
-    /// and its role passes to `device_id` if it was higher; a pending device taking a backup
-    /// over becomes a member at least). One transaction; returns the superseded device's id.
+    /// A restored phone takes its backup over with the words (protocol §2, §5): `device_id`
+    /// joins the backup's group (with what its own group of one owned), the live identities
+    /// the newest version lists come back to the group, and backups are turned on. When the
+    /// group had exactly one other paired device, that device is superseded (its role passes
+    /// to the caller if it was higher, and it is removed); with several, they stay, and the
+    /// person revokes the lost one. A pending device taking a backup over becomes a member at
+    /// least. One transaction.
     pub async fn rebind_backup(
         &self,
         backup_id: &str,
         device_id: &str,
         dids: Vec<String>,
         now: i64,
-    ) -> Result<Option<String>, StoreError> {
+    ) -> Result<Rebound, StoreError> {
         let (backup_id, device_id) = (backup_id.to_owned(), device_id.to_owned());
         self.call(move |conn| {
             let tx = conn.transaction()?;
-            let previous: Option<String> = tx
+            let Some(group) = tx
                 .query_row(
-                    "SELECT device_id FROM backups WHERE backup_id = ?1",
+                    "SELECT group_id FROM backups WHERE backup_id = ?1",
                     [&backup_id],
-                    |r| r.get(0),
+                    |r| r.get::<_, String>(0),
                 )
-                .optional()?;
+                .optional()?
+            else {
+                return Ok(Rebound::NoBackup);
+            };
+            let Some(caller) = super::devices::device_in(&tx, &device_id)? else {
+                return Ok(Rebound::NoBackup);
+            };
+            let others: Vec<String> = {
+                let mut stmt = tx.prepare(
+                    "SELECT device_id FROM devices WHERE group_id = ?1 AND device_id != ?2",
+                )?;
+                stmt.query_map(params![group, device_id], |r| r.get(0))?
+                    .collect::<Result<_, _>>()?
+            };
+            if caller.group_id != group && others.len() >= super::MAX_GROUP_DEVICES as usize {
+                return Ok(Rebound::GroupFull);
+            }
+            super::groups::join_group_in(&tx, &caller, &group, now)?;
             tx.execute(
-                "UPDATE backups SET device_id = ?2, enabled = 1 WHERE backup_id = ?1",
-                params![backup_id, device_id],
+                "UPDATE backups SET enabled = 1 WHERE backup_id = ?1",
+                [&backup_id],
             )?;
             for did in dids {
                 tx.execute(
-                    "UPDATE identities SET device_id = ?2 WHERE did = ?1 AND deactivated = 0",
-                    params![did, device_id],
+                    "UPDATE identities SET group_id = ?2 WHERE did = ?1 AND deactivated = 0",
+                    params![did, group],
                 )?;
             }
-            let superseded = match previous {
-                Some(old) => super::devices::supersede_in(&tx, &old, &device_id, now)?,
-                None => None,
-            };
+            let mut superseded = None;
+            if let [old] = others.as_slice()
+                && let Some(old) = super::devices::device_in(&tx, old)?
+            {
+                let caller = super::devices::device_in(&tx, &device_id)?
+                    .unwrap_or_else(|| unreachable!("read in this transaction"));
+                super::devices::supersede_in(&tx, &old, &caller, now)?;
+                superseded = Some(old.device_id);
+            }
             // The backup's words are proof enough to be in the household: a pending device
             // that took a backup over is a member at least.
             tx.execute(
@@ -213,7 +252,7 @@ impl Store {
                 [&device_id],
             )?;
             tx.commit()?;
-            Ok(superseded)
+            Ok(Rebound::Done { superseded })
         })
         .await
     }
@@ -247,8 +286,8 @@ impl Store {
             let inserted = match &v.bundle {
                 Some((bundle, hash)) => tx.execute(
                     "INSERT INTO backup_versions (backup_id, version, created, bundle, \
-                     bundle_sha256, sealed_keys, sealed_sha256, identities) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                     bundle_sha256, sealed_keys, sealed_sha256, identities, group_key_id) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                     params![
                         backup_id,
                         version,
@@ -257,13 +296,15 @@ impl Store {
                         hash.as_slice(),
                         v.sealed_keys,
                         v.sealed_sha256.as_slice(),
-                        v.identities
+                        v.identities,
+                        v.group_key_id
                     ],
                 )?,
                 None => tx.execute(
                     "INSERT INTO backup_versions (backup_id, version, created, bundle, \
-                     bundle_sha256, sealed_keys, sealed_sha256, identities) \
-                     SELECT ?1, ?2, ?3, bundle, bundle_sha256, ?4, ?5, ?6 FROM backup_versions \
+                     bundle_sha256, sealed_keys, sealed_sha256, identities, group_key_id) \
+                     SELECT ?1, ?2, ?3, bundle, bundle_sha256, ?4, ?5, ?6, group_key_id \
+                     FROM backup_versions \
                      WHERE backup_id = ?1 AND complete = 1 ORDER BY version DESC LIMIT 1",
                     params![
                         backup_id,
@@ -277,6 +318,13 @@ impl Store {
             };
             if inserted != 1 {
                 return Ok(None);
+            }
+            for (device_id, sealed) in &v.device_keys {
+                tx.execute(
+                    "INSERT INTO backup_device_keys (backup_id, version, device_id, sealed) \
+                     VALUES (?1, ?2, ?3, ?4)",
+                    params![backup_id, version, device_id, sealed],
+                )?;
             }
             tx.execute(
                 "UPDATE backups SET next_version = ?2 WHERE backup_id = ?1",
@@ -315,6 +363,46 @@ impl Store {
                         identities: row.get(7)?,
                     })
                 },
+            )
+        })
+        .await
+    }
+
+    /// A version's identity keys sealed to the device `device_id`, if it has a copy.
+    pub async fn version_device_keys(
+        &self,
+        backup_id: &str,
+        version: u64,
+        device_id: &str,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let (backup_id, device_id) = (backup_id.to_owned(), device_id.to_owned());
+        self.call(move |conn| {
+            Ok(conn
+                .query_row(
+                    "SELECT sealed FROM backup_device_keys \
+                     WHERE backup_id = ?1 AND version = ?2 AND device_id = ?3",
+                    params![backup_id, i64_of(version), device_id],
+                    |r| r.get(0),
+                )
+                .optional()?)
+        })
+        .await
+    }
+
+    /// The newest complete version's number, time and size (bundle and sealed keys), without
+    /// reading the bundle.
+    pub async fn latest_version(
+        &self,
+        backup_id: &str,
+    ) -> Result<Option<(u64, i64, u64)>, StoreError> {
+        let backup_id = backup_id.to_owned();
+        self.call(move |conn| {
+            find_version(
+                conn,
+                &backup_id,
+                None,
+                "version, created, length(bundle) + length(sealed_keys)",
+                |row| Ok((u64_of(row.get(0)?), row.get(1)?, u64_of(row.get(2)?))),
             )
         })
         .await
@@ -454,8 +542,8 @@ impl Store {
     }
 
     /// A device's backups with their newest version.
-    pub async fn backups_of(&self, device_id: &str) -> Result<Vec<VersionSummary>, StoreError> {
-        let device_id = device_id.to_owned();
+    pub async fn backups_of(&self, group_id: &str) -> Result<Vec<VersionSummary>, StoreError> {
+        let group_id = group_id.to_owned();
         self.call(move |conn| {
             let mut stmt = conn.prepare_cached(
                 "SELECT b.backup_id, \
@@ -465,9 +553,9 @@ impl Store {
                  FROM backups b LEFT JOIN backup_versions n ON n.backup_id = b.backup_id \
                    AND n.version = (SELECT max(version) FROM backup_versions m \
                                     WHERE m.backup_id = b.backup_id) \
-                 WHERE b.device_id = ?1 ORDER BY b.created, b.backup_id",
+                 WHERE b.group_id = ?1 ORDER BY b.created, b.backup_id",
             )?;
-            let rows = stmt.query_map(params![device_id], |row| {
+            let rows = stmt.query_map(params![group_id], |row| {
                 Ok(VersionSummary {
                     backup_id: row.get(0)?,
                     versions: u64_of(row.get(1)?),
@@ -640,13 +728,15 @@ mod tests {
             sealed_sha256: sha256(&[created as u8; 10]),
             identities: "[]".into(),
             created,
+            group_key_id: None,
+            device_keys: vec![],
         }
     }
 
     fn backup_row(id: &str) -> BackupRow {
         BackupRow {
             backup_id: id.into(),
-            device_id: "dev".into(),
+            group_id: "dev".into(),
             recipient: [9; 32],
             created: 1,
             enabled: true,
@@ -726,7 +816,7 @@ mod tests {
                 for n in [2, 3] {
                     conn.execute(
                         "INSERT INTO backup_versions SELECT backup_id, ?1, created, bundle, \
-                         bundle_sha256, sealed_keys, sealed_sha256, identities, 0 \
+                         bundle_sha256, sealed_keys, sealed_sha256, identities, 0, NULL \
                          FROM backup_versions WHERE version = 1",
                         params![n],
                     )?;

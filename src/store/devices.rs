@@ -17,6 +17,8 @@ pub struct Device {
     pub last_seen: Option<i64>,
     /// A pending device is removed after this time (box clock).
     pub pending_until: Option<i64>,
+    /// The person (group of devices) it belongs to (protocol §2, "Groups").
+    pub group_id: String,
 }
 
 /// A revoked or superseded device (its key never pairs again): the row is the protocol's
@@ -94,10 +96,12 @@ pub enum Reassign {
     FromUnknown,
     /// `to` is not a paired device, or is pending.
     ToNotMember,
+    /// Other devices of `from`'s person are paired: they hold its identities and backups.
+    GroupLives,
 }
 
-const DEVICE_COLUMNS: &str =
-    "device_id, device_key, name, role, paired_at, last_seen, pending_until";
+pub(super) const DEVICE_COLUMNS: &str =
+    "device_id, device_key, name, role, paired_at, last_seen, pending_until, group_id";
 
 fn role_from(column: usize, name: &str) -> rusqlite::Result<Role> {
     Role::from_name(name).ok_or_else(|| {
@@ -109,7 +113,7 @@ fn role_from(column: usize, name: &str) -> rusqlite::Result<Role> {
     })
 }
 
-fn device_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Device> {
+pub(super) fn device_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Device> {
     let key: Vec<u8> = row.get(1)?;
     let role: String = row.get(3)?;
     Ok(Device {
@@ -126,10 +130,11 @@ fn device_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Device> {
         paired_at: row.get(4)?,
         last_seen: row.get(5)?,
         pending_until: row.get(6)?,
+        group_id: row.get(7)?,
     })
 }
 
-fn insert_event(
+pub(super) fn insert_event(
     conn: &Connection,
     at: i64,
     kind: &str,
@@ -143,7 +148,7 @@ fn insert_event(
     Ok(())
 }
 
-fn device_in(tx: &Connection, device_id: &str) -> rusqlite::Result<Option<Device>> {
+pub(super) fn device_in(tx: &Connection, device_id: &str) -> rusqlite::Result<Option<Device>> {
     tx.query_row(
         &format!("SELECT {DEVICE_COLUMNS} FROM devices WHERE device_id = ?1"),
         [device_id],
@@ -211,8 +216,8 @@ fn remove_in(
         Removal::Superseded => "superseded",
     };
     tx.execute(
-        "INSERT OR REPLACE INTO removed_devices (device_key, device_id, name, role, reason, by_device, at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT OR REPLACE INTO removed_devices (device_key, device_id, name, role, reason, by_device, at, group_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         params![
             &device.device_key[..],
             device.device_id,
@@ -220,9 +225,16 @@ fn remove_in(
             device.role.as_str(),
             reason_name,
             by,
-            now
+            now,
+            device.group_id
         ],
     )?;
+    tx.execute(
+        "DELETE FROM link_deliveries WHERE device_id = ?1",
+        [&device.device_id],
+    )?;
+    // The device knew the group's key: the next version must be under a new one.
+    super::groups::retire_key_in(tx, &device.group_id, now)?;
     let detail = match by {
         Some(by) => format!("{} ({}) by {by}", device.name, device.role),
         None => format!("{} ({}) by the box", device.name, device.role),
@@ -230,38 +242,21 @@ fn remove_in(
     insert_event(tx, now, reason_name, Some(&device.device_id), &detail)
 }
 
-/// Supersedes the device that held a backup taken over by `by` (a recovery, protocol §2, §5):
-/// everything it held (identities, backups) passes to `by`, it is removed if it was still
-/// paired, and its role passes to `by` if it was higher. Returns the removed device's id, or
-/// `None` when it is `by` itself or was no longer paired.
+/// Supersedes `old` (a device of the group whose backup `by` took over with the words,
+/// protocol §2, §5): its role passes to `by` if it was higher, and it is removed.
 pub(super) fn supersede_in(
     tx: &Transaction<'_>,
-    old_device_id: &str,
-    by: &str,
+    old: &Device,
+    by: &Device,
     now: i64,
-) -> rusqlite::Result<Option<String>> {
-    if old_device_id == by {
-        return Ok(None);
-    }
-    tx.execute(
-        "UPDATE identities SET device_id = ?2 WHERE device_id = ?1",
-        params![old_device_id, by],
-    )?;
-    tx.execute(
-        "UPDATE backups SET device_id = ?2 WHERE device_id = ?1",
-        params![old_device_id, by],
-    )?;
-    let (Some(old), Some(new)) = (device_in(tx, old_device_id)?, device_in(tx, by)?) else {
-        return Ok(None);
-    };
-    if old.role > new.role {
+) -> rusqlite::Result<()> {
+    if old.role > by.role {
         tx.execute(
             "UPDATE devices SET role = ?2, pending_until = NULL WHERE device_id = ?1",
-            params![by, old.role.as_str()],
+            params![by.device_id, old.role.as_str()],
         )?;
     }
-    remove_in(tx, &old, Removal::Superseded, Some(by), now)?;
-    Ok(Some(old.device_id))
+    remove_in(tx, old, Removal::Superseded, Some(&by.device_id), now)
 }
 
 impl Store {
@@ -319,12 +314,16 @@ impl Store {
                         NewRole::Member => (Role::Member, None),
                         NewRole::Pending { until } => (Role::Pending, Some(until)),
                     };
+                    // A device new to the box is a person of its own until a device of a
+                    // group links it (protocol §2, "Groups").
+                    let group_id = crate::crypto::random_id();
                     tx.execute(
-                        "INSERT INTO devices (device_id, device_key, name, role, paired_at, last_seen, pending_until)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6)",
-                        params![device_id, &device_key[..], name, role.as_str(), now, pending_until],
+                        "INSERT INTO devices (device_id, device_key, name, role, paired_at, last_seen, pending_until, group_id)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6, ?7)",
+                        params![device_id, &device_key[..], name, role.as_str(), now, pending_until, group_id],
                     )?;
                     Device {
+                        group_id,
                         device_id,
                         device_key,
                         name,
@@ -510,25 +509,36 @@ impl Store {
             if device_in(&tx, &from)?.is_some() {
                 return Ok(Reassign::FromPaired);
             }
-            let known: bool = tx.query_row(
-                "SELECT EXISTS (SELECT 1 FROM removed_devices WHERE device_id = ?1)",
-                [&from],
+            let from_group: Option<String> = tx
+                .query_row(
+                    "SELECT group_id FROM removed_devices WHERE device_id = ?1
+                     ORDER BY at DESC LIMIT 1",
+                    [&from],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            let Some(from_group) = from_group else {
+                return Ok(Reassign::FromUnknown);
+            };
+            let target = match device_in(&tx, &to)? {
+                Some(d) if d.role != Role::Pending => d,
+                _ => return Ok(Reassign::ToNotMember),
+            };
+            let group_lives: bool = tx.query_row(
+                "SELECT EXISTS (SELECT 1 FROM devices WHERE group_id = ?1)",
+                [&from_group],
                 |r| r.get(0),
             )?;
-            if !known {
-                return Ok(Reassign::FromUnknown);
-            }
-            match device_in(&tx, &to)? {
-                Some(d) if d.role != Role::Pending => {}
-                _ => return Ok(Reassign::ToNotMember),
+            if group_lives {
+                return Ok(Reassign::GroupLives);
             }
             let identities = tx.execute(
-                "UPDATE identities SET device_id = ?2 WHERE device_id = ?1",
-                params![from, to],
+                "UPDATE identities SET group_id = ?2 WHERE group_id = ?1",
+                params![from_group, target.group_id],
             )? as u64;
             let backups = tx.execute(
-                "UPDATE backups SET device_id = ?2 WHERE device_id = ?1",
-                params![from, to],
+                "UPDATE backups SET group_id = ?2 WHERE group_id = ?1",
+                params![from_group, target.group_id],
             )? as u64;
             insert_event(
                 &tx,
@@ -855,8 +865,9 @@ mod tests {
         store
             .call(|conn| {
                 conn.execute_batch(
-                    "INSERT INTO backups (backup_id, device_id, recipient, created)
-                     VALUES ('00000000000000000000000000000000', 'bb', zeroblob(32), 1);",
+                    "INSERT INTO backups (backup_id, group_id, recipient, created)
+                     VALUES ('00000000000000000000000000000000',
+                             (SELECT group_id FROM devices WHERE device_id = 'bb'), zeroblob(32), 1);",
                 )?;
                 Ok(())
             })
@@ -899,7 +910,8 @@ mod tests {
             .await
             .unwrap()
             .unwrap();
-        assert_eq!(backup.device_id, "aa");
+        let a = store.device("aa").await.unwrap().unwrap();
+        assert_eq!(backup.group_id, a.group_id);
     }
 
     #[tokio::test]
@@ -919,8 +931,9 @@ mod tests {
         store
             .call(move |conn| {
                 conn.execute(
-                    "INSERT INTO backups (backup_id, device_id, recipient, created)
-                     VALUES (?1, 'aa', zeroblob(32), 1)",
+                    "INSERT INTO backups (backup_id, group_id, recipient, created)
+                     VALUES (?1, (SELECT group_id FROM devices WHERE device_id = 'aa'),
+                             zeroblob(32), 1)",
                     [id],
                 )?;
                 Ok(())
@@ -929,7 +942,9 @@ mod tests {
             .unwrap();
         assert_eq!(
             store.rebind_backup(id, "nn", vec![], 20).await.unwrap(),
-            Some("aa".into())
+            crate::store::Rebound::Done {
+                superseded: Some("aa".into())
+            }
         );
         let n = store.device("nn").await.unwrap().unwrap();
         assert_eq!((n.role, n.pending_until), (Role::Owner, None));
@@ -942,7 +957,7 @@ mod tests {
         // Taking it over again on the same device supersedes nobody.
         assert_eq!(
             store.rebind_backup(id, "nn", vec![], 21).await.unwrap(),
-            None
+            crate::store::Rebound::Done { superseded: None }
         );
     }
 }

@@ -13,7 +13,7 @@ pub struct IdentityRow {
     pub did: String,
     pub ipns_name: String,
     pub name: String,
-    pub device_id: String,
+    pub group_id: String,
     /// `None` once the identity is deleted.
     pub secret_key: Option<Zeroizing<[u8; 32]>>,
     pub signing_key: [u8; 32],
@@ -35,7 +35,7 @@ impl std::fmt::Debug for IdentityRow {
         f.debug_struct("IdentityRow")
             .field("did", &self.did)
             .field("name", &self.name)
-            .field("device_id", &self.device_id)
+            .field("group_id", &self.group_id)
             .field(
                 "secret_key",
                 &self.secret_key.as_ref().map(|_| "[redacted]"),
@@ -62,7 +62,7 @@ pub struct Publication {
     pub deactivated: bool,
 }
 
-const COLUMNS: &str = "did, ipns_name, name, device_id, secret_key, signing_key, agreement_key, \
+const COLUMNS: &str = "did, ipns_name, name, group_id, secret_key, signing_key, agreement_key, \
                        services, document, cid, seq, record, created, updated, deactivated";
 
 fn key32(row: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<[u8; 32]> {
@@ -81,7 +81,7 @@ fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Sealed> {
         did: row.get(0)?,
         ipns_name: row.get(1)?,
         name: row.get(2)?,
-        device_id: row.get(3)?,
+        group_id: row.get(3)?,
         secret_key: None,
         signing_key: key32(row, 5)?,
         agreement_key: key32(row, 6)?,
@@ -177,8 +177,8 @@ impl Store {
         self.call(move |conn| {
             let tx = conn.transaction()?;
             let held: u64 = tx.query_row(
-                "SELECT count(*) FROM identities WHERE device_id = ?1 AND deactivated = 0",
-                [&row.device_id],
+                "SELECT count(*) FROM identities WHERE group_id = ?1 AND deactivated = 0",
+                [&row.group_id],
                 |r| r.get(0),
             )?;
             if held >= max {
@@ -193,7 +193,7 @@ impl Store {
                     row.did,
                     row.ipns_name,
                     row.name,
-                    row.device_id,
+                    row.group_id,
                     sealed,
                     row.signing_key.as_slice(),
                     row.agreement_key.as_slice(),
@@ -231,15 +231,15 @@ impl Store {
     }
 
     /// The live identities a device owns, oldest first.
-    pub async fn identities_of(&self, device_id: &str) -> Result<Vec<IdentityRow>, StoreError> {
-        let device_id = device_id.to_owned();
+    pub async fn identities_of(&self, group_id: &str) -> Result<Vec<IdentityRow>, StoreError> {
+        let group_id = group_id.to_owned();
         let vault = self.vault();
         self.call(move |conn| {
             select(
                 conn,
                 &vault,
-                "WHERE device_id = ?1 AND deactivated = 0 ORDER BY created, did",
-                params![device_id],
+                "WHERE group_id = ?1 AND deactivated = 0 ORDER BY created, did",
+                params![group_id],
             )
         })
         .await
@@ -312,28 +312,28 @@ impl Store {
         .await
     }
 
-    /// Gives a live identity to `device_id` with its key and a new signed value (a restore).
+    /// Gives a live identity to `group_id` with its key and a new signed value (a restore).
     /// `false` when another request changed it first or it has been deleted.
     pub async fn adopt_identity(
         &self,
         did: &str,
         expected_seq: u64,
-        device_id: &str,
+        group_id: &str,
         secret_key: Zeroizing<[u8; 32]>,
         p: Publication,
     ) -> Result<bool, StoreError> {
-        let (did, device_id) = (did.to_owned(), device_id.to_owned());
+        let (did, group_id) = (did.to_owned(), group_id.to_owned());
         let sealed = self.vault().seal(&did, &secret_key);
         drop(secret_key);
         self.call(move |conn| {
             let n = conn.execute(
-                "UPDATE identities SET device_id = ?3, secret_key = ?4, document = ?5, cid = ?6, \
+                "UPDATE identities SET group_id = ?3, secret_key = ?4, document = ?5, cid = ?6, \
                  seq = ?7, record = ?8, updated = ?9 \
                  WHERE did = ?1 AND seq = ?2 AND deactivated = 0",
                 params![
                     did,
                     seq_param(expected_seq),
-                    device_id,
+                    group_id,
                     sealed,
                     p.document,
                     p.cid,
@@ -376,7 +376,7 @@ mod tests {
             did: did.into(),
             ipns_name: did.trim_start_matches("did:ipid:").into(),
             name: "Alice".into(),
-            device_id: device.into(),
+            group_id: device.into(),
             secret_key: Some(Zeroizing::new([9; 32])),
             signing_key: [1; 32],
             agreement_key: [2; 32],
@@ -581,14 +581,16 @@ mod tests {
             let alice = row("did:ipid:k1", "dev-a");
             conn.execute(
                 &format!(
-                    "INSERT INTO identities ({COLUMNS}) VALUES \
-                     (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 0, ?11, 10, 10, 0)"
+                    "INSERT INTO identities ({}) VALUES \
+                     (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 0, ?11, 10, 10, 0)",
+                    // The owner's column before migration 0009.
+                    COLUMNS.replace("group_id", "device_id")
                 ),
                 params![
                     alice.did,
                     alice.ipns_name,
                     alice.name,
-                    alice.device_id,
+                    alice.group_id,
                     clear.as_slice(),
                     alice.signing_key.as_slice(),
                     alice.agreement_key.as_slice(),
@@ -605,9 +607,10 @@ mod tests {
         // The test can fail: the key is in the file.
         assert!(files_contain(dir.path(), &clear));
         let store = Store::open(&path, 2, vault).await.unwrap();
-        assert_eq!(store.schema_version().await.unwrap(), 8);
+        assert_eq!(store.schema_version().await.unwrap(), 9);
         let got = store.identity("did:ipid:k1").await.unwrap().unwrap();
         assert_eq!(got.secret_key.as_deref(), Some(&clear));
+        // Migration 0009: the device's identities are its group of one's.
         assert_eq!(store.identities_of("dev-a").await.unwrap().len(), 1);
         assert!(!files_contain(dir.path(), &clear));
         store.close().await;

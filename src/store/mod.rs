@@ -10,6 +10,7 @@ use std::thread::JoinHandle;
 
 mod backups;
 mod devices;
+mod groups;
 mod identities;
 mod nonces;
 
@@ -34,16 +35,23 @@ fn migrations(vault: &KeyVault) -> Vec<M<'static>> {
             include_str!("migrations/0008_sealed_keys.sql"),
             identities::seal_keys_hook(vault.clone()),
         ),
+        M::up(include_str!("migrations/0009_groups.sql")),
     ]
 }
 
-/// The number of migrations this build knows.
-const SCHEMA_VERSION: usize = 8;
+/// At most this many devices in one group (one person, protocol §2).
+pub const MAX_GROUP_DEVICES: u64 = 10;
 
-pub use backups::{BackupRow, NewBackup, NewVersion, VersionMeta, VersionRow, VersionSummary};
+/// The number of migrations this build knows.
+const SCHEMA_VERSION: usize = 9;
+
+pub use backups::{
+    BackupRow, NewBackup, NewVersion, Rebound, VersionMeta, VersionRow, VersionSummary,
+};
 pub use devices::{
     Change, Device, DeviceLimits, Event, NewRole, Paired, Reassign, RemovedDevice, Renamed,
 };
+pub use groups::{DELIVERY_SECS, Delivery, GroupKey, KeyCheck, Linked};
 pub use identities::{IdentityRow, Publication};
 
 /// Why the database could not be used.

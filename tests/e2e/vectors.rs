@@ -293,3 +293,102 @@ fn sealed_boxes_from_libsodium_open() {
         assert_eq!(crypto::seal_open(&secret, &ours).unwrap(), plaintext);
     }
 }
+
+/// protocol §5, bundle format v2: the bundle of `tests/data/bundle-v2.json` (made with PyNaCl)
+/// is what Rust makes from the same keys and nonces (all but the device slot's sealed box,
+/// which is random), every slot opens it, and an independent Python reading
+/// (`tests/interop/bundle_v2.py`) agrees.
+#[test]
+fn bundle_v2_matches_its_vectors_and_python() {
+    use identity_box::backup::bundle::{self, Randomness, Recipients};
+    use identity_box::crypto::{BackupSecrets, Secret32};
+
+    let v = load("bundle-v2.json");
+    let h = |k: &str| hex::decode(v[k].as_str().unwrap()).unwrap();
+    let s32 = |k: &str| Secret32::new(h(k).try_into().unwrap());
+    let given = h("bundle");
+    let plain = v["plaintext"].as_str().unwrap().as_bytes();
+
+    // The words' derivations give the file's backup id and bundle key.
+    let words = BackupSecrets::from_entropy(&s32("entropy"));
+    assert_eq!(words.backup_id, v["backup_id"].as_str().unwrap());
+    assert_eq!(words.bundle_key, s32("bundle_key"));
+    let group_key = s32("group_key");
+    assert_eq!(
+        hex::encode(bundle::group_key_id(&group_key)),
+        v["group_key_id"].as_str().unwrap()
+    );
+
+    // Rebuilt from the inputs: equal byte for byte outside the device slot.
+    let device_id: [u8; 16] = h("device_id").try_into().unwrap();
+    let device_public: [u8; 32] = h("device_public").try_into().unwrap();
+    assert_eq!(
+        hex::encode(device_id),
+        identity_box::crypto::device_id(&device_public)
+    );
+    let ours = bundle::seal_with(
+        plain,
+        &Recipients {
+            backup_id: h("backup_id").try_into().unwrap(),
+            bundle_key: &words.bundle_key,
+            group_key: &group_key,
+            devices: &[(device_id, device_public)],
+        },
+        &Randomness {
+            data_key: s32("data_key"),
+            mnemonic_nonce: h("mnemonic_nonce").try_into().unwrap(),
+            group_nonce: h("group_nonce").try_into().unwrap(),
+            payload_nonce: h("payload_nonce").try_into().unwrap(),
+        },
+    );
+    assert_eq!(ours.len(), given.len());
+    let device_slot = 9 + 2 * (18 + bundle::WRAPPED_LEN);
+    let body = device_slot + 18..device_slot + 18 + bundle::SEALED_LEN;
+    assert_eq!(ours[..body.start], given[..body.start]);
+    assert_eq!(ours[body.end..], given[body.end..]);
+
+    // Each slot of the file's bundle opens it.
+    let parsed = bundle::parse(&given).unwrap();
+    assert_eq!(
+        parsed
+            .open_with_bundle_key(&words.bundle_key)
+            .unwrap()
+            .as_slice(),
+        plain
+    );
+    assert_eq!(words.open_bundle(&given).unwrap().as_slice(), plain);
+    let from_slot = parsed
+        .group_key_for(&device_id, &s32("device_secret"))
+        .unwrap();
+    assert_eq!(from_slot, group_key);
+    assert_eq!(
+        parsed.open_with_group_key(&from_slot).unwrap().as_slice(),
+        plain
+    );
+
+    // Python, with PyNaCl, reads the same.
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/bundle-v2.json");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/bundle_v2.py");
+    let out = std::process::Command::new("python3")
+        .args([script, path])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "bundle_v2.py (needs PyNaCl): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let python: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(python["group_key_id"], v["group_key_id"]);
+    assert_eq!(
+        python["bundle"], v["bundle"],
+        "Python rebuilds the same bundle"
+    );
+    assert_eq!(python["device_slot_group_key"], v["group_key"]);
+    for slot in ["1", "2"] {
+        assert_eq!(
+            python["plaintext_by_slot"][slot], v["plaintext"],
+            "slot {slot}"
+        );
+    }
+}

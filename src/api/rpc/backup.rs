@@ -4,8 +4,8 @@ use super::{Call, RpcError, RpcResult};
 use crate::protocol::Role;
 use crate::protocol::backup::{
     ArchiveTicket, BackupArchiveTicket, BackupDisable, BackupEnable, BackupExists, BackupFetch,
-    BackupPut, BackupRestoreKeys, BackupStatus, Disabled, Enabled, Exists, Fetched, RestoredKeys,
-    StatusList, Stored,
+    BackupLatest, BackupPut, BackupRestoreKeys, BackupStatus, Disabled, Enabled, Exists, Fetched,
+    Latest, RestoredKeys, StatusList, Stored,
 };
 
 /// A pending device may only take a backup over, with the proof of its words.
@@ -14,20 +14,17 @@ pub(super) async fn enable(call: &Call<'_>, p: BackupEnable) -> RpcResult<Enable
     if pending && p.proof.is_none() {
         return Err(super::pending_approval());
     }
-    Ok(call
-        .backups()?
-        .enable(&call.device.device_id, p, !pending)
-        .await?)
+    Ok(call.backups()?.enable(call.device, p, !pending).await?)
 }
 
 /// A version is written once to the WAL and once to the database: room for twice the bundle.
 pub(super) async fn put(call: &Call<'_>, p: BackupPut) -> RpcResult<Stored> {
     call.room_for((p.bundle.len() as u64).saturating_mul(2))?;
-    Ok(call.backups()?.put(&call.device.device_id, p).await?)
+    Ok(call.backups()?.put(call.device, p).await?)
 }
 
 pub(super) async fn status(call: &Call<'_>, _: BackupStatus) -> RpcResult<StatusList> {
-    Ok(call.backups()?.status(&call.device.device_id).await?)
+    Ok(call.backups()?.status(&call.device.group_id).await?)
 }
 
 pub(super) async fn exists(call: &Call<'_>, _: BackupExists) -> RpcResult<Exists> {
@@ -35,7 +32,7 @@ pub(super) async fn exists(call: &Call<'_>, _: BackupExists) -> RpcResult<Exists
 }
 
 pub(super) async fn fetch(call: &Call<'_>, p: BackupFetch) -> RpcResult<Fetched> {
-    Ok(call.backups()?.fetch(p).await?)
+    Ok(call.backups()?.fetch(call.device, p).await?)
 }
 
 pub(super) async fn archive_ticket(
@@ -53,12 +50,7 @@ pub(super) async fn ticket(
 ) -> RpcResult<ArchiveTicket> {
     let source = call
         .backups()?
-        .archive(
-            &call.device.device_id,
-            backup_id,
-            version,
-            call.state.name(),
-        )
+        .archive(&call.device.group_id, backup_id, version, call.state.name())
         .await?;
     let (filename, size, version) = (
         source.plan.filename().to_owned(),
@@ -82,10 +74,14 @@ pub(super) async fn restore_keys(call: &Call<'_>, p: BackupRestoreKeys) -> RpcRe
     call.room_for((p.sealed.len() as u64).saturating_mul(2))?;
     Ok(call
         .backups()?
-        .restore_keys(&call.device.device_id, p)
+        .restore_keys(&call.device.group_id, p)
         .await?)
 }
 
 pub(super) async fn disable(call: &Call<'_>, p: BackupDisable) -> RpcResult<Disabled> {
-    Ok(call.backups()?.disable(&call.device.device_id, p).await?)
+    Ok(call.backups()?.disable(&call.device.group_id, p).await?)
+}
+
+pub(super) async fn latest(call: &Call<'_>, p: BackupLatest) -> RpcResult<Latest> {
+    Ok(call.backups()?.latest(p).await?)
 }

@@ -25,7 +25,7 @@ pub(super) async fn approve(call: &Call<'_>, p: ExtractApprove) -> RpcResult<App
     // Without a backup id, the caller's only backup (protocol §6).
     let backup_id = match p.backup_id {
         Some(id) => id,
-        None => call.backups()?.sole_backup(&call.device.device_id).await?,
+        None => call.backups()?.sole_backup(&call.device.group_id).await?,
     };
     let ticket = super::backup::ticket(call, &backup_id, p.version).await?;
     sessions.answer(

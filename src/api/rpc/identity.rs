@@ -8,24 +8,24 @@ use crate::protocol::identity::{
 
 pub(super) async fn create(call: &Call<'_>, p: IdentityCreate) -> RpcResult<IdentityView> {
     call.room_for_identity()?;
-    Ok(call.identities()?.create(&call.device.device_id, p).await?)
+    Ok(call.identities()?.create(&call.device.group_id, p).await?)
 }
 
 pub(super) async fn list(call: &Call<'_>, _: IdentityList) -> RpcResult<IdentityListing> {
     Ok(IdentityListing {
-        identities: call.identities()?.list(&call.device.device_id).await?,
+        identities: call.identities()?.list(&call.device.group_id).await?,
     })
 }
 
 pub(super) async fn get(call: &Call<'_>, p: IdentityGet) -> RpcResult<IdentityView> {
     Ok(call
         .identities()?
-        .get(&call.device.device_id, &p.did)
+        .get(&call.device.group_id, &p.did)
         .await?)
 }
 
 pub(super) async fn update(call: &Call<'_>, p: IdentityUpdate) -> RpcResult<IdentityView> {
-    let view = call.identities()?.update(&call.device.device_id, p).await?;
+    let view = call.identities()?.update(&call.device.group_id, p).await?;
     backups_follow(call, &view.did).await;
     Ok(view)
 }
@@ -33,7 +33,7 @@ pub(super) async fn update(call: &Call<'_>, p: IdentityUpdate) -> RpcResult<Iden
 pub(super) async fn delete(call: &Call<'_>, p: IdentityDelete) -> RpcResult<Deleted> {
     let did = call
         .identities()?
-        .delete(&call.device.device_id, &p.did)
+        .delete(&call.device.group_id, &p.did)
         .await?;
     backups_follow(call, &did.to_string()).await;
     Ok(Deleted {

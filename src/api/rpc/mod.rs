@@ -54,6 +54,8 @@ const PENDING_MAY_CALL: &[&str] = &[
     <b::BackupExists as Method>::NAME,
     <b::BackupFetch as Method>::NAME,
     <b::BackupEnable as Method>::NAME,
+    <d::DevicesLinkStart as Method>::NAME,
+    <d::DevicesLinkFetch as Method>::NAME,
 ];
 
 /// The refusal of what a pending device may not do yet.
@@ -87,6 +89,16 @@ async fn route(call: &Call<'_>, method: &str, p: Params<'_>) -> RpcResult<Box<Ra
         <d::DevicesReassign as Method>::NAME => {
             run!(call, p, d::DevicesReassign => devices::reassign)
         }
+        <d::DevicesLinkStart as Method>::NAME => {
+            run!(call, p, d::DevicesLinkStart => devices::link_start)
+        }
+        <d::DevicesLinkClaim as Method>::NAME => {
+            run!(call, p, d::DevicesLinkClaim => devices::link_claim)
+        }
+        <d::DevicesLink as Method>::NAME => run!(call, p, d::DevicesLink => devices::link),
+        <d::DevicesLinkFetch as Method>::NAME => {
+            run!(call, p, d::DevicesLinkFetch => devices::link_fetch)
+        }
         <i::IdentityCreate as Method>::NAME => run!(call, p, i::IdentityCreate => identity::create),
         <i::IdentityList as Method>::NAME => run!(call, p, i::IdentityList => identity::list),
         <i::IdentityGet as Method>::NAME => run!(call, p, i::IdentityGet => identity::get),
@@ -105,6 +117,7 @@ async fn route(call: &Call<'_>, method: &str, p: Params<'_>) -> RpcResult<Box<Ra
             run!(call, p, b::BackupRestoreKeys => backup::restore_keys)
         }
         <b::BackupDisable as Method>::NAME => run!(call, p, b::BackupDisable => backup::disable),
+        <b::BackupLatest as Method>::NAME => run!(call, p, b::BackupLatest => backup::latest),
         <x::ExtractApprove as Method>::NAME => run!(call, p, x::ExtractApprove => extract::approve),
         other => Err(RpcError::MethodNotFound(other.to_owned())),
     }
