@@ -70,6 +70,7 @@ async function refreshStatus() {
       ? new Date(info.last_backup_at * 1000).toLocaleString()
       : "No backup yet";
     showPairing(info);
+    refreshPeople();
     $("status-error").hidden = true;
   } catch (e) {
     $("status-error").textContent = e.message;
@@ -84,6 +85,28 @@ async function refreshStatus() {
     $("health").textContent = e.status === 503
       ? "Starting… this takes up to a minute."
       : "Not healthy. Unplug the box, wait ten seconds, and plug it in again.";
+  }
+}
+
+async function refreshPeople() {
+  try {
+    const answer = await call("/v1/people");
+    const list = $("people-list");
+    list.replaceChildren();
+    answer.people.forEach((person, i) => {
+      const item = document.createElement("li");
+      const names = person.devices.map((d) => {
+        const seen = d.last_seen
+          ? `last seen ${new Date(d.last_seen * 1000).toLocaleString()}`
+          : "not seen yet";
+        return `${d.name} (${d.pending ? "waiting for approval, " : ""}${seen})`;
+      });
+      item.textContent = `Person ${i + 1}: ${names.join("; ")}`;
+      list.appendChild(item);
+    });
+    $("people-none").hidden = answer.people.length > 0;
+  } catch (e) {
+    // The status section reports a box that does not answer.
   }
 }
 

@@ -237,6 +237,10 @@ pub fn routes(
         .and(warp::get())
         .and(with_state(state.clone()))
         .then(info);
+    let people = warp::path!("v1" / "people")
+        .and(warp::get())
+        .and(with_state(state.clone()))
+        .then(people);
     let qr = warp::path!("v1" / "pairing" / "qr.svg")
         .and(warp::get())
         .and(with_state(state.clone()))
@@ -289,6 +293,8 @@ pub fn routes(
         .and(
             health
                 .or(info)
+                .unify()
+                .or(people)
                 .unify()
                 .or(qr)
                 .unify()
@@ -533,6 +539,42 @@ async fn info(state: Arc<AppState>) -> Response {
         pairing_expires: f.pairing_expires,
         uptime_s: f.uptime_s,
         last_backup_at: f.last_backup_at,
+    })
+    .into_response()
+}
+
+/// `GET /v1/people` (protocol §7): each person's devices, names and last seen only.
+async fn people(state: Arc<AppState>) -> Response {
+    use crate::protocol::info::{People, Person, PersonDevice};
+    let Some(store) = state.store() else {
+        return ApiError::NotReady.reply();
+    };
+    let devices = match store.devices().await {
+        Ok(d) => d,
+        Err(e) => {
+            log::error!("database: {e}");
+            return ApiError::Internal.reply();
+        }
+    };
+    let mut groups: Vec<(String, Person)> = Vec::new();
+    for d in devices {
+        let device = PersonDevice {
+            name: d.name,
+            last_seen: d.last_seen,
+            pending: d.role == crate::protocol::Role::Pending,
+        };
+        match groups.iter_mut().find(|(g, _)| *g == d.group_id) {
+            Some((_, person)) => person.devices.push(device),
+            None => groups.push((
+                d.group_id,
+                Person {
+                    devices: vec![device],
+                },
+            )),
+        }
+    }
+    warp::reply::json(&People {
+        people: groups.into_iter().map(|(_, p)| p).collect(),
     })
     .into_response()
 }

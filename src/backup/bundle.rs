@@ -262,9 +262,14 @@ pub fn seal(plaintext: &[u8], to: &Recipients<'_>) -> Result<Vec<u8>, crypto::Ke
 }
 
 /// A v2 bundle with the given randomness (the device slots' sealed boxes still draw their own
-/// ephemeral keys). At most `MAX_SLOTS - 2` devices.
+/// ephemeral keys). A device listed twice gets one slot; at most `MAX_SLOTS - 2` devices.
 pub fn seal_with(plaintext: &[u8], to: &Recipients<'_>, r: &Randomness) -> Vec<u8> {
-    let devices = &to.devices[..to.devices.len().min(MAX_SLOTS - 2)];
+    let mut devices: Vec<&([u8; 16], [u8; 32])> = Vec::with_capacity(to.devices.len());
+    for d in to.devices {
+        if devices.len() < MAX_SLOTS - 2 && !devices.iter().any(|e| e.0 == d.0) {
+            devices.push(d);
+        }
+    }
     let mut out = MAGIC.to_vec();
     out.push(u8::try_from(2 + devices.len()).unwrap_or_else(|_| unreachable!("at most 16 slots")));
     let mut slot = |kind: u8, id: &[u8; 16], body: Vec<u8>| {
@@ -377,6 +382,18 @@ mod tests {
         flipped[last] ^= 1;
         let parsed = parse(&flipped).unwrap();
         assert!(parsed.open_with_bundle_key(&key(1)).is_none());
+    }
+
+    #[test]
+    fn a_device_listed_twice_gets_one_slot() {
+        let d = ([5u8; 16], crypto::x25519_public(&key(9)));
+        let parsed_len = |devices: &[([u8; 16], [u8; 32])]| {
+            let bytes = sample(devices);
+            parse(&bytes).unwrap().slots.len()
+        };
+        assert_eq!(parsed_len(&[d, d]), 3);
+        let many: Vec<_> = (0..20u8).map(|i| ([i; 16], d.1)).collect();
+        assert_eq!(parsed_len(&many), MAX_SLOTS);
     }
 
     #[test]

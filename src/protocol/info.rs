@@ -97,3 +97,26 @@ pub struct Info {
     #[serde(default)]
     pub last_backup_at: Option<i64>,
 }
+
+/// `GET /v1/people` (protocol §7): each person's devices, as the web page shows them: names
+/// and when they were last seen, never ids or keys.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct People {
+    pub people: Vec<Person>,
+}
+
+/// One person (a group of devices, protocol §2).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Person {
+    pub devices: Vec<PersonDevice>,
+}
+
+/// A device of a person, as the web page shows it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PersonDevice {
+    pub name: String,
+    /// Box time; `null` if never recorded.
+    pub last_seen: Option<i64>,
+    /// Waiting for an owner's approval.
+    pub pending: bool,
+}

@@ -113,6 +113,26 @@ fn a_tablet_shares_everything_replaces_a_lost_phone_and_the_group_key_turns_over
     expected.sort();
     assert_eq!(together, expected);
     assert_eq!(b.state().peers.len(), 1, "B has the address book");
+    // The web page shows one person with two devices: names and last seen, never ids or keys.
+    let people = daemon.get("/v1/people").json();
+    let persons = people["people"].as_array().unwrap();
+    assert_eq!(persons.len(), 1, "{people}");
+    let mut names: Vec<&str> = persons[0]["devices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["name"].as_str().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["Phone A", "Tablet B"]);
+    let text = people.to_string();
+    for secretish in [
+        b.state().device.device_id.clone(),
+        b64u(&crypto::x25519_public(&b.state().device.secret)),
+        list.group_id.clone(),
+    ] {
+        assert!(!text.contains(&secretish), "{text}");
+    }
     assert_eq!(dids(&mut b), vec![alice.clone()], "B sees A's identity");
 
     // B creates an identity and puts a version; A sees it and updates it; each change by
