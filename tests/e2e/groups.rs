@@ -382,3 +382,61 @@ fn an_expired_link_code_is_refused() {
         "link_expired"
     );
 }
+
+/// `identity-box client --json --state FILE ARGS…`: exit code and JSON output.
+fn cli(state: &std::path::Path, args: &[&str]) -> (i32, serde_json::Value) {
+    let out = std::process::Command::new(common::BIN)
+        .args(["client", "--json", "--state"])
+        .arg(state)
+        .args(args)
+        .output()
+        .unwrap();
+    let value =
+        serde_json::from_str(String::from_utf8_lossy(&out.stdout).trim()).unwrap_or_default();
+    (out.status.code().unwrap_or(-1), value)
+}
+
+#[test]
+fn the_command_line_links_a_tablet_after_both_show_the_same_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = Daemon::ready(&dir.path().join("box"), &[]);
+    let (phone, tablet) = (
+        dir.path().join("phone.json"),
+        dir.path().join("tablet.json"),
+    );
+    assert_eq!(cli(&phone, &["pair", &daemon.startup_uri()]).0, 0);
+    let (_, created) = cli(&phone, &["identity", "create", "Alice"]);
+    let alice = created["did"].as_str().unwrap().to_owned();
+    assert_eq!(
+        cli(&tablet, &["pair", &common::admin_pair_uri(&daemon)]).0,
+        0
+    );
+
+    let (code, shown) = cli(&tablet, &["link", "show"]);
+    assert_eq!(code, 0);
+    let uri = shown["uri"].as_str().unwrap().to_owned();
+    let (code, claimed) = cli(&phone, &["link", "approve", &uri]);
+    assert_eq!(code, 0);
+    let comparison = claimed["comparison"].as_str().unwrap().to_owned();
+    let (_, progress) = cli(&tablet, &["link", "fetch"]);
+    assert_eq!(progress["state"], "claimed");
+    assert_eq!(progress["comparison"], comparison.as_str());
+    // A code the person mistyped links nothing.
+    let wrong = format!(
+        "{:06}",
+        (comparison.parse::<u32>().unwrap() + 1) % 1_000_000
+    );
+    assert_ne!(
+        cli(&phone, &["link", "approve", &uri, "--confirm", &wrong]).0,
+        0
+    );
+    assert_eq!(
+        cli(&phone, &["link", "approve", &uri, "--confirm", &comparison]).0,
+        0
+    );
+    let (_, progress) = cli(&tablet, &["link", "fetch"]);
+    assert_eq!(progress["state"], "linked", "{progress}");
+    assert_eq!(progress["identities"], 1);
+    let (_, listed) = cli(&tablet, &["identity", "list"]);
+    assert_eq!(listed["identities"][0]["did"], alice.as_str());
+}
