@@ -441,7 +441,9 @@ impl From<crate::pairing::link::LinkError> for RpcError {
                 RpcError::LinkExpired(m)
             }
             LinkError::Code(CodeError::Used) => RpcError::LinkUsed(m),
-            LinkError::NotClaimed => RpcError::Conflict(m),
+            LinkError::NotClaimed | LinkError::Code(CodeError::ClaimedByOther) => {
+                RpcError::Conflict(m)
+            }
             LinkError::Itself | LinkError::BadSealed => RpcError::InvalidParams(m),
             LinkError::Pending => RpcError::PendingApproval(m),
             LinkError::NeedsOwner | LinkError::NotYours => RpcError::Forbidden(m),

@@ -21,7 +21,7 @@ use crate::config::BackupSettings;
 use crate::crypto::{self, BoxKeys, NONCE_LEN, Secret32};
 use crate::identity::{Did, Identities, IdentityError};
 use crate::store::{
-    BackupRow, Device, IdentityRow, KeyCheck, NewBackup, NewVersion, Rebound, Store, StoreError,
+    BackupRow, Device, IdentityRow, NewBackup, NewVersion, Rebound, Store, StoreError,
 };
 use wire::{SealedIdentity, SealedKeys, SealedKeysError};
 
@@ -449,18 +449,17 @@ impl Backups {
                 )));
             }
         }
-        match self
+        // Judged again, and taken as the group's, in the version's own transaction.
+        if self
             .store
-            .accept_group_key(&backup.group_id, &key_id, self.clock.now_unix())
+            .group_key(&backup.group_id)
             .await?
+            .retired
+            .contains(&key_id)
         {
-            KeyCheck::Retired => Err(BackupError::GroupKeyRetired),
-            KeyCheck::Current => Ok(Some(key_id)),
-            KeyCheck::New => {
-                log::info!("group {} uses a new group key now", backup.group_id);
-                Ok(Some(key_id))
-            }
+            return Err(BackupError::GroupKeyRetired);
         }
+        Ok(Some(key_id))
     }
 
     /// Writes a version holding the keys of `rows` (those with a key: deleted identities have
@@ -510,11 +509,25 @@ impl Backups {
                 .unwrap_or_else(|_| unreachable!("strings and numbers always serialize")),
             created,
         };
-        let n = self
+        let key_id = version.group_key_id.clone();
+        let Some(n) = self
             .store
             .add_backup_version(&backup.backup_id, version, self.settings.keep_versions)
             .await?
-            .ok_or_else(|| not_found(&backup.backup_id))?;
+        else {
+            // Retired between the check and the write (a device left), or the backup is gone.
+            if let Some(key_id) = key_id
+                && self
+                    .store
+                    .group_key(&backup.group_id)
+                    .await?
+                    .retired
+                    .contains(&key_id)
+            {
+                return Err(BackupError::GroupKeyRetired);
+            }
+            return Err(not_found(&backup.backup_id));
+        };
         Ok((n, created, sealed_b64u))
     }
 
@@ -631,11 +644,19 @@ impl Backups {
             })?;
         let identities = listed(&v.identities);
         let documents = self.documents_of(&identities).await?;
-        let device_keys = self
+        let in_group = self
             .store
-            .version_device_keys(&v.backup_id, v.version, &caller.device_id)
+            .backup(&v.backup_id)
             .await?
-            .map(|k| crypto::b64u(&k));
+            .is_some_and(|b| b.group_id == caller.group_id);
+        let device_keys = match in_group {
+            true => self
+                .store
+                .version_device_keys(&v.backup_id, v.version, &caller.device_id)
+                .await?
+                .map(|k| crypto::b64u(&k)),
+            false => None,
+        };
         Ok(Fetched {
             device_keys,
             backup_id: v.backup_id,

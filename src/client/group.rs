@@ -166,6 +166,16 @@ impl Client {
                     by: by.name,
                 })
             }
+            // Linked already, and the secrets taken: fetching again changes nothing (the box
+            // keeps them a day; the group key may have turned over since).
+            (LinkState::Linked, Some(by), Some(_)) if self.state.link_code.is_none() => {
+                Ok(LinkProgress::Linked {
+                    by: by.name,
+                    identities: self.state.identities.len(),
+                    peers: self.state.peers.len(),
+                    backups: usize::from(self.state.backup.is_some()),
+                })
+            }
             (LinkState::Linked, Some(by), Some(sealed)) => {
                 let sealed = b64u_decode(&sealed).map_err(protocol)?;
                 let plain = Zeroizing::new(
@@ -204,7 +214,10 @@ impl Client {
             own: secrets.own,
             peers: secrets.peers,
         })?;
-        if let Some(b) = secrets.backups.into_iter().next() {
+        // A backup this device had already stays its backup (the box moved it into the group).
+        if self.state.backup.is_none()
+            && let Some(b) = secrets.backups.into_iter().next()
+        {
             let mut state = BackupState::from_secrets(
                 &BackupSecrets {
                     backup_id: b.backup_id,
@@ -393,7 +406,16 @@ impl Client {
         if self.state.backup.is_none() {
             return Err(ClientError::BackupsOff);
         }
-        self.sync_backup()?;
+        match self.sync_backup() {
+            // A newest version this device cannot open (no key for it yet) does not stop it
+            // from writing its own: a new group key, sealed to the group's devices.
+            Err(ClientError::BackupDamaged(why)) => {
+                log::warn!("the newest backup version could not be read ({why}); writing anew");
+            }
+            other => {
+                other?;
+            }
+        }
         match self.put_v2(false) {
             Err(e) if e.kind() == Some("group_key_retired") => {
                 self.sync_backup()?;

@@ -85,7 +85,14 @@ impl Devices<'_> {
     /// Revokes `target`: an owner may revoke anyone, any device itself; never the last owner.
     /// The key is remembered and never pairs again.
     pub async fn revoke(&self, by: &Device, target: &str) -> Result<(), DeviceError> {
-        if by.role != Role::Owner && by.device_id != target {
+        // A device of the same person may revoke the person's lost phone (protocol §2).
+        let same_person = by.role != Role::Pending
+            && self
+                .store
+                .device(target)
+                .await?
+                .is_some_and(|t| t.group_id == by.group_id);
+        if by.role != Role::Owner && by.device_id != target && !same_person {
             return Err(DeviceError::NotOwner {
                 verb: "revoke another device",
             });

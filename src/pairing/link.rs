@@ -40,6 +40,11 @@ pub enum CodeError {
     Wrong { left: u32 },
     #[error("the link code was entered wrong too often; show a new link QR on the new device")]
     TooManyWrong,
+    #[error(
+        "another device scanned this link code first; if that was not yours, show a new link QR \
+         on the new device"
+    )]
+    ClaimedByOther,
 }
 
 /// The device that claimed a code.
@@ -129,12 +134,19 @@ impl LinkBook {
         now: i64,
     ) -> Result<i64, CodeError> {
         let s = self.check(device_id, code, now)?;
+        if s.claimed
+            .as_ref()
+            .is_some_and(|c| c.device_id != by.device_id)
+        {
+            return Err(CodeError::ClaimedByOther);
+        }
         s.claimed = Some(by);
         Ok(s.expires)
     }
 
-    /// The claimer's link: checks the code and that `by` claimed it, and uses the code up
-    /// (`commit` runs first; an error from it leaves the code as it was).
+    /// The claimer's link: checks the code and that `by` claimed it, and uses the code up at
+    /// once (so no second link can run beside this one); `unuse` gives it back if the link
+    /// could not be stored.
     pub fn redeem(
         &mut self,
         device_id: &str,
@@ -146,13 +158,14 @@ impl LinkBook {
         if s.claimed.as_ref().map(|c| c.device_id.as_str()) != Some(by) {
             return Ok(Err(NotClaimed));
         }
+        s.used = true;
         Ok(Ok(()))
     }
 
-    /// Marks the code used (after the link was stored).
-    pub fn mark_used(&mut self, device_id: &str) {
+    /// Gives a code back after its link failed to be stored.
+    pub fn unuse(&mut self, device_id: &str) {
         if let Some(s) = self.sessions.get_mut(device_id) {
-            s.used = true;
+            s.used = false;
         }
     }
 
@@ -366,7 +379,7 @@ impl super::Pairing {
             .redeem(&p.device_id, &p.code, &caller.device_id, now)
             .inspect_err(|e| self.note_refused(caller, &p.device_id, e))?
             .map_err(|NotClaimed| LinkError::NotClaimed)?;
-        let role = match store
+        let linked = store
             .link_device(
                 &p.device_id,
                 caller,
@@ -374,14 +387,18 @@ impl super::Pairing {
                 crate::store::MAX_GROUP_DEVICES,
                 now,
             )
-            .await?
-        {
-            Linked::Done(role) => role,
-            Linked::NotPaired => return Err(LinkError::NotPaired(p.device_id)),
-            Linked::GroupFull => return Err(LinkError::GroupFull),
-            Linked::NeedsOwner => return Err(LinkError::NeedsOwner),
+            .await;
+        let role = match linked {
+            Ok(Linked::Done(role)) => role,
+            failed => {
+                self.links().unuse(&p.device_id);
+                return Err(match failed? {
+                    Linked::NotPaired => LinkError::NotPaired(p.device_id),
+                    Linked::GroupFull => LinkError::GroupFull,
+                    _ => LinkError::NeedsOwner,
+                });
+            }
         };
-        self.links().mark_used(&p.device_id);
         log::info!(
             "device {} linked by device {} into its group",
             p.device_id,
@@ -486,9 +503,15 @@ mod tests {
         assert_eq!(book.claimer("nn", 102), Some(claimer("ee")));
         // Only the claimer redeems.
         assert_eq!(book.redeem("nn", &code, "ff", 103), Ok(Err(NotClaimed)));
+        // The first claimer keeps it.
+        assert_eq!(
+            book.claim("nn", &code, claimer("ff"), 103),
+            Err(CodeError::ClaimedByOther)
+        );
         assert_eq!(book.redeem("nn", &code, "ee", 103), Ok(Ok(())));
-        book.mark_used("nn");
         assert_eq!(book.redeem("nn", &code, "ee", 104), Err(CodeError::Used));
+        book.unuse("nn");
+        assert_eq!(book.redeem("nn", &code, "ee", 104), Ok(Ok(())));
         // Expired.
         let (code, _) = book.start("mm", 200, LINK_SECS);
         assert_eq!(

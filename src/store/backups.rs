@@ -269,16 +269,25 @@ impl Store {
         let backup_id = backup_id.to_owned();
         self.call(move |conn| {
             let tx = conn.transaction()?;
-            let Some(version) = tx
+            let Some((version, group_id)) = tx
                 .query_row(
-                    "SELECT next_version FROM backups WHERE backup_id = ?1",
+                    "SELECT next_version, group_id FROM backups WHERE backup_id = ?1",
                     params![backup_id],
-                    |row| row.get::<_, i64>(0),
+                    |row| Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?)),
                 )
                 .optional()?
             else {
                 return Ok(None);
             };
+            // A v2 bundle's group key, judged in this transaction: a version that fails
+            // changes no key, and a key retired meanwhile stores nothing.
+            if v.bundle.is_some()
+                && let Some(key_id) = &v.group_key_id
+                && super::groups::accept_key_in(&tx, &group_id, key_id, v.created)?
+                    == super::KeyCheck::Retired
+            {
+                return Ok(None);
+            }
             // Retention first, then again after the insert: the pages of the version that
             // goes (zeroed by `secure_delete`) are reused by the new one within this
             // transaction, so each is written to the WAL once, not twice (zeros, then data).

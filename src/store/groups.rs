@@ -75,6 +75,37 @@ pub(super) fn retire_key_in(conn: &Connection, group_id: &str, now: i64) -> rusq
     Ok(())
 }
 
+/// [`Store::accept_group_key`] inside a transaction of the caller's (the version's own, so
+/// that a version that fails changes no key).
+pub(super) fn accept_key_in(
+    conn: &Connection,
+    group_id: &str,
+    key_id: &str,
+    now: i64,
+) -> rusqlite::Result<KeyCheck> {
+    let key = group_key_in(conn, group_id)?;
+    if key.retired.iter().any(|k| k == key_id) {
+        return Ok(KeyCheck::Retired);
+    }
+    if key.current.as_deref() == Some(key_id) {
+        return Ok(KeyCheck::Current);
+    }
+    retire_key_in(conn, group_id, now)?;
+    conn.execute(
+        "INSERT INTO groups (group_id, key_id) VALUES (?1, ?2)
+         ON CONFLICT (group_id) DO UPDATE SET key_id = excluded.key_id",
+        params![group_id, key_id],
+    )?;
+    insert_event(
+        conn,
+        now,
+        "group_key",
+        None,
+        &format!("group {group_id} is under key {key_id} now"),
+    )?;
+    Ok(KeyCheck::New)
+}
+
 fn group_key_in(conn: &Connection, group_id: &str) -> rusqlite::Result<GroupKey> {
     let current: Option<String> = conn
         .query_row(
@@ -163,28 +194,9 @@ impl Store {
         let (group_id, key_id) = (group_id.to_owned(), key_id.to_owned());
         self.call(move |conn| {
             let tx = conn.transaction()?;
-            let key = group_key_in(&tx, &group_id)?;
-            if key.retired.contains(&key_id) {
-                return Ok(KeyCheck::Retired);
-            }
-            if key.current.as_deref() == Some(key_id.as_str()) {
-                return Ok(KeyCheck::Current);
-            }
-            retire_key_in(&tx, &group_id, now)?;
-            tx.execute(
-                "INSERT INTO groups (group_id, key_id) VALUES (?1, ?2)
-                 ON CONFLICT (group_id) DO UPDATE SET key_id = excluded.key_id",
-                params![group_id, key_id],
-            )?;
-            insert_event(
-                &tx,
-                now,
-                "group_key",
-                None,
-                &format!("group {group_id} is under key {key_id} now"),
-            )?;
+            let check = accept_key_in(&tx, &group_id, &key_id, now)?;
             tx.commit()?;
-            Ok(KeyCheck::New)
+            Ok(check)
         })
         .await
     }

@@ -311,6 +311,11 @@ fn bad_links_are_refused_each_with_its_own_error() {
     );
     let approval = a.link_claim(&started.uri).unwrap();
     assert_eq!(
+        kind(other.link_claim(&started.uri).unwrap_err()),
+        "conflict",
+        "the first device to claim a code keeps it"
+    );
+    assert_eq!(
         kind(
             other
                 .link_approve(&started.uri, &comparison_for(&other, &started.uri))

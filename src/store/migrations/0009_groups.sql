@@ -26,8 +26,8 @@ CREATE TABLE retired_group_keys (
     PRIMARY KEY (group_id, key_id)
 ) STRICT, WITHOUT ROWID;
 
--- What a device of a group sealed for a device it linked (`devices.link`), until the linked
--- device fetches it (`devices.link_fetch`) or a day passes. The box cannot open it.
+-- What a device of a group sealed for a device it linked (`devices.link`), for the linked
+-- device to fetch (`devices.link_fetch`, again if it must) for a day. The box cannot open it.
 CREATE TABLE link_deliveries (
     device_id TEXT PRIMARY KEY NOT NULL,   -- the linked device
     group_id  TEXT NOT NULL,
