@@ -48,6 +48,7 @@ fn world() -> &'static World {
                     max_failures: 20,
                 },
                 startup_window_secs: 0,
+                link_code_secs: 300,
                 replay_capacity: 100,
                 limits: DeviceLimits::default(),
             },
