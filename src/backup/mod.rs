@@ -450,16 +450,16 @@ impl Backups {
             }
         }
         // Judged again, and taken as the group's, in the version's own transaction.
-        if self
-            .store
-            .group_key(&backup.group_id)
-            .await?
-            .retired
-            .contains(&key_id)
-        {
+        if self.key_retired(&backup.group_id, &key_id).await? {
             return Err(BackupError::GroupKeyRetired);
         }
         Ok(Some(key_id))
+    }
+
+    /// Whether `key_id` is a retired key of the group `group_id`.
+    async fn key_retired(&self, group_id: &str, key_id: &str) -> Result<bool> {
+        let key = self.store.group_key(group_id).await?;
+        Ok(key.retired.iter().any(|k| k == key_id))
     }
 
     /// Writes a version holding the keys of `rows` (those with a key: deleted identities have
@@ -517,12 +517,7 @@ impl Backups {
         else {
             // Retired between the check and the write (a device left), or the backup is gone.
             if let Some(key_id) = key_id
-                && self
-                    .store
-                    .group_key(&backup.group_id)
-                    .await?
-                    .retired
-                    .contains(&key_id)
+                && self.key_retired(&backup.group_id, &key_id).await?
             {
                 return Err(BackupError::GroupKeyRetired);
             }

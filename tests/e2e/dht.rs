@@ -62,6 +62,27 @@ fn dht_counts(data_dir: &Path) -> (u64, u64) {
     )
 }
 
+/// Polls the box's DHT counts until `done` holds for them (at most `secs`), and returns them.
+fn wait_for_counts(
+    data_dir: &Path,
+    secs: u64,
+    what: &str,
+    done: impl Fn(u64, u64) -> bool,
+) -> (u64, u64) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let (kept, refused) = dht_counts(data_dir);
+        if done(kept, refused) {
+            return (kept, refused);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what} (the box saw {kept} kept + {refused} refused)"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 fn name_of(did: &str) -> IpnsName {
     *did.parse::<Did>().unwrap().ipns_name()
 }
@@ -129,19 +150,10 @@ fn a_peer_putting_old_junk_and_thousands_of_records_changes_nothing_outsiders_re
     );
     // Every put reached the box: it kept one peer's share of the valid records (64) and
     // refused the rest.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let (kept, refused) = dht_counts(dir.path());
-        if kept + refused >= total {
-            assert_eq!((kept, refused), (64, total - 64));
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the box saw {kept} + {refused} of {total} puts"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    let counts = wait_for_counts(dir.path(), 60, "not every put reached the box", |k, r| {
+        k + r >= total
+    });
+    assert_eq!(counts, (64, total - 64));
     rt.block_on(attacker.stop());
 
     // An outside node, which knows only the box, resolves Alice's current record: every record
@@ -204,14 +216,12 @@ fn a_deleted_did_stays_deleted_after_a_restart_whatever_a_peer_replays() {
     let (_, refused_before) = dht_counts(dir.path());
     rt.block_on(attacker.put_raw(name.record_key(), live))
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while dht_counts(dir.path()).1 == refused_before {
-        assert!(
-            Instant::now() < deadline,
-            "the replayed record never reached the box"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_for_counts(
+        dir.path(),
+        30,
+        "the replayed record never reached the box",
+        |_, refused| refused != refused_before,
+    );
     rt.block_on(attacker.stop());
 
     let outside_dir = tempfile::tempdir().unwrap();
