@@ -88,13 +88,15 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 port=$(free_port)
 monitor=$(free_port)
 
+# restrict=on: the guest reaches nothing outside (its time server and any bootstrap peer
+# look-ups stay inside qemu); hostfwd still lets the test reach the box's port 80.
 echo "==> Booting under qemu-system-aarch64 (the box's port 80 is 127.0.0.1:$port)"
 started=$(date +%s)
 qemu-system-aarch64 -M virt -cpu cortex-a72 -smp 2 -m 1024 -nographic -no-reboot \
     -kernel "$work/vmlinuz" -initrd "$work/initrd" \
     -append "root=LABEL=RASPIROOT rw rootwait console=ttyAMA0" \
     -drive "file=$disk,format=raw,if=virtio" \
-    -netdev "user,id=n0,hostfwd=tcp:127.0.0.1:$port-:80" -device virtio-net-pci,netdev=n0,romfile= \
+    -netdev "user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:$port-:80" -device virtio-net-pci,netdev=n0,romfile= \
     -monitor "tcp:127.0.0.1:$monitor,server,nowait" \
     </dev/null >"$work/console.log" 2>&1 &
 qemu_pid=$!

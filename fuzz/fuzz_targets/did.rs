@@ -1,5 +1,6 @@
 //! DIDs and DID documents from phones and other boxes: a DID parses or is refused, and what
-//! parses prints back as the same text; any JSON document is accepted or refused by the shape
+//! parses prints back as the same text; a gateway's name in any spelling parses to a name whose
+//! canonical text parses back to it; any JSON document is accepted or refused by the shape
 //! check without panicking.
 #![no_main]
 use identity_box::identity::Did;
@@ -13,6 +14,10 @@ fuzz_target!(|data: &[u8]| {
         }
         for candidate in [text.to_owned(), format!("did:ipid:{text}")] {
             let _ = candidate.parse::<Did>();
+        }
+        if let Ok(name) = identity_box::ipfs::IpnsName::from_any_form(text) {
+            let canonical = name.to_string();
+            assert_eq!(canonical.parse::<identity_box::ipfs::IpnsName>(), Ok(name));
         }
     }
     if let Ok(doc) = serde_json::from_slice::<serde_json::Value>(data) {

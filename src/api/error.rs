@@ -43,6 +43,13 @@ pub enum ApiError {
     /// Nothing is served at this path.
     #[error("There is nothing at this address.")]
     NotFound,
+    /// The thing asked for is not here (the message says what, and what to do).
+    #[error("{0}")]
+    Missing(String),
+    /// The route cannot answer in any form the request accepts (the message says which it
+    /// can).
+    #[error("{0}")]
+    NotAcceptable(String),
     /// A download link that expired, was used, or never existed.
     #[error(
         "This download link has expired or was already used. Ask for a new one: start saving the backup again."
@@ -116,9 +123,11 @@ impl ApiError {
                 StatusCode::PAYLOAD_TOO_LARGE
             }
             ApiError::NotReady | ApiError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::NotFound | ApiError::TicketGone | ApiError::SessionGone => {
-                StatusCode::NOT_FOUND
-            }
+            ApiError::NotFound
+            | ApiError::Missing(_)
+            | ApiError::TicketGone
+            | ApiError::SessionGone => StatusCode::NOT_FOUND,
+            ApiError::NotAcceptable(_) => StatusCode::NOT_ACCEPTABLE,
             ApiError::RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
@@ -142,7 +151,8 @@ impl ApiError {
             ApiError::BodyTooLarge { .. } | ApiError::AnonymousBodyTooLarge { .. } => "too_large",
             ApiError::NotReady => "starting",
             ApiError::Busy(_) => "busy",
-            ApiError::NotFound => "not_found",
+            ApiError::NotFound | ApiError::Missing(_) => "not_found",
+            ApiError::NotAcceptable(_) => "not_acceptable",
             ApiError::TicketGone => "ticket_gone",
             ApiError::SessionGone => "session_gone",
             ApiError::RangeNotSatisfiable { .. } => "range_not_satisfiable",

@@ -5,6 +5,7 @@
 pub mod download;
 pub mod error;
 pub mod facts;
+pub mod gateway;
 pub mod host;
 pub mod pace;
 pub mod ratelimit;
@@ -233,6 +234,36 @@ pub fn routes(
         .and(with_state(state.clone()))
         .and(peer_ip())
         .then(resolver::resolve);
+    let get_or_head = || warp::get().or(warp::head()).unify();
+    let query = || {
+        warp::query::<std::collections::HashMap<String, String>>()
+            .or(warp::any().map(std::collections::HashMap::new))
+            .unify()
+    };
+    let block = warp::path!("ipfs" / String)
+        .and(get_or_head())
+        .and(with_state(state.clone()))
+        .and(warp::header::optional::<String>("accept"))
+        .and(query())
+        .then(gateway::block);
+    let ipns = warp::path!("ipns" / String)
+        .and(get_or_head())
+        .and(with_state(state.clone()))
+        .and(peer_ip())
+        .and(warp::header::optional::<String>("accept"))
+        .and(query())
+        .then(|name, state, ip, accept, query| {
+            gateway::record(name, state, ip, accept, query, false)
+        });
+    let routing = warp::path!("routing" / "v1" / "ipns" / String)
+        .and(get_or_head())
+        .and(with_state(state.clone()))
+        .and(peer_ip())
+        .and(warp::header::optional::<String>("accept"))
+        .and(query())
+        .then(|name, state, ip, accept, query| {
+            gateway::record(name, state, ip, accept, query, true)
+        });
     let info = warp::path!("v1" / "info")
         .and(warp::get())
         .and(with_state(state.clone()))
@@ -303,6 +334,12 @@ pub fn routes(
                 .or(rpc)
                 .unify()
                 .or(resolve)
+                .unify()
+                .or(block)
+                .unify()
+                .or(ipns)
+                .unify()
+                .or(routing)
                 .unify()
                 .or(archive)
                 .unify()

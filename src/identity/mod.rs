@@ -17,7 +17,7 @@ use zeroize::Zeroizing;
 
 use crate::clock::Clock;
 use crate::crypto::{self, Secret32};
-use crate::ipfs::{self, Node, record};
+use crate::ipfs::{self, IpnsName, Node, record};
 pub use crate::protocol::identity::{
     IdentityCreate, IdentitySummary, IdentityUpdate, IdentityView, KeysParam, Resolution,
     ResolutionMetadata, Service,
@@ -163,6 +163,7 @@ impl Identities {
             return Err(self.quota());
         }
         self.node.publish(did.ipns_name(), record);
+        self.node.provide(&view.cid);
         Ok(view)
     }
 
@@ -286,6 +287,7 @@ impl Identities {
             return Err(IdentityError::Conflict);
         }
         self.node.publish(did.ipns_name(), record);
+        self.node.provide(&cid);
         self.node.unpin(&row.cid).await;
         let mut updated = row.clone();
         updated.cid = cid;
@@ -342,6 +344,7 @@ impl Identities {
                     return Err(IdentityError::Conflict);
                 }
                 self.node.publish(did.ipns_name(), record);
+                self.node.provide(&cid);
                 log::info!("identity {did} restored to group {group_id} (sequence {seq})");
                 let mut updated = row;
                 updated.group_id = group_id.to_owned();
@@ -429,21 +432,45 @@ impl Identities {
         self.resolve_remote(&did).await
     }
 
-    async fn resolve_remote(&self, did: &Did) -> Result<Resolution, IdentityError> {
+    /// The newest valid IPNS record of `name`, as signed bytes: this box's own from the store
+    /// (a deleted identity's last record too, while it lives), any other from the network. For
+    /// the gateway routes (protocol §7), whose callers check the record themselves.
+    pub async fn record_of(&self, name: &IpnsName) -> Result<Vec<u8>, IdentityError> {
+        let did = Did::new(*name);
+        if let Some(row) = self.store.identity(&did.to_string()).await?
+            && record::verify(name, &row.record, self.clock.now_unix()).is_ok()
+        {
+            return Ok(row.record);
+        }
+        self.best_remote_record(&did)
+            .await
+            .map(|(_, bytes)| bytes)
+            .ok_or_else(|| {
+                IdentityError::NotFound(format!(
+                    "no valid record for {name} was found on the network"
+                ))
+            })
+    }
+
+    /// The newest valid record of `did` that peers hold, with what it says.
+    async fn best_remote_record(&self, did: &Did) -> Option<(record::RecordInfo, Vec<u8>)> {
         let name = did.ipns_name();
         let now = self.clock.now_unix();
         let found = self.node.find_records(name, self.resolve_timeout).await;
-        let best = found
-            .iter()
-            .filter_map(|bytes| match record::verify(name, bytes, now) {
+        found
+            .into_iter()
+            .filter_map(|bytes| match record::verify(name, &bytes, now) {
                 Ok(info) => Some((info, bytes)),
                 Err(e) => {
                     log::debug!("ignoring a record for {did}: {e}");
                     None
                 }
             })
-            .max_by_key(|(info, _)| (info.seq, info.eol));
-        let Some((info, bytes)) = best else {
+            .max_by_key(|(info, _)| (info.seq, info.eol))
+    }
+
+    async fn resolve_remote(&self, did: &Did) -> Result<Resolution, IdentityError> {
+        let Some((info, bytes)) = self.best_remote_record(did).await else {
             return Err(IdentityError::NotFound(format!(
                 "no valid record for {did} was found on the network"
             )));
@@ -464,7 +491,7 @@ impl Identities {
                 created: None,
                 updated: None,
                 deactivated: document::is_deactivated(&document),
-                ipns_record: crypto::b64u(bytes),
+                ipns_record: crypto::b64u(&bytes),
                 local: false,
             },
             document,
@@ -491,6 +518,7 @@ impl Identities {
                 .await?
             {
                 self.node.publish(did.ipns_name(), record);
+                self.node.provide(&row.cid);
                 count += 1;
             }
         }
@@ -508,6 +536,7 @@ impl Identities {
             }
             self.restore_block(&row, &did).await?;
             self.node.publish(did.ipns_name(), row.record);
+            self.node.provide(&row.cid);
         }
         Ok(count)
     }

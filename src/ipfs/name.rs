@@ -57,6 +57,44 @@ impl IpnsName {
         [b"/ipns/".as_slice(), &self.peer_id().to_bytes()].concat()
     }
 
+    /// The name whose key a peer id carries inline (ed25519 peer ids, `12D3Koo…`).
+    pub fn of_peer(peer_id: &PeerId) -> Result<Self, NameError> {
+        let multihash = peer_id.as_ref();
+        // Identity multihash (code 0): the key is inline. Larger keys are hashed and cannot be
+        // ed25519.
+        if multihash.code() != 0 {
+            return Err(NameError::NotEd25519);
+        }
+        let key =
+            PublicKey::try_decode_protobuf(multihash.digest()).map_err(|_| NameError::BadKey)?;
+        let ed = key.try_into_ed25519().map_err(|_| NameError::NotEd25519)?;
+        Ok(Self {
+            public_key: ed.to_bytes(),
+        })
+    }
+
+    /// Any spelling an IPFS gateway accepts for a name (the IPFS path specification): the
+    /// canonical `k51…`, the same CID in another multibase (`bafzaa…`), or the bare peer id in
+    /// base58 (`12D3Koo…`). DIDs take only the canonical form ([`FromStr`]).
+    pub fn from_any_form(s: &str) -> Result<Self, NameError> {
+        if s.len() > 200 {
+            return Err(NameError::NotLibp2pKey);
+        }
+        if let Ok(name) = s.parse() {
+            return Ok(name);
+        }
+        if let Ok(peer_id) = s.parse::<PeerId>() {
+            return Self::of_peer(&peer_id);
+        }
+        let (_, bytes) = multibase::decode(s).map_err(|_| NameError::NotLibp2pKey)?;
+        match bytes.as_slice() {
+            [CID_V1, LIBP2P_KEY, rest @ ..] => {
+                Self::of_peer(&PeerId::from_bytes(rest).map_err(|_| NameError::BadKey)?)
+            }
+            _ => Err(NameError::NotLibp2pKey),
+        }
+    }
+
     fn cid_bytes(&self) -> Vec<u8> {
         [[CID_V1, LIBP2P_KEY].as_slice(), &self.peer_id().to_bytes()].concat()
     }
@@ -99,18 +137,7 @@ impl FromStr for IpnsName {
             _ => return Err(NameError::NotLibp2pKey),
         };
         let peer_id = PeerId::from_bytes(peer).map_err(|_| NameError::BadKey)?;
-        let multihash = peer_id.as_ref();
-        // Identity multihash (code 0): the key is inline. Larger keys are hashed and cannot be
-        // ed25519.
-        if multihash.code() != 0 {
-            return Err(NameError::NotEd25519);
-        }
-        let key =
-            PublicKey::try_decode_protobuf(multihash.digest()).map_err(|_| NameError::BadKey)?;
-        let ed = key.try_into_ed25519().map_err(|_| NameError::NotEd25519)?;
-        let name = Self {
-            public_key: ed.to_bytes(),
-        };
+        let name = Self::of_peer(&peer_id)?;
         // Reject non-canonical spellings (upper case, padding…): they would name the same key
         // with another string.
         if name.to_string() != s {
@@ -160,7 +187,42 @@ mod tests {
         }
     }
 
+    #[test]
+    fn a_gateway_takes_every_spelling_of_a_name_and_nothing_else() {
+        let key: [u8; 32] = hex::decode(RFC8032_PUB).unwrap().try_into().unwrap();
+        let name = IpnsName::from_ed25519(key).unwrap();
+        // The base32 CID was written by Python's base64.b32encode from the CID's bytes.
+        for spelling in [
+            "k51qzi5uqu5dljtg5upm7x7ugan9lql3ewyknv4r4mhhkwzn8n7cnbd1unfwgq",
+            "12D3KooWQK1wnefoLrcVHbbnf5tLzbopUd3K3bFAoJpA7YJgL5pV",
+            "bafzaajaiaejcbv22taayfmikw7kux7wtzfsaooqo4fzphwvgems26aq2nd3qoui2",
+        ] {
+            assert_eq!(
+                IpnsName::from_any_form(spelling).unwrap(),
+                name,
+                "{spelling}"
+            );
+        }
+        for bad in [
+            "",
+            "bafyreigh2akiscaildc5qomxfq4h3bvwxgb7g6gxhy3ah7wbsm5f6cfjs4",
+            // An RSA-style (sha256-hashed) peer id holds no key.
+            "QmYyQSo1c1Ym7orWxLYvCrM2EmxFTANf8wXmmE7DWjhx5N",
+            "12D3KooWQK1wnefoLrcVHbbnf5tLzbopUd3K3bFAoJpA7YJgL5p",
+        ] {
+            assert!(
+                IpnsName::from_any_form(bad).is_err(),
+                "{bad:?} was accepted"
+            );
+        }
+    }
+
     proptest! {
+        #[test]
+        fn any_form_never_panics(s in "[0-9a-zA-Z]{0,120}") {
+            let _ = IpnsName::from_any_form(&s);
+        }
+
         #[test]
         fn names_round_trip(seed in any::<[u8; 32]>()) {
             let key = ed25519_dalek::SigningKey::from_bytes(&seed).verifying_key().to_bytes();

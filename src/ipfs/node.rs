@@ -25,7 +25,7 @@ pub struct Node {
     peer_id: String,
     /// What peers may put into the DHT record store.
     guard: GuardedStore,
-    publish: mpsc::Sender<(Vec<u8>, Vec<u8>)>,
+    publish: mpsc::Sender<Announce>,
     publisher: std::sync::Arc<std::sync::Mutex<Option<JoinHandle<()>>>>,
 }
 
@@ -35,6 +35,14 @@ impl std::fmt::Debug for Node {
             .field("peer_id", &self.peer_id)
             .finish()
     }
+}
+
+/// What the publisher puts into the DHT.
+enum Announce {
+    /// An IPNS record under its DHT key.
+    Record(Vec<u8>, Vec<u8>),
+    /// A provider record: this node holds the block.
+    Provide(Cid),
 }
 
 /// Records queued for the DHT; beyond this, publishing waits for the next republish round.
@@ -231,9 +239,36 @@ impl Node {
     /// a record that does not get out now is sent again by the next republish round.
     pub fn publish(&self, name: &IpnsName, record: Vec<u8>) {
         self.guard.own_name(&name.record_key());
-        if self.publish.try_send((name.record_key(), record)).is_err() {
+        if self
+            .publish
+            .try_send(Announce::Record(name.record_key(), record))
+            .is_err()
+        {
             log::warn!("too many IPNS records waiting; {name} goes out with the next round");
         }
+    }
+
+    /// Queues a provider record for a block the node holds, so that a peer that finds a name's
+    /// record also finds who serves its document. Returns at once; libp2p's Kademlia announces
+    /// it again every 12 hours while the node runs, and [`Identities::republish_all`] queues it
+    /// again at every start.
+    ///
+    /// [`Identities::republish_all`]: crate::identity::Identities::republish_all
+    pub fn provide(&self, cid: &str) {
+        let Ok(parsed) = Cid::try_from(cid) else {
+            return;
+        };
+        if self.publish.try_send(Announce::Provide(parsed)).is_err() {
+            log::warn!("too many DHT announcements waiting; {cid} goes out with the next round");
+        }
+    }
+
+    /// A block of the local repository as it is stored (its bytes hash to `cid`), or `None` when
+    /// the node does not hold it. Never asks the network.
+    pub async fn local_block(&self, cid: &str) -> Option<Vec<u8>> {
+        let parsed = Cid::try_from(cid).ok()?;
+        let block = self.ipfs.get_block(parsed).local().await.ok()?;
+        Some(block.data().to_vec())
     }
 
     /// What the DHT record store's guard has let in and refused.
@@ -270,6 +305,26 @@ impl Node {
         out
     }
 
+    /// The peers that announce they provide the block `cid` (peer ids), found in the DHT
+    /// within `timeout`.
+    pub async fn find_providers(&self, cid: &str, timeout: Duration) -> Vec<String> {
+        let Ok(parsed) = Cid::try_from(cid) else {
+            return Vec::new();
+        };
+        let Ok(stream) = self.ipfs.get_providers(parsed).await else {
+            return Vec::new();
+        };
+        let mut out = std::collections::BTreeSet::new();
+        let collect = stream.for_each(|found| {
+            if let Ok(peers) = found {
+                out.extend(peers.into_iter().take(64).map(|p| p.to_string()));
+            }
+            async {}
+        });
+        let _ = tokio::time::timeout(timeout, collect).await;
+        out.into_iter().collect()
+    }
+
     /// Stops the node: the publisher first, then the swarm and the repository.
     pub async fn stop(self) {
         let handle = self
@@ -286,19 +341,29 @@ impl Node {
 }
 
 /// Puts queued records into the DHT, a few at a time.
-async fn publisher(ipfs: Ipfs, queue: mpsc::Receiver<(Vec<u8>, Vec<u8>)>) {
+async fn publisher(ipfs: Ipfs, queue: mpsc::Receiver<Announce>) {
     tokio_stream_of(queue)
-        .for_each_concurrent(PUBLISH_CONCURRENCY, |(key, record)| {
+        .for_each_concurrent(PUBLISH_CONCURRENCY, |job| {
             let ipfs = ipfs.clone();
             async move {
-                // Without peers the put fails its quorum; the record is in the local store
+                // Without peers a put fails its quorum; the record is in the local store
                 // anyway, where peers that ask find it.
-                match tokio::time::timeout(PUT_TIMEOUT, ipfs.dht_put(&key, record, Quorum::One))
-                    .await
-                {
-                    Ok(Ok(())) => log::debug!("IPNS record put into the DHT"),
-                    Ok(Err(e)) => log::debug!("IPNS record kept locally only: {e}"),
-                    Err(_) => log::debug!("IPNS record put timed out"),
+                match job {
+                    Announce::Record(key, record) => {
+                        let put = ipfs.dht_put(&key, record, Quorum::One);
+                        match tokio::time::timeout(PUT_TIMEOUT, put).await {
+                            Ok(Ok(())) => log::debug!("IPNS record put into the DHT"),
+                            Ok(Err(e)) => log::debug!("IPNS record kept locally only: {e}"),
+                            Err(_) => log::debug!("IPNS record put timed out"),
+                        }
+                    }
+                    Announce::Provide(cid) => {
+                        match tokio::time::timeout(PUT_TIMEOUT, ipfs.provide(cid)).await {
+                            Ok(Ok(())) => log::debug!("provider record of {cid} announced"),
+                            Ok(Err(e)) => log::debug!("provider record of {cid} kept locally: {e}"),
+                            Err(_) => log::debug!("provider record of {cid} timed out"),
+                        }
+                    }
                 }
             }
         })

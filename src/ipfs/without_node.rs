@@ -56,6 +56,14 @@ impl Node {
         match *self {}
     }
 
+    pub fn provide(&self, _cid: &str) {
+        match *self {}
+    }
+
+    pub async fn local_block(&self, _cid: &str) -> Option<Vec<u8>> {
+        match *self {}
+    }
+
     pub fn dht_stats(&self) -> GuardStats {
         match *self {}
     }
@@ -66,6 +74,10 @@ impl Node {
     }
 
     pub async fn find_records(&self, _name: &IpnsName, _timeout: Duration) -> Vec<Vec<u8>> {
+        match *self {}
+    }
+
+    pub async fn find_providers(&self, _cid: &str, _timeout: Duration) -> Vec<String> {
         match *self {}
     }
 

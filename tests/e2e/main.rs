@@ -12,6 +12,7 @@ mod browser;
 mod daemon;
 mod dht;
 mod discovery;
+mod gateway;
 mod groups;
 mod hostile;
 mod household;
