@@ -103,6 +103,23 @@ pub struct IpfsStatus {
     /// Records peers put that the box refused since it started.
     #[serde(default)]
     pub dht_refused: u64,
+    /// `lan` or `public` (`ipfs.network`).
+    #[serde(default = "lan")]
+    pub network: crate::ipfs::Network,
+    /// Whether the node answers other nodes' DHT queries (server mode).
+    #[serde(default)]
+    pub dht_server: bool,
+    /// What AutoNAT found (`public` mode): `unknown`, `public` or `private`.
+    #[serde(default = "unknown")]
+    pub reachability: crate::ipfs::Reachability,
+}
+
+fn lan() -> crate::ipfs::Network {
+    crate::ipfs::Network::Lan
+}
+
+fn unknown() -> crate::ipfs::Reachability {
+    crate::ipfs::Reachability::Unknown
 }
 
 /// Why an admin command could not reach the daemon.

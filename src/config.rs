@@ -100,6 +100,9 @@ impl Default for BackupSettings {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct IpfsSettings {
+    /// `lan` (the built-in default: the home network only) or `public` (the public IPFS DHT,
+    /// through `bootstrap`; protocol §4 "Networks").
+    pub network: crate::ipfs::Network,
     /// Multiaddrs the node listens on.
     pub listen: Vec<String>,
     /// Peers to dial at start and ask for DHT records (`/ip4/…/tcp/…/p2p/12D3…`).
@@ -115,6 +118,7 @@ pub struct IpfsSettings {
 impl Default for IpfsSettings {
     fn default() -> Self {
         Self {
+            network: crate::ipfs::Network::Lan,
             listen: vec!["/ip4/0.0.0.0/tcp/4001".to_owned()],
             bootstrap: Vec::new(),
             mdns: true,
@@ -879,6 +883,36 @@ mod tests {
     }
 
     #[test]
+    fn the_network_is_lan_unless_configured_public() {
+        Jail::expect_with(|jail| {
+            let c = load_in_jail(jail, None, &Overrides::default()).unwrap();
+            assert_eq!(c.ipfs.network, crate::ipfs::Network::Lan);
+            let c = load_in_jail(
+                jail,
+                Some("[ipfs]\nnetwork = \"public\"\n"),
+                &Overrides::default(),
+            )
+            .unwrap();
+            assert_eq!(c.ipfs.network, crate::ipfs::Network::Public);
+            jail.set_env("IDENTITY_BOX_IPFS__NETWORK", "lan");
+            let c = load_in_jail(
+                jail,
+                Some("[ipfs]\nnetwork = \"public\"\n"),
+                &Overrides::default(),
+            )
+            .unwrap();
+            assert_eq!(c.ipfs.network, crate::ipfs::Network::Lan);
+            jail.set_env("IDENTITY_BOX_IPFS__NETWORK", "internet");
+            let err = load_in_jail(jail, None, &Overrides::default())
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("ipfs.network"), "{err}");
+            assert!(err.contains("lan") && err.contains("public"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
     fn invalid_values_name_the_key_and_source() {
         Jail::expect_with(|jail| {
             let err = load_in_jail(
@@ -923,13 +957,20 @@ mod tests {
     }
 
     /// The shipped, commented configuration file documents the true defaults: uncommenting
-    /// every setting (but the paths, which have no fixed default) changes nothing.
+    /// every setting (but the paths, which have no fixed default) changes nothing. What it sets
+    /// is the public IPFS network, through kubo's bootstrap peers.
     #[test]
     fn shipped_config_documents_the_defaults() {
         let shipped = include_str!("../packaging/config.toml");
         Jail::expect_with(|jail| {
             let c = load_in_jail(jail, Some(shipped), &Overrides::default()).unwrap();
-            assert_eq!(c, Config::default());
+            assert_eq!(c.ipfs.network, crate::ipfs::Network::Public);
+            assert_eq!(c.ipfs.bootstrap.len(), 5);
+            assert!(c.ipfs.bootstrap.iter().all(|a| a.contains("/p2p/Qm")));
+            let mut expected = Config::default();
+            expected.ipfs.network = crate::ipfs::Network::Public;
+            expected.ipfs.bootstrap = c.ipfs.bootstrap.clone();
+            assert_eq!(c, expected);
             let uncommented: String = shipped
                 .lines()
                 .filter(|l| !l.starts_with("##"))
@@ -939,7 +980,7 @@ mod tests {
                 .join("\n");
             assert!(uncommented.contains("[http]"));
             let c = load_in_jail(jail, Some(&uncommented), &Overrides::default()).unwrap();
-            assert_eq!(c, Config::default());
+            assert_eq!(c, expected);
             Ok(())
         });
     }

@@ -55,6 +55,8 @@ pub struct IpfsFacts {
     pub peers: usize,
     /// Peers' records in the DHT store, and the records refused since the start.
     pub dht: crate::ipfs::dht_guard::GuardStats,
+    /// The network, DHT mode and reachability.
+    pub net: crate::ipfs::NetStatus,
 }
 
 /// A read that may fail: logged, and `None`.
@@ -107,6 +109,7 @@ impl AppState {
                 listen: node.listen_addrs().await,
                 peers: node.peer_count().await,
                 dht: node.dht_stats(),
+                net: node.net_status(),
             });
         }
         if let Some(b) = self.backups() {

@@ -530,6 +530,15 @@ struct IpfsHealth<'a> {
     running: bool,
     peer_id: &'a str,
     peers: usize,
+    /// `lan` or `public`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    network: Option<crate::ipfs::Network>,
+    /// `server` or `client`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dht: Option<&'static str>,
+    /// What AutoNAT found: `unknown`, `public`, `private`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reachability: Option<crate::ipfs::Reachability>,
 }
 
 async fn health(state: Arc<AppState>) -> Response {
@@ -537,15 +546,24 @@ async fn health(state: Arc<AppState>) -> Response {
         return ApiError::NotReady.reply();
     }
     let ipfs = match state.identities() {
-        Some(ids) => IpfsHealth {
-            running: true,
-            peer_id: ids.node().peer_id(),
-            peers: ids.node().peer_count().await,
-        },
+        Some(ids) => {
+            let net = ids.node().net_status();
+            IpfsHealth {
+                running: true,
+                peer_id: ids.node().peer_id(),
+                peers: ids.node().peer_count().await,
+                network: Some(net.network),
+                dht: Some(if net.dht_server { "server" } else { "client" }),
+                reachability: Some(net.reachability),
+            }
+        }
         None => IpfsHealth {
             running: false,
             peer_id: "",
             peers: 0,
+            network: None,
+            dht: None,
+            reachability: None,
         },
     };
     let storage = state.space().map(|s| StorageHealth {

@@ -560,9 +560,12 @@ pub fn format_status(r: &StatusReport) -> String {
         ipfs = r.ipfs.as_ref().map_or_else(
             || "not running".to_owned(),
             |i| format!(
-                "{} ({} peers; DHT: {} records of peers kept, {} refused) on {}",
+                "{} ({} network, {}; {} peers; DHT {}: {} records of peers kept, {} refused) on {}",
                 i.peer_id,
+                i.network.as_str(),
+                i.reachability.describe(),
                 i.peers,
+                if i.dht_server { "server" } else { "client" },
                 i.dht_peer_records,
                 i.dht_refused,
                 if i.listen.is_empty() {

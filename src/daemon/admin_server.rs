@@ -153,6 +153,9 @@ async fn handle(req: AdminRequest, ctx: &Context) -> AdminResponse {
                     peers: i.peers as u64,
                     dht_peer_records: i.dht.remote_records as u64,
                     dht_refused: i.dht.refused,
+                    network: i.net.network,
+                    dht_server: i.net.dht_server,
+                    reachability: i.net.reachability,
                 }),
             }))
         }

@@ -327,6 +327,7 @@ pub async fn start(
 
     systemd::status("Starting the IPFS node");
     let node_config = ipfs::NodeConfig {
+        network: config.ipfs.network,
         repo: data_dir.join(reset::IPFS_DIR),
         listen: config.ipfs.listen.clone(),
         bootstrap: config.ipfs.bootstrap.clone(),
@@ -337,8 +338,12 @@ pub async fn start(
         Err(e) => return Err(parts.fail(e, Some(store)).await),
     };
     log::info!(
-        "IPFS node {} listening on {}",
+        "IPFS node {} on the {} network, listening on {}",
         node.peer_id(),
+        match config.ipfs.network {
+            ipfs::Network::Lan => "home (LAN-only)",
+            ipfs::Network::Public => "public IPFS",
+        },
         node.listen_addrs().await.join(", ")
     );
     parts.node = Some(node.clone());

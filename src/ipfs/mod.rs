@@ -8,10 +8,14 @@
 //! build, which then instruments a fifth of the dependencies) `Node` is a type with no value, so
 //! everything that would use a node compiles and the parsers are the same code.
 //!
-//! LAN only by default: no public bootstrap peers, mDNS discovery dialled by the hook below
-//! (connexa only logs what mDNS finds), and a Kademlia DHT in server mode so that two boxes on
-//! one network answer each other's queries.
+//! Two networks ([`Network`]). `lan`, the built-in default: no public bootstrap peers, mDNS
+//! discovery dialled by the node's hook (connexa only logs what mDNS finds), and a Kademlia DHT
+//! in server mode so that two boxes on one network answer each other's queries. `public`: the
+//! node joins the public IPFS DHT through the configured bootstrap peers, serves the DHT only
+//! once AutoNAT has confirmed that others can dial it (client mode behind a NAT), and keeps
+//! private addresses out of its routing table, so that it never hands them to the internet.
 
+pub mod addr;
 pub mod dht_guard;
 pub mod name;
 pub mod record;
@@ -33,9 +37,64 @@ pub use record::{RecordError, RecordInfo};
 #[cfg(not(feature = "node"))]
 pub use without_node::Node;
 
+/// Which IPFS network the node is part of (`ipfs.network`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Network {
+    /// The home network only: DHT server mode always, peers on private addresses welcome.
+    #[default]
+    Lan,
+    /// The public IPFS network (the Amino DHT): mode from AutoNAT, public addresses only in
+    /// the routing table.
+    Public,
+}
+
+impl Network {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Network::Lan => "lan",
+            Network::Public => "public",
+        }
+    }
+}
+
+/// Whether peers on the network can dial the node, as AutoNAT found (`public` mode only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Reachability {
+    /// Not known (yet): `lan` mode, or no answer from peers so far.
+    Unknown,
+    /// Peers dialled back: the node serves the DHT.
+    Public,
+    /// Behind a NAT: the node only queries the DHT.
+    Private,
+}
+
+impl Reachability {
+    /// For a person: what it means.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Reachability::Unknown => "not known to be reachable from the internet (yet)",
+            Reachability::Public => "reachable from the internet",
+            Reachability::Private => "behind a router that other nodes cannot dial through",
+        }
+    }
+}
+
+/// The node's place on its network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NetStatus {
+    pub network: Network,
+    /// Whether it answers other nodes' DHT queries (server mode).
+    pub dht_server: bool,
+    pub reachability: Reachability,
+}
+
 /// How the node starts.
 #[derive(Debug, Clone)]
 pub struct NodeConfig {
+    /// The network it joins.
+    pub network: Network,
     /// The node's repository (blocks, pins); made if missing.
     pub repo: PathBuf,
     /// Multiaddrs to listen on, e.g. `/ip4/0.0.0.0/tcp/4001`.

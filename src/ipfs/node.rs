@@ -16,7 +16,7 @@ use tokio::task::JoinHandle;
 use zeroize::Zeroizing;
 
 use super::dht_guard::{DhtGuard, GuardLimits, GuardStats, MAX_RECORD_BYTES, OWN_RECORDS};
-use super::{IpfsError, IpnsName, NodeConfig, parse_addr};
+use super::{IpfsError, IpnsName, NetStatus, Network, NodeConfig, Reachability, parse_addr};
 
 /// A running node; cheap to clone.
 #[derive(Clone)]
@@ -25,6 +25,8 @@ pub struct Node {
     peer_id: String,
     /// What peers may put into the DHT record store.
     guard: GuardedStore,
+    /// The network, DHT mode and reachability, as the swarm's hook last saw them.
+    net: std::sync::Arc<std::sync::Mutex<NetStatus>>,
     publish: mpsc::Sender<Announce>,
     publisher: std::sync::Arc<std::sync::Mutex<Option<JoinHandle<()>>>>,
 }
@@ -70,8 +72,15 @@ impl Node {
         let keypair =
             Keypair::ed25519_from_bytes(&mut *seed).map_err(|e| IpfsError::Start(e.to_string()))?;
 
+        let network = config.network;
         let guard = GuardedStore::default();
         let hook_guard = guard.clone();
+        let net = std::sync::Arc::new(std::sync::Mutex::new(NetStatus {
+            network,
+            dht_server: network == Network::Lan,
+            reachability: Reachability::Unknown,
+        }));
+        let hook_net = net.clone();
         let mut builder = rust_ipfs::builder::DefaultIpfsBuilder::with_keypair(&keypair)
             .map_err(|e| IpfsError::Start(e.to_string()))?
             .set_path(&config.repo)
@@ -96,6 +105,40 @@ impl Node {
                         _ => None,
                     };
                     hook_guard.on_event(local, kademlia, request);
+                    if network == Network::Public
+                        && let SwarmEvent::Behaviour(BehaviourEvent::Kademlia(
+                            kad::Event::RoutingUpdated {
+                                peer, addresses, ..
+                            },
+                        )) = event
+                    {
+                        keep_public_only(kademlia, peer, addresses);
+                    }
+                    let server = kademlia.mode() == kad::Mode::Server;
+                    let mut status = hook_net.lock().unwrap_or_else(|p| p.into_inner());
+                    if status.dht_server != server {
+                        status.dht_server = server;
+                        log::info!(
+                            "the IPFS node now {} the DHT",
+                            if server { "serves" } else { "only queries" }
+                        );
+                    }
+                }
+                if let SwarmEvent::Behaviour(BehaviourEvent::AutonatV1(
+                    connexa::prelude::autonat::v1::Event::StatusChanged { new, .. },
+                )) = event
+                {
+                    use libp2p::autonat::v1::NatStatus;
+                    let reachability = match new {
+                        NatStatus::Public(_) => Reachability::Public,
+                        NatStatus::Private => Reachability::Private,
+                        NatStatus::Unknown => Reachability::Unknown,
+                    };
+                    log::info!("AutoNAT: the box is {}", reachability.describe());
+                    hook_net
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .reachability = reachability;
                 }
                 // connexa logs mDNS discoveries but never dials them.
                 if let SwarmEvent::Behaviour(BehaviourEvent::Mdns(
@@ -117,6 +160,17 @@ impl Node {
         if config.mdns {
             builder = builder.with_mdns();
         }
+        if network == Network::Public {
+            // AutoNAT asks peers to dial back: only a box they can reach serves the DHT.
+            builder = builder.with_autonat();
+            // The public network's bootstrap peers are `/dnsaddr/…` names. The household's own
+            // resolver answers (on a LAN the box never looks a name up).
+            #[cfg(feature = "dns")]
+            {
+                builder = builder
+                    .enable_dns_with_resolver(connexa::prelude::transport::dns::DnsResolver::Local);
+            }
+        }
         for addr in &bootstrap {
             builder = builder.add_bootstrap(addr.clone());
         }
@@ -133,9 +187,22 @@ impl Node {
                 });
             }
         }
-        // Answer DHT queries even without a confirmed public address (a LAN has none).
-        if let Err(e) = ipfs.dht_mode(DhtMode::Server).await {
-            log::warn!("the IPFS node cannot serve the DHT: {e}");
+        // On a LAN: answer DHT queries without a confirmed public address (a LAN has none).
+        // On the public network: serve only once AutoNAT has confirmed an address that others
+        // can dial (libp2p's automatic mode); until then, and behind a NAT, only query.
+        let mode = match network {
+            Network::Lan => DhtMode::Server,
+            Network::Public => DhtMode::Auto,
+        };
+        if let Err(e) = ipfs.dht_mode(mode).await {
+            log::warn!("the IPFS node cannot set its DHT mode: {e}");
+        }
+        if network == Network::Public && config.bootstrap.is_empty() {
+            log::warn!(
+                "ipfs.network is \"public\" but ipfs.bootstrap is empty: the box finds the public \
+                 IPFS network only through peers that dial it. Add bootstrap peers (the packaged \
+                 configuration lists some)."
+            );
         }
         for addr in bootstrap {
             if let Err(e) = ipfs.connect(addr.clone()).await {
@@ -153,6 +220,7 @@ impl Node {
         Ok(Node {
             peer_id: keypair.public().to_peer_id().to_string(),
             guard,
+            net,
             ipfs,
             publish,
             publisher: std::sync::Arc::new(std::sync::Mutex::new(Some(publisher))),
@@ -224,15 +292,46 @@ impl Node {
         timeout: Duration,
     ) -> Result<serde_json::Value, IpfsError> {
         let parsed = Cid::try_from(cid).map_err(|_| IpfsError::NotFound(cid.to_owned()))?;
+        let not_found = || IpfsError::NotFound(cid.to_owned());
         let get = self.ipfs.get_dag(IpfsPath::from(parsed));
-        let get = if timeout.is_zero() {
-            get.local()
-        } else {
-            get.timeout(timeout)
+        if timeout.is_zero() {
+            return get
+                .local()
+                .deserialized::<serde_json::Value>()
+                .await
+                .map_err(|_| not_found());
+        }
+        if let Ok(doc) = get.local().deserialized::<serde_json::Value>().await {
+            return Ok(doc);
+        }
+        // The peers connected now (a box on the LAN), and at the same time whoever the DHT
+        // says provides it (a box elsewhere, which Bitswap then dials): the first answer wins.
+        let connected = self
+            .ipfs
+            .get_dag(IpfsPath::from(parsed))
+            .timeout(timeout)
+            .deserialized::<serde_json::Value>();
+        let ipfs = self.ipfs.clone();
+        let via_providers = async move {
+            let providers = first_providers(&ipfs, parsed, timeout).await;
+            if providers.is_empty() {
+                return Err(NoDocument);
+            }
+            ipfs.get_dag(IpfsPath::from(parsed))
+                .providers(&providers)
+                .timeout(timeout)
+                .deserialized::<serde_json::Value>()
+                .await
+                .map_err(|_| NoDocument)
         };
-        get.deserialized::<serde_json::Value>()
-            .await
-            .map_err(|_| IpfsError::NotFound(cid.to_owned()))
+        let connected = async move { connected.await.map_err(|_| NoDocument) };
+        futures_util::future::select_ok([
+            Box::pin(connected) as std::pin::Pin<Box<dyn std::future::Future<Output = _> + Send>>,
+            Box::pin(via_providers),
+        ])
+        .await
+        .map(|(doc, _)| doc)
+        .map_err(|_: NoDocument| not_found())
     }
 
     /// Queues a name's record for the DHT. Returns at once: the put runs in the background, and
@@ -274,6 +373,11 @@ impl Node {
     /// What the DHT record store's guard has let in and refused.
     pub fn dht_stats(&self) -> GuardStats {
         self.guard.stats()
+    }
+
+    /// The network the node is on, whether it serves the DHT, and what AutoNAT found.
+    pub fn net_status(&self) -> NetStatus {
+        *self.net.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Puts raw bytes under `name`'s key into the DHT and waits for the put to end (as any
@@ -337,6 +441,43 @@ impl Node {
             let _ = h.await;
         }
         self.ipfs.exit_daemon().await;
+    }
+}
+
+/// One way of fetching a document found nothing.
+struct NoDocument;
+
+/// The first providers of `cid` that the DHT names within `timeout` (none when it names none).
+async fn first_providers(ipfs: &Ipfs, cid: Cid, timeout: Duration) -> Vec<rust_ipfs::PeerId> {
+    let Ok(mut stream) = ipfs.get_providers(cid).await else {
+        return Vec::new();
+    };
+    let first = async {
+        while let Some(found) = stream.next().await {
+            if let Ok(peers) = found
+                && !peers.is_empty()
+            {
+                return peers.into_iter().take(16).collect();
+            }
+        }
+        Vec::new()
+    };
+    tokio::time::timeout(timeout, first)
+        .await
+        .unwrap_or_default()
+}
+
+/// Takes a peer's private addresses out of the public DHT's routing table (which hands its
+/// entries to anyone who asks); a peer with none left leaves the table.
+fn keep_public_only(
+    kademlia: &mut kad::Behaviour<kad::store::MemoryStore>,
+    peer: &rust_ipfs::PeerId,
+    addresses: &kad::Addresses,
+) {
+    for addr in addresses.iter() {
+        if !super::addr::is_public(addr) {
+            kademlia.remove_address(peer, addr);
+        }
     }
 }
 
@@ -503,5 +644,69 @@ fn admit(
                 log::warn!("{warning}");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn peer(seed: u8) -> rust_ipfs::PeerId {
+        Keypair::ed25519_from_bytes([seed; 32])
+            .unwrap()
+            .public()
+            .to_peer_id()
+    }
+
+    /// Every address of the routing table, by peer.
+    fn table(
+        kademlia: &mut kad::Behaviour<kad::store::MemoryStore>,
+    ) -> Vec<(rust_ipfs::PeerId, Vec<String>)> {
+        let mut out = Vec::new();
+        for bucket in kademlia.kbuckets() {
+            for entry in bucket.iter() {
+                let addrs = entry.node.value.iter().map(|a| a.to_string()).collect();
+                out.push((*entry.node.key.preimage(), addrs));
+            }
+        }
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn the_public_routing_table_keeps_only_public_addresses() {
+        let local = peer(1);
+        let config = kad::Config::new(rust_ipfs::StreamProtocol::new("/ipfs/kad/1.0.0"));
+        let mut kademlia =
+            kad::Behaviour::with_config(local, kad::store::MemoryStore::new(local), config);
+        let (mixed, private_only) = (peer(2), peer(3));
+        for (who, addr) in [
+            (mixed, "/ip4/192.168.1.20/tcp/4001"),
+            (mixed, "/ip4/104.131.131.82/tcp/4001"),
+            (mixed, "/ip4/127.0.0.1/tcp/4001"),
+            (private_only, "/ip4/10.0.0.7/tcp/4001"),
+        ] {
+            kademlia.add_address(&who, addr.parse().unwrap());
+            // What the swarm's hook does on the RoutingUpdated event that follows.
+            let addresses = kademlia
+                .kbucket(who)
+                .and_then(|b| {
+                    b.iter()
+                        .find(|e| *e.node.key.preimage() == who)
+                        .map(|e| e.node.value.clone())
+                })
+                .unwrap();
+            keep_public_only(&mut kademlia, &who, &addresses);
+        }
+        let public = format!("/ip4/104.131.131.82/tcp/4001/p2p/{mixed}");
+        let public_bare = "/ip4/104.131.131.82/tcp/4001".to_owned();
+        let rows = table(&mut kademlia);
+        assert_eq!(rows.len(), 1, "{rows:?}");
+        assert_eq!(rows[0].0, mixed);
+        assert!(
+            rows[0].1 == vec![public.clone()] || rows[0].1 == vec![public_bare],
+            "{rows:?}"
+        );
     }
 }

@@ -64,6 +64,10 @@ impl Node {
         match *self {}
     }
 
+    pub fn net_status(&self) -> super::NetStatus {
+        match *self {}
+    }
+
     pub fn dht_stats(&self) -> GuardStats {
         match *self {}
     }

@@ -16,6 +16,7 @@ use crate::common::{Daemon, admin_command, ipfs_addrs, owner};
 /// A node of the test's own, which dials `bootstrap` (the box).
 async fn node(repo: &Path, bootstrap: &str, seed: u8) -> Node {
     let config = NodeConfig {
+        network: identity_box::ipfs::Network::Lan,
         repo: repo.to_owned(),
         listen: vec!["/ip4/127.0.0.1/tcp/0".into()],
         bootstrap: vec![bootstrap.to_owned()],

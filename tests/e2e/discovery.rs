@@ -6,74 +6,27 @@
 use crate::common;
 
 use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
+use common::netns::Netns;
 use common::{BIN, Daemon, Started, config_file};
 use serde_json::Value;
 
-/// A network namespace with only a multicast-capable loopback; deleted on drop.
-struct Netns(String);
-
-impl Netns {
-    fn new() -> Netns {
-        // Tests run in parallel threads of one process: the pid alone is not unique.
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let name = format!("idbox-test-{}-{n}", std::process::id());
-        let ip = |args: &[&str]| {
-            let out = Command::new("ip")
-                .args(args)
-                .output()
-                .expect("iproute2 (ip) is needed");
-            assert!(
-                out.status.success(),
-                "ip {args:?}: {} (this test needs root)",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        };
-        ip(&["netns", "add", &name]);
-        let ns = Netns(name);
-        ip(&["-n", &ns.0, "link", "set", "lo", "up"]);
-        ip(&["-n", &ns.0, "link", "set", "lo", "multicast", "on"]);
-        ns
+/// Adds an Ethernet-like link (a veth pair, both ends in this namespace) with addresses:
+/// libp2p's mDNS ignores loopback, and multicast sent on the link loops back to the
+/// namespace's own listeners.
+fn with_lan(ns: Netns) -> Netns {
+    for args in [
+        vec![
+            "link", "add", "lan0", "type", "veth", "peer", "name", "lan1",
+        ],
+        vec!["addr", "add", "10.99.0.1/24", "dev", "lan0"],
+        vec!["addr", "add", "10.99.0.2/24", "dev", "lan1"],
+        vec!["link", "set", "lan0", "up"],
+        vec!["link", "set", "lan1", "up"],
+    ] {
+        ns.ip(&args);
     }
-
-    /// Adds an Ethernet-like link (a veth pair, both ends in this namespace) with addresses:
-    /// libp2p's mDNS ignores loopback, and multicast sent on the link loops back to the
-    /// namespace's own listeners.
-    fn with_lan(self) -> Netns {
-        for args in [
-            vec![
-                "link", "add", "lan0", "type", "veth", "peer", "name", "lan1",
-            ],
-            vec!["addr", "add", "10.99.0.1/24", "dev", "lan0"],
-            vec!["addr", "add", "10.99.0.2/24", "dev", "lan1"],
-            vec!["link", "set", "lan0", "up"],
-            vec!["link", "set", "lan1", "up"],
-        ] {
-            let out = Command::new("ip")
-                .args(["-n", &self.0])
-                .args(&args)
-                .output()
-                .unwrap();
-            assert!(
-                out.status.success(),
-                "ip {args:?}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        self
-    }
-
-    fn prefix(&self) -> [&str; 4] {
-        ["ip", "netns", "exec", &self.0]
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
-    }
+    ns
 }
 
 #[test]
@@ -131,7 +84,7 @@ fn the_client_finds_the_box_by_mdns_after_its_address_changed() {
 /// second resolves a DID the first created.
 #[test]
 fn two_boxes_peer_by_mdns_and_resolve_each_others_dids() {
-    let ns = Netns::new().with_lan();
+    let ns = with_lan(Netns::new());
     let dir = tempfile::tempdir().unwrap();
     let env = [
         ("IDENTITY_BOX_IPFS__MDNS", "true"),

@@ -21,6 +21,7 @@ mod interop;
 mod pairing;
 mod power_cut;
 mod protocol;
+mod public;
 mod reset;
 mod server;
 mod smoke;

@@ -8,6 +8,8 @@ use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 
+pub mod netns;
+
 /// Runs an admin command (`status`, `pair`…) for the box whose data directory is `data_dir`.
 pub fn admin_command(args: &[&str], data_dir: &Path) -> std::process::Output {
     box_command()

@@ -1,0 +1,53 @@
+//! Network namespaces that a test makes itself (root and iproute2 needed): no packet of what
+//! runs inside reaches the machine's real network. Deleted on drop.
+
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// A network namespace with its loopback up (multicast on, for mDNS tests).
+pub struct Netns(pub String);
+
+impl Netns {
+    pub fn new() -> Netns {
+        // Tests run in parallel threads of one process: the pid alone is not unique.
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let name = format!("idbox-test-{}-{n}", std::process::id());
+        ip(&["netns", "add", &name]);
+        let ns = Netns(name);
+        ns.ip(&["link", "set", "lo", "up"]);
+        ns.ip(&["link", "set", "lo", "multicast", "on"]);
+        ns
+    }
+
+    /// `ip -n <this namespace> ARGS…`, which must succeed.
+    pub fn ip(&self, args: &[&str]) {
+        let mut all = vec!["-n", self.0.as_str()];
+        all.extend_from_slice(args);
+        ip(&all);
+    }
+
+    /// The command prefix that runs a program inside (`ip netns exec NAME`).
+    pub fn prefix(&self) -> [&str; 4] {
+        ["ip", "netns", "exec", &self.0]
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+    }
+}
+
+/// `ip ARGS…`, which must succeed.
+pub fn ip(args: &[&str]) {
+    let out = Command::new("ip")
+        .args(args)
+        .output()
+        .expect("iproute2 (ip) is needed");
+    assert!(
+        out.status.success(),
+        "ip {args:?}: {} (this test needs root)",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

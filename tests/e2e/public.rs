@@ -1,0 +1,178 @@
+//! `ipfs.network = "public"` (protocol §4, "Networks") on a small internet of the test's own:
+//! three boxes, each in a network namespace of its own, joined by a bridge in a fourth, on
+//! addresses that count as public (11.1.0.0/24; the namespaces have no route anywhere else, so
+//! no packet leaves the machine). Box B is the bootstrap node; box A, which holds a DID, and box
+//! C know only B. C resolves A's DID through the DHT. Needs root and iproute2.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::common::netns::Netns;
+use crate::common::{BIN, Daemon, Started, admin_command, ipfs_addrs};
+
+/// Namespaces `hosts` joined by a bridge in `hub`; host i is 11.1.0.(i+1)/24 on its eth0.
+struct Internet {
+    hosts: Vec<Netns>,
+    _hub: Netns,
+}
+
+impl Internet {
+    fn new(count: usize) -> Internet {
+        let hub = Netns::new();
+        hub.ip(&["link", "add", "br0", "type", "bridge"]);
+        hub.ip(&["link", "set", "br0", "up"]);
+        let hosts = (0..count)
+            .map(|i| {
+                let host = Netns::new();
+                let port = format!("v{i}");
+                let addr = format!("11.1.0.{}/24", i + 1);
+                hub.ip(&[
+                    "link", "add", &port, "type", "veth", "peer", "name", "eth0", "netns", &host.0,
+                ]);
+                hub.ip(&["link", "set", &port, "master", "br0"]);
+                hub.ip(&["link", "set", &port, "up"]);
+                host.ip(&["addr", "add", &addr, "dev", "eth0"]);
+                host.ip(&["link", "set", "eth0", "up"]);
+                host
+            })
+            .collect();
+        Internet { hosts, _hub: hub }
+    }
+}
+
+/// A box in `public` mode on host `i`, listening on its public address and on its loopback
+/// (an address that must never reach the DHT).
+fn public_box(ns: &Netns, i: usize, data: &Path, bootstrap: &[String]) -> Daemon {
+    let listen = format!(
+        "[\"/ip4/11.1.0.{}/tcp/4001\", \"/ip4/127.0.0.1/tcp/4002\"]",
+        i + 1
+    );
+    let bootstrap = serde_json::to_string(bootstrap).unwrap();
+    let env = [
+        ("IDENTITY_BOX_IPFS__NETWORK", "public"),
+        ("IDENTITY_BOX_IPFS__LISTEN", listen.as_str()),
+        ("IDENTITY_BOX_IPFS__BOOTSTRAP", bootstrap.as_str()),
+    ];
+    match Daemon::start_in(&ns.prefix(), data, &[], &env) {
+        Started::Ready(d) => d,
+        Started::Failed(status, err) => panic!("box {i} failed ({status}): {err}"),
+    }
+}
+
+fn ipfs_status(data: &Path) -> Value {
+    let out = admin_command(&["status", "--json"], data);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice::<Value>(&out.stdout).unwrap()["ipfs"].clone()
+}
+
+/// `GET url` from inside `ns`: the status and the body.
+fn ns_get(ns: &Netns, url: &str) -> (u16, String) {
+    let script = "import sys, urllib.request, urllib.error\n\
+        try:\n    r = urllib.request.urlopen(sys.argv[1], timeout=60); code, body = r.status, r.read()\n\
+        except urllib.error.HTTPError as e:\n    code, body = e.code, e.read()\n\
+        print(code); sys.stdout.write(body.decode())\n";
+    let prefix = ns.prefix();
+    let out = Command::new(prefix[0])
+        .args(&prefix[1..])
+        .args(["python3", "-c", script, url])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let (code, body) = text.split_once('\n').unwrap();
+    (code.parse().unwrap(), body.to_owned())
+}
+
+#[test]
+fn a_box_in_public_mode_is_found_through_the_dht_by_a_node_that_knows_only_a_bootstrap_peer() {
+    let net = Internet::new(3);
+    let (a, b, c) = (&net.hosts[0], &net.hosts[1], &net.hosts[2]);
+    let dir = tempfile::tempdir().unwrap();
+    let (a_data, b_data, c_data) = (
+        dir.path().join("a"),
+        dir.path().join("b"),
+        dir.path().join("c"),
+    );
+
+    let _bootstrap = public_box(b, 1, &b_data, &[]);
+    let b_addr = ipfs_addrs(&b_data)
+        .into_iter()
+        .find(|a| a.starts_with("/ip4/11.1.0.2/"))
+        .unwrap();
+    let box_a = public_box(a, 0, &a_data, std::slice::from_ref(&b_addr));
+
+    // Public mode does not force DHT server mode: until AutoNAT has heard back from a peer
+    // (after 15 s at the soonest), the box only queries.
+    let early = ipfs_status(&a_data);
+    assert_eq!(early["network"], "public", "{early}");
+    assert_eq!(early["dht_server"], false, "{early}");
+    assert_eq!(early["reachability"], "unknown", "{early}");
+
+    // A phone on A's network makes a DID.
+    let state = dir.path().join("phone.json");
+    let client = |args: &[&str]| {
+        let prefix = a.prefix();
+        let out = Command::new(prefix[0])
+            .args(&prefix[1..])
+            .arg(BIN)
+            .args(["client", "--state"])
+            .arg(&state)
+            .arg("--json")
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()
+    };
+    client(&["pair", &box_a.startup_uri()]);
+    let alice = client(&["identity", "create", "Alice"]);
+    let did = alice["did"].as_str().unwrap().to_owned();
+
+    // B dials A back: A is reachable, and serves the DHT.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let s = ipfs_status(&a_data);
+        if s["reachability"] == "public" && s["dht_server"] == true {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "AutoNAT never found A reachable: {s}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+
+    // C, which knows only B, resolves A's DID (record and document) through the DHT.
+    let box_c = public_box(c, 2, &c_data, std::slice::from_ref(&b_addr));
+    let url = format!("http://{}/1.0/identifiers/{did}", box_c.addr);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let resolved = loop {
+        let (status, body) = ns_get(c, &url);
+        if status == 200 {
+            break serde_json::from_str::<Value>(&body).unwrap();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "C never resolved {did}: {status} {body}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    assert_eq!(resolved["didDocument"]["id"], did.as_str());
+    assert_eq!(resolved["didDocumentMetadata"]["cid"], alice["cid"]);
+    assert_eq!(resolved["didDocument"], alice["document"]);
+}
