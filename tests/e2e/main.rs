@@ -14,6 +14,7 @@ mod dht;
 mod discovery;
 mod gateway;
 mod groups;
+mod helia;
 mod hostile;
 mod household;
 mod identities;
