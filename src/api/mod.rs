@@ -233,6 +233,7 @@ pub fn routes(
         .and(warp::get())
         .and(with_state(state.clone()))
         .and(peer_ip())
+        .and(warp::header::optional::<String>("accept"))
         .then(resolver::resolve);
     let get_or_head = || warp::get().or(warp::head()).unify();
     let query = || {

@@ -18,7 +18,46 @@ use crate::ipfs::IpfsError;
 
 const CONTENT_TYPE: &str = "application/ld+json;profile=\"https://w3id.org/did-resolution\"";
 
-pub(super) async fn resolve(did: String, state: Arc<AppState>, ip: std::net::IpAddr) -> Response {
+/// What the caller asked for: the resolution result (the default, and what the DIF Universal
+/// Resolver asks its drivers for), or only the DID document (`application/did+ld+json` or
+/// `application/did+json` without the resolution profile).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Representation {
+    Result,
+    Document(&'static str),
+}
+
+impl Representation {
+    pub fn from_accept(accept: Option<&str>) -> Representation {
+        let Some(accept) = accept else {
+            return Representation::Result;
+        };
+        let ranges: Vec<String> = accept
+            .split(',')
+            .map(|r| r.trim().to_ascii_lowercase())
+            .collect();
+        if ranges.iter().any(|r| r.contains("w3id.org/did-resolution")) {
+            return Representation::Result;
+        }
+        for media in ["application/did+ld+json", "application/did+json"] {
+            if ranges
+                .iter()
+                .any(|r| r.split(';').next().is_some_and(|m| m.trim() == media))
+            {
+                return Representation::Document(media);
+            }
+        }
+        Representation::Result
+    }
+}
+
+pub(super) async fn resolve(
+    did: String,
+    state: Arc<AppState>,
+    ip: std::net::IpAddr,
+    accept: Option<String>,
+) -> Response {
+    let representation = Representation::from_accept(accept.as_deref());
     if !state.resolve_limit.hit(&ip) {
         return ApiError::RateLimited.reply();
     }
@@ -29,7 +68,19 @@ pub(super) async fn resolve(did: String, state: Arc<AppState>, ip: std::net::IpA
         .decode_utf8_lossy()
         .into_owned();
     match identities.resolve(&did).await {
-        Ok(resolution) => found(&resolution),
+        Ok(resolution) => match representation {
+            Representation::Result => found(&resolution),
+            Representation::Document(media) => {
+                let status = if resolution.metadata.deactivated {
+                    StatusCode::GONE
+                } else {
+                    StatusCode::OK
+                };
+                let reply =
+                    warp::reply::with_status(warp::reply::json(&resolution.document), status);
+                warp::reply::with_header(reply, header::CONTENT_TYPE, media).into_response()
+            }
+        },
         Err(e) => failed(&e),
     }
 }
@@ -96,6 +147,41 @@ fn failed(e: &IdentityError) -> Response {
         "didDocumentMetadata": {},
     });
     reply(&body, status)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_driver_gets_the_resolution_result_unless_it_asks_for_the_document() {
+        use Representation::*;
+        for (accept, want) in [
+            (None, Result),
+            (Some("*/*"), Result),
+            (Some("application/json"), Result),
+            (
+                Some("application/ld+json;profile=\"https://w3id.org/did-resolution\""),
+                Result,
+            ),
+            (
+                Some(
+                    "application/did+ld+json, application/ld+json;profile=\"https://w3id.org/did-resolution\"",
+                ),
+                Result,
+            ),
+            (
+                Some("application/did+ld+json"),
+                Document("application/did+ld+json"),
+            ),
+            (
+                Some("Application/DID+JSON;q=0.9"),
+                Document("application/did+json"),
+            ),
+        ] {
+            assert_eq!(Representation::from_accept(accept), want, "{accept:?}");
+        }
+    }
 }
 
 fn reply(body: &Value, status: StatusCode) -> Response {

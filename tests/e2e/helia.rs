@@ -69,6 +69,38 @@ fn helia_resolves_a_box_did_over_the_dht_and_fetches_its_document_over_bitswap()
 }
 
 #[test]
+fn helia_finds_the_box_as_provider_of_a_document_it_was_never_told_about() {
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = Daemon::ready(dir.path(), &[]);
+    let mut phone = owner(&daemon);
+    let alice = phone.create_identity("Alice").unwrap();
+    let peer = box_addr(&daemon);
+    let box_peer = peer.rsplit('/').next().unwrap();
+
+    // Over the DHT the box speaks (the LAN DHT of kubo, /ipfs/lan/kad/1.0.0, is not yet spoken:
+    // protocol §4 "Networks").
+    let found = script(
+        "lan_provider.mjs",
+        &[
+            "--peer",
+            &peer,
+            "--cid",
+            &alice.cid,
+            "--protocol",
+            "/ipfs/kad/1.0.0",
+        ],
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let providers: Vec<&str> = found["providers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(providers, vec![box_peer], "{found}");
+}
+
+#[test]
 fn the_box_resolves_a_name_that_helia_publishes() {
     let dir = tempfile::tempdir().unwrap();
     let daemon = Daemon::ready(dir.path(), &[]);

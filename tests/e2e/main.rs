@@ -24,6 +24,7 @@ mod power_cut;
 mod protocol;
 mod public;
 mod reset;
+mod resolver_driver;
 mod server;
 mod smoke;
 mod vectors;

@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# The box next to Helia 7 in one run, on 127.0.0.1 only (BENCHMARKS.md, "The public network"):
+# a fresh Helia node resolves a DID's record over the DHT (the GET_VALUE answered by the peer it
+# is connected to) and fetches the document over Bitswap, N times with nothing cached, once from
+# a box and once from a Helia node that published a document of the same shape; then the idle
+# RSS of a box in `lan` and in `public` mode and of the Helia node.
+# Usage: scripts/bench-interop.sh [--bin PATH] [--repeat N]   (default: target/fast/identity-box,
+# built by `cargo build --profile fast --bin identity-box`; 30 rounds)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bin=target/fast/identity-box
+repeat=30
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --bin) bin=$2; shift 2 ;;
+        --repeat) repeat=$2; shift 2 ;;
+        *) echo "usage: scripts/bench-interop.sh [--bin PATH] [--repeat N]" >&2; exit 2 ;;
+    esac
+done
+[ -x "$bin" ] || { echo "no $bin: cargo build --profile fast --bin identity-box" >&2; exit 1; }
+helia=tests/interop/helia/run.sh
+tests/interop/helia/install.sh
+
+work=$(mktemp -d)
+pids=()
+cleanup() {
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+# start_box NAME NETWORK: a box on 127.0.0.1 (no mDNS, no bootstrap peers); waits until its
+# admin socket answers.
+start_box() {
+    local dir="$work/$1"
+    mkdir -p "$dir"
+    IDENTITY_BOX_IPFS__NETWORK=$2 IDENTITY_BOX_IPFS__MDNS=false IDENTITY_BOX_MDNS__ENABLED=false \
+        IDENTITY_BOX_IPFS__LISTEN='["/ip4/127.0.0.1/tcp/0"]' RUST_LOG=warn \
+        "$bin" serve --data-dir "$dir" --listen 127.0.0.1:0 >"$dir/out.log" 2>"$dir/err.log" &
+    pids+=($!)
+    echo $! >"$dir/pid"
+
+    for _ in $(seq 1 100); do
+        if "$bin" status --json --data-dir "$dir" >"$dir/status.json" 2>/dev/null; then return 0; fi
+        sleep 0.1
+    done
+    echo "box $1 did not start: $(cat "$dir/err.log")" >&2
+    exit 1
+}
+json() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))" "$@"; }
+
+start_box lan lan
+box_addr=$(json "$work/lan/status.json" 'd["ipfs"]["listen"][0]')
+uri=$("$bin" pair --uri --data-dir "$work/lan")
+client() { "$bin" client --state "$work/phone.json" --json "$@"; }
+client pair "$uri" >/dev/null
+client identity create Alice >"$work/alice.json"
+box_name=$(json "$work/alice.json" 'd["did"].split(":")[2]')
+
+tail -f /dev/null | "$helia" publish.mjs --peer "$box_addr" --full-document >"$work/helia.json" \
+    2>"$work/helia.log" &
+pids+=($!)
+for _ in $(seq 1 300); do [ -s "$work/helia.json" ] && break; sleep 0.1; done
+helia_name=$(json "$work/helia.json" 'd["name"]')
+helia_addr=$(json "$work/helia.json" 'd["addrs"][0]')
+helia_pid=$(pgrep -f "publish.mjs --peer $box_addr" | head -n 1)
+
+echo "==> $repeat rounds against the box, then against Helia" >&2
+"$helia" bench.mjs --peer "$box_addr" --name "$box_name" --repeat "$repeat" >"$work/bench-box.json"
+"$helia" bench.mjs --peer "$helia_addr" --name "$helia_name" --repeat "$repeat" >"$work/bench-helia.json"
+
+start_box public public
+sleep 5   # idle: both boxes and Helia have settled
+rss() { ps -o rss= -p "$1" | awk '{printf "%.1f", $1 / 1024}'; }
+rss_lan=$(rss "$(cat "$work/lan/pid")")
+rss_public=$(rss "$(cat "$work/public/pid")")
+rss_helia=$(rss "$helia_pid")
+
+python3 - "$work" "$repeat" "$rss_lan" "$rss_public" "$rss_helia" <<'PY'
+import json, statistics, sys
+work, repeat, rss_lan, rss_public, rss_helia = sys.argv[1:]
+box = json.load(open(f"{work}/bench-box.json"))
+hel = json.load(open(f"{work}/bench-helia.json"))
+med = lambda xs: statistics.median(xs)
+print(f"| measure ({repeat} rounds, median) | box | Helia 7 | box / Helia |")
+print("|---|---|---|---|")
+for key, what in [("record_ms", "DHT answer: the name's record (ms)"),
+                  ("document_ms", "Bitswap: the document (ms)"),
+                  ("total_ms", "resolve a DID: record + document (ms)")]:
+    b, h = med(box[key]), med(hel[key])
+    print(f"| {what} | {b:.2f} | {h:.2f} | {b / h:.2f} |")
+print(f"| idle RSS (MiB) | {rss_lan} (`lan`), {rss_public} (`public`) | {rss_helia} | "
+      f"{float(rss_lan) / float(rss_helia):.2f} (`lan`) |")
+PY
