@@ -149,6 +149,11 @@ fn failed(e: &IdentityError) -> Response {
     reply(&body, status)
 }
 
+fn reply(body: &Value, status: StatusCode) -> Response {
+    let reply = warp::reply::with_status(warp::reply::json(body), status);
+    warp::reply::with_header(reply, header::CONTENT_TYPE, CONTENT_TYPE).into_response()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -182,9 +187,4 @@ mod tests {
             assert_eq!(Representation::from_accept(accept), want, "{accept:?}");
         }
     }
-}
-
-fn reply(body: &Value, status: StatusCode) -> Response {
-    let reply = warp::reply::with_status(warp::reply::json(body), status);
-    warp::reply::with_header(reply, header::CONTENT_TYPE, CONTENT_TYPE).into_response()
 }
