@@ -2,16 +2,18 @@
 //! routes"): what any IPFS client that checks answers itself (`@helia/verified-fetch`, a
 //! gateway, kubo) can ask the box over plain HTTP.
 //!
-//! - `GET /ipfs/<cid>` with `Accept: application/vnd.ipld.raw` (or `?format=raw`): a block the
-//!   box holds, as stored. The box never fetches a block from the network for a stranger.
+//! - `GET /ipfs/<cid>` with `Accept: application/vnd.ipld.raw` (or `?format=raw`): the block of
+//!   one of the box's own documents, as stored. Nothing else: not what it fetched to resolve
+//!   others' DIDs, and it never fetches a block from the network for a stranger.
 //! - `GET /ipns/<name>` with `Accept: application/vnd.ipfs.ipns-record` (or
 //!   `?format=ipns-record`): the newest valid signed record of the name, the box's own or one
 //!   found in the DHT.
 //! - `GET /routing/v1/ipns/<name>` (IPIP-379): the same record.
 //!
 //! Nothing here is trusted by the caller: a block is checked against its CID, a record
-//! against the key its name holds. So the routes are open to any origin (CORS `*`) and need
-//! no pairing; they answer only the verifiable forms and `406` to anything else.
+//! against the key its name holds. So the routes need no pairing, and in `public` mode they
+//! are open to any origin (CORS `*`); they answer only the verifiable forms and `406` to
+//! anything else.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -75,14 +77,22 @@ pub(super) async fn block(
         .reply();
     };
     let canonical = parsed.to_string();
-    let Some(bytes) = identities.node().local_block(&canonical).await else {
-        return ApiError::Missing(format!(
-            "This box does not hold the block {canonical}. It serves only its own documents; \
-             ask an IPFS node that provides it."
-        ))
-        .reply();
+    let bytes = match identities.own_block(&canonical).await {
+        Ok(Some(bytes)) => bytes,
+        Ok(None) => {
+            return ApiError::Missing(format!(
+                "This box does not serve the block {canonical}. It serves only its own DIDs' \
+                 documents; ask an IPFS node that provides it."
+            ))
+            .reply();
+        }
+        Err(e) => {
+            log::error!("reading the block {canonical}: {e}");
+            return ApiError::Internal.reply();
+        }
     };
-    let mut response = verifiable(bytes, RAW);
+    let public = identities.node().net_status().network == crate::ipfs::Network::Public;
+    let mut response = verifiable(bytes, RAW, public);
     let headers = response.headers_mut();
     if let Ok(path) = HeaderValue::from_str(&format!("/ipfs/{canonical}")) {
         headers.insert("x-ipfs-path", path);
@@ -132,8 +142,9 @@ pub(super) async fn record(
             .reply();
         }
     };
+    let public = identities.node().net_status().network == crate::ipfs::Network::Public;
     match identities.record_of(&name).await {
-        Ok(bytes) => verifiable(bytes, IPNS_RECORD),
+        Ok(bytes) => verifiable(bytes, IPNS_RECORD, public),
         Err(IdentityError::NotFound(_)) => ApiError::Missing(format!(
             "No valid record of {name} was found, here or on the IPFS network. If it belongs to \
              another box, check that the box is on."
@@ -146,15 +157,19 @@ pub(super) async fn record(
     }
 }
 
-/// A body the caller verifies, readable by a page of any origin.
-fn verifiable(bytes: Vec<u8>, media: &'static str) -> Response {
+/// A body the caller verifies. On the public network it is readable by a page of any origin
+/// (`public`): the DIDs are public there. On a LAN it is not, so that no web site a household
+/// member visits can read from the box which DIDs it holds.
+fn verifiable(bytes: Vec<u8>, media: &'static str, public: bool) -> Response {
     let mut response = warp::reply::with_status(bytes, StatusCode::OK).into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(media));
-    headers.insert(
-        header::ACCESS_CONTROL_ALLOW_ORIGIN,
-        HeaderValue::from_static("*"),
-    );
+    if public {
+        headers.insert(
+            header::ACCESS_CONTROL_ALLOW_ORIGIN,
+            HeaderValue::from_static("*"),
+        );
+    }
     headers.insert(header::VARY, HeaderValue::from_static("Accept"));
     response
 }

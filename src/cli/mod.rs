@@ -563,7 +563,10 @@ pub fn format_status(r: &StatusReport) -> String {
                 "{} ({} network, {}; {} peers; DHT {}: {} records of peers kept, {} refused) on {}",
                 i.peer_id,
                 i.network.as_str(),
-                i.reachability.describe(),
+                match i.network {
+                    crate::ipfs::Network::Lan => "the home network only",
+                    crate::ipfs::Network::Public => i.reachability.describe(),
+                },
                 i.peers,
                 if i.dht_server { "server" } else { "client" },
                 i.dht_peer_records,

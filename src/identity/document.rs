@@ -199,6 +199,10 @@ pub fn check_conformance(did: &Did, doc: &Value) -> Result<(), String> {
     if doc.get("id").and_then(Value::as_str) != Some(id.as_str()) {
         return Err("the document's id is not the DID".into());
     }
+    // A deactivated DID resolves as deactivated whatever else its document says.
+    if is_deactivated(doc) {
+        return Ok(());
+    }
     let is_method = |m: &Value| {
         ["id", "type", "controller"]
             .iter()

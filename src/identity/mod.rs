@@ -452,6 +452,16 @@ impl Identities {
             })
     }
 
+    /// The block of one of this box's documents as stored (for the gateway, protocol §7), or
+    /// `None` for any other CID: blocks the node fetched for resolving others' DIDs are not
+    /// served, so that nobody can learn from the box which DIDs its household looked up.
+    pub async fn own_block(&self, cid: &str) -> Result<Option<Vec<u8>>, IdentityError> {
+        if !self.store.is_identity_document(cid).await? {
+            return Ok(None);
+        }
+        Ok(self.node.local_block(cid).await)
+    }
+
     /// The newest valid record of `did` that peers hold, with what it says.
     async fn best_remote_record(&self, did: &Did) -> Option<(record::RecordInfo, Vec<u8>)> {
         let name = did.ipns_name();

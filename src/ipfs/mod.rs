@@ -21,6 +21,8 @@ pub mod name;
 pub mod record;
 
 #[cfg(feature = "node")]
+mod lan_dht;
+#[cfg(feature = "node")]
 mod node;
 #[cfg(not(feature = "node"))]
 mod without_node;

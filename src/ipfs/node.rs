@@ -16,6 +16,7 @@ use tokio::task::JoinHandle;
 use zeroize::Zeroizing;
 
 use super::dht_guard::{DhtGuard, GuardLimits, GuardStats, MAX_RECORD_BYTES, OWN_RECORDS};
+use super::lan_dht::{LanDht, LanJob};
 use super::{IpfsError, IpnsName, NetStatus, Network, NodeConfig, Reachability, parse_addr};
 
 /// A running node; cheap to clone.
@@ -28,6 +29,8 @@ pub struct Node {
     /// The network, DHT mode and reachability, as the swarm's hook last saw them.
     net: std::sync::Arc<std::sync::Mutex<NetStatus>>,
     publish: mpsc::Sender<Announce>,
+    /// The LAN DHT's feed (`/ipfs/lan/kad/1.0.0`): the same records and provider records.
+    lan: mpsc::Sender<LanJob>,
     publisher: std::sync::Arc<std::sync::Mutex<Option<JoinHandle<()>>>>,
 }
 
@@ -77,12 +80,15 @@ impl Node {
         let hook_guard = guard.clone();
         let net = std::sync::Arc::new(std::sync::Mutex::new(NetStatus {
             network,
-            dht_server: network == Network::Lan,
+            // Kademlia starts as a client; the hook sees the switch to server mode.
+            dht_server: false,
             reachability: Reachability::Unknown,
         }));
         let hook_net = net.clone();
-        let mut builder = rust_ipfs::builder::DefaultIpfsBuilder::with_keypair(&keypair)
+        let (lan_dht, lan) = LanDht::new(keypair.public().to_peer_id());
+        let mut builder = rust_ipfs::builder::IpfsBuilder::<LanDht>::with_keypair(&keypair)
             .map_err(|e| IpfsError::Start(e.to_string()))?
+            .with_custom_behaviour(move |_| Ok(lan_dht))
             .set_path(&config.repo)
             .with_identify(Default::default())
             .with_ping(Default::default())
@@ -163,13 +169,10 @@ impl Node {
         if network == Network::Public {
             // AutoNAT asks peers to dial back: only a box they can reach serves the DHT.
             builder = builder.with_autonat();
-            // The public network's bootstrap peers are `/dnsaddr/…` names. The household's own
-            // resolver answers (on a LAN the box never looks a name up).
-            #[cfg(feature = "dns")]
-            {
-                builder = builder
-                    .enable_dns_with_resolver(connexa::prelude::transport::dns::DnsResolver::Local);
-            }
+            // No DNS transport: connexa 0.5 wraps only its memory transport in DNS, so a
+            // `/dnsaddr/…` peer could be looked up but never dialled over TCP, and its resolver
+            // falls back to Google's when /etc/resolv.conf cannot be read. Bootstrap peers are
+            // IP multiaddrs (protocol §4, "Networks").
         }
         for addr in &bootstrap {
             builder = builder.add_bootstrap(addr.clone());
@@ -204,15 +207,25 @@ impl Node {
                  configuration lists some)."
             );
         }
-        for addr in bootstrap {
-            if let Err(e) = ipfs.connect(addr.clone()).await {
-                log::warn!("cannot reach the bootstrap peer {addr}: {e}");
+        let join = {
+            let ipfs = ipfs.clone();
+            let any = !bootstrap.is_empty();
+            async move {
+                for addr in bootstrap {
+                    if let Err(e) = ipfs.connect(addr.clone()).await {
+                        log::warn!("cannot reach the bootstrap peer {addr}: {e}");
+                    }
+                }
+                if any && let Err(e) = ipfs.bootstrap().await {
+                    log::warn!("DHT bootstrap failed: {e}");
+                }
             }
-        }
-        if !config.bootstrap.is_empty()
-            && let Err(e) = ipfs.bootstrap().await
-        {
-            log::warn!("DHT bootstrap failed: {e}");
+        };
+        match network {
+            // Peers on the LAN answer at once; the box starts with them connected.
+            Network::Lan => join.await,
+            // The internet may be down or slow: the box starts without waiting for it.
+            Network::Public => drop(tokio::spawn(join)),
         }
 
         let (publish, queue) = mpsc::channel(PUBLISH_QUEUE);
@@ -221,6 +234,7 @@ impl Node {
             peer_id: keypair.public().to_peer_id().to_string(),
             guard,
             net,
+            lan,
             ipfs,
             publish,
             publisher: std::sync::Arc::new(std::sync::Mutex::new(Some(publisher))),
@@ -325,19 +339,28 @@ impl Node {
                 .map_err(|_| NoDocument)
         };
         let connected = async move { connected.await.map_err(|_| NoDocument) };
-        futures_util::future::select_ok([
+        let first = futures_util::future::select_ok([
             Box::pin(connected) as std::pin::Pin<Box<dyn std::future::Future<Output = _> + Send>>,
             Box::pin(via_providers),
-        ])
-        .await
-        .map(|(doc, _)| doc)
-        .map_err(|_: NoDocument| not_found())
+        ]);
+        // Both ways together within `timeout`.
+        match tokio::time::timeout(timeout, first).await {
+            Ok(Ok((doc, _))) => Ok(doc),
+            Ok(Err(NoDocument)) | Err(_) => Err(not_found()),
+        }
     }
 
     /// Queues a name's record for the DHT. Returns at once: the put runs in the background, and
     /// a record that does not get out now is sent again by the next republish round.
     pub fn publish(&self, name: &IpnsName, record: Vec<u8>) {
         self.guard.own_name(&name.record_key());
+        if self
+            .lan
+            .try_send(LanJob::Record(name.record_key(), record.clone()))
+            .is_err()
+        {
+            log::debug!("the LAN DHT's queue is full; {name} goes to it with the next round");
+        }
         if self
             .publish
             .try_send(Announce::Record(name.record_key(), record))
@@ -357,6 +380,14 @@ impl Node {
         let Ok(parsed) = Cid::try_from(cid) else {
             return;
         };
+        // The DHT key of a block's providers is its multihash (as `Ipfs::provide` has it).
+        if self
+            .lan
+            .try_send(LanJob::Provide(parsed.hash().to_bytes()))
+            .is_err()
+        {
+            log::debug!("the LAN DHT's queue is full; {cid} goes to it with the next round");
+        }
         if self.publish.try_send(Announce::Provide(parsed)).is_err() {
             log::warn!("too many DHT announcements waiting; {cid} goes out with the next round");
         }
@@ -590,6 +621,8 @@ fn resize_store(local: rust_ipfs::PeerId, kademlia: &mut kad::Behaviour<kad::sto
     let config = kad::store::MemoryStoreConfig {
         max_records: GuardLimits::default().remote + OWN_RECORDS,
         max_value_bytes: MAX_RECORD_BYTES,
+        // The store counts peers' provider keys and the box's own together: room for both.
+        max_provided_keys: GuardLimits::default().remote + OWN_RECORDS,
         ..Default::default()
     };
     let mut fresh = kad::store::MemoryStore::with_config(local, config);

@@ -260,6 +260,21 @@ impl Store {
     }
 
     /// How many live identities the box holds.
+    /// Whether `cid` is the current document of one of the box's identities (deleted ones
+    /// included: their deactivated document): what the gateway serves (protocol §7).
+    pub async fn is_identity_document(&self, cid: &str) -> Result<bool, StoreError> {
+        let cid = cid.to_owned();
+        self.call(move |conn| {
+            let n: i64 = conn.query_row(
+                "SELECT count(*) FROM identities WHERE cid = ?1",
+                params![cid],
+                |row| row.get(0),
+            )?;
+            Ok(n > 0)
+        })
+        .await
+    }
+
     pub async fn identity_count(&self) -> Result<u64, StoreError> {
         self.call(|conn| {
             let n: i64 = conn.query_row(

@@ -75,6 +75,20 @@ fn the_universal_resolvers_driver_configuration_resolves_another_boxs_did() {
     assert_eq!(r.header("content-type"), Some("application/did+ld+json"));
     assert_eq!(r.json(), alice.document);
 
+    // The driver fetched Alice's document to resolve it, but its gateway serves only its own
+    // DIDs' documents: nobody learns from a box what its household looked up. Alice's box does.
+    let block = |d: &Daemon| {
+        http(
+            d.addr,
+            &format!(
+                "GET /ipfs/{}?format=raw HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+                alice.cid
+            ),
+        )
+        .status
+    };
+    assert_eq!((block(&home), block(&driver)), (200, 404));
+
     // Not a did:ipid, and a host name the configuration does not name.
     let r = ask(
         &driver,

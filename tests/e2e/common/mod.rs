@@ -104,6 +104,13 @@ impl Daemon {
             c.args(&prefix[1..]).arg(BIN);
             c
         };
+        // Nothing of the developer's own configuration (IDENTITY_BOX_CONFIG, IPFS settings…):
+        // each test says what it runs with.
+        for (key, _) in std::env::vars_os() {
+            if key.to_string_lossy().starts_with("IDENTITY_BOX_") {
+                cmd.env_remove(key);
+            }
+        }
         cmd.arg("serve")
             .arg("--data-dir")
             .arg(data_dir)
