@@ -31,8 +31,8 @@ pub const RAW: &str = "application/vnd.ipld.raw";
 /// The media type of a signed IPNS record.
 pub const IPNS_RECORD: &str = "application/vnd.ipfs.ipns-record";
 
-/// Whether the request asks for `media` (in `Accept`, or as `?format=`), as the trustless
-/// gateway specification has clients say it.
+/// Whether the request asks for `media` (as `?format=`, which wins, or in `Accept`), as the
+/// trustless gateway specification has clients say it. A media range with `q=0` refuses it.
 pub fn asks_for(accept: Option<&str>, query: &HashMap<String, String>, media: &str) -> bool {
     // The specification's `?format=` names of the two media types.
     let format = if media == IPNS_RECORD {
@@ -40,15 +40,22 @@ pub fn asks_for(accept: Option<&str>, query: &HashMap<String, String>, media: &s
     } else {
         "raw"
     };
-    if query.get("format").is_some_and(|f| f == format) {
-        return true;
+    if let Some(asked) = query.get("format") {
+        return asked == format;
     }
     accept.is_some_and(|value| {
         value.split(',').any(|range| {
-            range
-                .split(';')
+            let mut parts = range.split(';');
+            let named = parts
                 .next()
-                .is_some_and(|m| m.trim().eq_ignore_ascii_case(media))
+                .is_some_and(|m| m.trim().eq_ignore_ascii_case(media));
+            let refused = parts.any(|p| {
+                p.trim()
+                    .strip_prefix("q=")
+                    .and_then(|q| q.trim().parse::<f32>().ok())
+                    .is_some_and(|q| q <= 0.0)
+            });
+            named && !refused
         })
     })
 }
@@ -211,5 +218,18 @@ mod tests {
             assert!(!asks_for(accept, &query, RAW), "{accept:?} {query:?}");
         }
         assert!(!asks_for(Some(RAW), &q(&[("format", "raw")]), IPNS_RECORD));
+        // `?format=` wins over `Accept`; `q=0` refuses.
+        assert!(!asks_for(
+            Some(IPNS_RECORD),
+            &q(&[("format", "raw")]),
+            IPNS_RECORD
+        ));
+        assert!(!asks_for(Some("application/vnd.ipld.raw;q=0"), &none, RAW));
+        assert!(!asks_for(
+            Some("application/vnd.ipld.raw; q=0.0"),
+            &none,
+            RAW
+        ));
+        assert!(asks_for(Some("application/vnd.ipld.raw;q=0.1"), &none, RAW));
     }
 }
