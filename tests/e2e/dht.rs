@@ -8,22 +8,10 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt as _;
 use identity_box::identity::Did;
 use identity_box::ipfs::record::{self, RecordInfo};
-use identity_box::ipfs::{IpnsName, Node, NodeConfig};
+use identity_box::ipfs::{IpnsName, Node};
 use serde_json::{Value, json};
 
-use crate::common::{Daemon, admin_command, ipfs_addrs, owner};
-
-/// A node of the test's own, which dials `bootstrap` (the box).
-async fn node(repo: &Path, bootstrap: &str, seed: u8) -> Node {
-    let config = NodeConfig {
-        network: identity_box::ipfs::Network::Lan,
-        repo: repo.to_owned(),
-        listen: vec!["/ip4/127.0.0.1/tcp/0".into()],
-        bootstrap: vec![bootstrap.to_owned()],
-        mdns: false,
-    };
-    Node::start(&config, &[seed; 32]).await.unwrap()
-}
+use crate::common::{Daemon, admin_command, ipfs_addrs, owner, test_node};
 
 /// What the records `node` finds for `name` say, each checked as a resolver would.
 async fn found(node: &Node, name: &IpnsName) -> Vec<Result<RecordInfo, String>> {
@@ -96,7 +84,7 @@ fn a_peer_putting_old_junk_and_thousands_of_records_changes_nothing_outsiders_re
     let mut phone = owner(&daemon);
     let rt = tokio::runtime::Runtime::new().unwrap();
     let attacker_dir = tempfile::tempdir().unwrap();
-    let attacker = rt.block_on(node(attacker_dir.path(), &box_addr, 66));
+    let attacker = rt.block_on(test_node(attacker_dir.path(), &box_addr, 66));
 
     // Alice's DID at sequence 0, whose record the attacker keeps; then its update.
     let alice = phone.create_identity("Alice").unwrap();
@@ -160,7 +148,7 @@ fn a_peer_putting_old_junk_and_thousands_of_records_changes_nothing_outsiders_re
     // An outside node, which knows only the box, resolves Alice's current record: every record
     // it is given is the box's own, of sequence 1.
     let outside_dir = tempfile::tempdir().unwrap();
-    let outside = rt.block_on(node(outside_dir.path(), &box_addr, 77));
+    let outside = rt.block_on(test_node(outside_dir.path(), &box_addr, 77));
     rt.block_on(record_of(&outside, &name, 1));
     let seen = rt.block_on(found(&outside, &name));
     assert!(!seen.is_empty());
@@ -192,7 +180,7 @@ fn a_deleted_did_stays_deleted_after_a_restart_whatever_a_peer_replays() {
     let mut phone = owner(&daemon);
     let rt = tokio::runtime::Runtime::new().unwrap();
     let attacker_dir = tempfile::tempdir().unwrap();
-    let attacker = rt.block_on(node(
+    let attacker = rt.block_on(test_node(
         attacker_dir.path(),
         &ipfs_addrs(dir.path()).remove(0),
         66,
@@ -210,7 +198,7 @@ fn a_deleted_did_stays_deleted_after_a_restart_whatever_a_peer_replays() {
     let daemon = Daemon::ready(dir.path(), &[]);
     let box_addr = ipfs_addrs(dir.path()).remove(0);
     let attacker_dir = tempfile::tempdir().unwrap();
-    let attacker = rt.block_on(node(attacker_dir.path(), &box_addr, 66));
+    let attacker = rt.block_on(test_node(attacker_dir.path(), &box_addr, 66));
     // The box has put the deleted DID's last record out again ...
     rt.block_on(record_of(&attacker, &name, 1));
     // ... and refuses the older one replayed.
@@ -226,7 +214,7 @@ fn a_deleted_did_stays_deleted_after_a_restart_whatever_a_peer_replays() {
     rt.block_on(attacker.stop());
 
     let outside_dir = tempfile::tempdir().unwrap();
-    let outside = rt.block_on(node(outside_dir.path(), &box_addr, 77));
+    let outside = rt.block_on(test_node(outside_dir.path(), &box_addr, 77));
     rt.block_on(record_of(&outside, &name, 1));
     let seen = rt.block_on(found(&outside, &name));
     assert!(!seen.is_empty());

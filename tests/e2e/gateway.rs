@@ -2,16 +2,15 @@
 //! provider records of documents (protocol §4): a real daemon, and a node of the test's own on
 //! 127.0.0.1, each answer checked as a verifying client checks it.
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use identity_box::identity::Did;
 use identity_box::ipfs::record;
-use identity_box::ipfs::{IpnsName, Node, NodeConfig};
+use identity_box::ipfs::{IpnsName, Node};
 use ipld_core::cid::Cid;
 use sha2::Digest as _;
 
-use crate::common::{Daemon, Response, http, ipfs_addrs, owner};
+use crate::common::{Daemon, Response, http, ipfs_addrs, owner, test_node};
 
 const RAW: &str = "application/vnd.ipld.raw";
 const RECORD: &str = "application/vnd.ipfs.ipns-record";
@@ -180,16 +179,20 @@ fn the_gateway_answers_only_what_a_caller_can_check_and_says_why_not() {
     }
 }
 
-/// A node of the test's own, which dials `bootstrap` (the box).
-async fn node(repo: &Path, bootstrap: &str, seed: u8) -> Node {
-    let config = NodeConfig {
-        network: identity_box::ipfs::Network::Lan,
-        repo: repo.to_owned(),
-        listen: vec!["/ip4/127.0.0.1/tcp/0".into()],
-        bootstrap: vec![bootstrap.to_owned()],
-        mdns: false,
-    };
-    Node::start(&config, &[seed; 32]).await.unwrap()
+/// Asks the DHT through `node` until `provider` is named as a provider of `cid` (at most 30 s).
+async fn wait_for_provider(node: &Node, cid: &str, provider: &str, when: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let found = node.find_providers(cid, Duration::from_secs(2)).await;
+        if found.iter().any(|p| p == provider) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no provider record of {cid} {when} (found {found:?})"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 #[test]
@@ -201,23 +204,16 @@ fn a_peer_finds_who_provides_a_document_and_the_gateway_serves_a_peers_record() 
     let mut phone = owner(&daemon);
     let rt = tokio::runtime::Runtime::new().unwrap();
     let peer_dir = tempfile::tempdir().unwrap();
-    let peer = rt.block_on(node(peer_dir.path(), &box_addr, 41));
+    let peer = rt.block_on(test_node(peer_dir.path(), &box_addr, 41));
 
     // The box announces itself as the provider of each document it publishes.
     let alice = phone.create_identity("Alice").unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let found = rt.block_on(peer.find_providers(&alice.cid, Duration::from_secs(2)));
-        if found.contains(&box_peer) {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no provider record of {} from the box (found {found:?})",
-            alice.cid
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    rt.block_on(wait_for_provider(
+        &peer,
+        &alice.cid,
+        &box_peer,
+        "from the box",
+    ));
 
     // A record the peer publishes reaches the box's DHT store; the gateway hands it out as it
     // was signed.
@@ -249,19 +245,12 @@ fn a_peer_finds_who_provides_a_document_and_the_gateway_serves_a_peers_record() 
     let _daemon = Daemon::ready(dir.path(), &[]);
     let box_addr = ipfs_addrs(dir.path()).remove(0);
     let fresh_dir = tempfile::tempdir().unwrap();
-    let fresh = rt.block_on(node(fresh_dir.path(), &box_addr, 43));
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let found = rt.block_on(fresh.find_providers(&alice.cid, Duration::from_secs(2)));
-        if found.contains(&box_peer) {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no provider record of {} after a restart (found {found:?})",
-            alice.cid
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    let fresh = rt.block_on(test_node(fresh_dir.path(), &box_addr, 43));
+    rt.block_on(wait_for_provider(
+        &fresh,
+        &alice.cid,
+        &box_peer,
+        "after a restart",
+    ));
     rt.block_on(fresh.stop());
 }

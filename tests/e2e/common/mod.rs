@@ -464,3 +464,18 @@ pub fn ipfs_addrs(data_dir: &Path) -> Vec<String> {
         .map(|a| a.as_str().unwrap().to_owned())
         .collect()
 }
+
+/// An IPFS node of the test's own on 127.0.0.1 (LAN mode, no mDNS), which dials `bootstrap`
+/// (the box); `seed` makes its key.
+pub async fn test_node(repo: &Path, bootstrap: &str, seed: u8) -> identity_box::ipfs::Node {
+    let config = identity_box::ipfs::NodeConfig {
+        network: identity_box::ipfs::Network::Lan,
+        repo: repo.to_owned(),
+        listen: vec!["/ip4/127.0.0.1/tcp/0".into()],
+        bootstrap: vec![bootstrap.to_owned()],
+        mdns: false,
+    };
+    identity_box::ipfs::Node::start(&config, &[seed; 32])
+        .await
+        .unwrap()
+}
