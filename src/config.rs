@@ -956,21 +956,25 @@ mod tests {
         assert!(err.contains("/nonexistent/identity-box.toml"), "{err}");
     }
 
-    /// The shipped, commented configuration file documents the true defaults: uncommenting
-    /// every setting (but the paths, which have no fixed default, and the example of a public
-    /// bootstrap list) changes nothing.
+    /// The shipped, commented configuration file documents the true defaults: it sets only
+    /// the public network with its bootstrap peer, and uncommenting every other setting (but
+    /// the paths, which have no fixed default) changes nothing.
     #[test]
     fn shipped_config_documents_the_defaults() {
         let shipped = include_str!("../packaging/config.toml");
         Jail::expect_with(|jail| {
+            let mut expected = Config::default();
+            expected.ipfs.network = crate::ipfs::Network::Public;
+            expected.ipfs.bootstrap = vec![
+                "/ip4/104.131.131.82/tcp/4001/p2p/QmaCpDMGvV2BGHeYERUEnRQAwe3N8SzbUtfsmvsqQLuvuJ"
+                    .to_owned(),
+            ];
             let c = load_in_jail(jail, Some(shipped), &Overrides::default()).unwrap();
-            assert_eq!(c, Config::default());
-            let expected = Config::default();
+            assert_eq!(c, expected);
             let uncommented: String = shipped
                 .lines()
                 .filter(|l| !l.starts_with("##"))
                 .filter(|l| !l.contains("data_dir") && !l.contains("runtime_dir"))
-                .filter(|l| !l.contains("bootstrap = [\"/ip4/"))
                 .map(|l| l.strip_prefix("# ").unwrap_or(l))
                 .collect::<Vec<_>>()
                 .join("\n");

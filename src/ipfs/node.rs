@@ -29,8 +29,9 @@ pub struct Node {
     /// The network, DHT mode and reachability, as the swarm's hook last saw them.
     net: std::sync::Arc<std::sync::Mutex<NetStatus>>,
     publish: mpsc::Sender<Announce>,
-    /// The LAN DHT's feed (`/ipfs/lan/kad/1.0.0`): the same records and provider records.
-    lan: mpsc::Sender<LanJob>,
+    /// What the swarm's task does next turn: provider records (both DHTs) and the LAN DHT's
+    /// records (`/ipfs/lan/kad/1.0.0`).
+    jobs: mpsc::Sender<LanJob>,
     publisher: std::sync::Arc<std::sync::Mutex<Option<JoinHandle<()>>>>,
 }
 
@@ -46,9 +47,15 @@ impl std::fmt::Debug for Node {
 enum Announce {
     /// An IPNS record under its DHT key.
     Record(Vec<u8>, Vec<u8>),
-    /// A provider record: this node holds the block.
-    Provide(Cid),
 }
+
+/// Jobs waiting for the swarm's task; beyond this they are dropped (the next republish round
+/// sends them again).
+const JOB_QUEUE: usize = 4096;
+
+/// In `public` mode, the addresses the box's own provider records carry: its confirmed external
+/// addresses that are public, as the swarm's hook last saw them.
+type Announced = std::sync::Arc<std::sync::Mutex<Vec<rust_ipfs::Multiaddr>>>;
 
 /// Records queued for the DHT; beyond this, publishing waits for the next republish round.
 const PUBLISH_QUEUE: usize = 4096;
@@ -85,12 +92,20 @@ impl Node {
             reachability: Reachability::Unknown,
         }));
         let hook_net = net.clone();
-        let (lan_dht, lan) = LanDht::new(keypair.public().to_peer_id());
+        let lan_dht = LanDht::new(keypair.public().to_peer_id());
+        let (jobs, mut job_queue) = mpsc::channel::<LanJob>(JOB_QUEUE);
+        let announced = Announced::default();
+        let poll_announced = announced.clone();
         let mut builder = rust_ipfs::builder::IpfsBuilder::<LanDht>::with_keypair(&keypair)
             .map_err(|e| IpfsError::Start(e.to_string()))?
             .with_custom_behaviour(move |_| Ok(lan_dht))
             .set_path(&config.repo)
-            .with_identify(Default::default())
+            // On the public network peers hear only the addresses AutoNAT has confirmed, never
+            // the home network's (protocol §4, "Networks").
+            .with_identify(rust_ipfs::p2p::IdentifyConfiguration {
+                hide_listen_addrs: network == Network::Public,
+                ..Default::default()
+            })
             .with_ping(Default::default())
             .with_bitswap()
             // Records that peers put come to the hook below, not straight into the store.
@@ -101,8 +116,70 @@ impl Node {
             .enable_tcp()
             // Peers on the LAN stay connected: the DHT and block exchange need them.
             .set_idle_connection_timeout(600)
+            // The jobs run on the swarm's task, where both DHTs are at hand.
+            .swarm_poll(move |cx, swarm| {
+                while let std::task::Poll::Ready(Some(job)) = job_queue.poll_recv(cx) {
+                    if let LanJob::Provide(key) = &job
+                        && let Some(kademlia) = swarm.behaviour_mut().kademlia.as_mut()
+                    {
+                        let addresses = (network == Network::Public).then(|| {
+                            poll_announced
+                                .lock()
+                                .unwrap_or_else(|p| p.into_inner())
+                                .clone()
+                        });
+                        provide_own(kademlia, key.clone(), addresses.as_deref());
+                    }
+                    if let Some(lan) = swarm
+                        .behaviour_mut()
+                        .custom
+                        .as_mut()
+                        .and_then(|ipfs| ipfs.custom.as_mut())
+                    {
+                        lan.run(job);
+                    }
+                }
+            })
             .swarm_events(move |swarm, event| {
                 let local = *swarm.local_peer_id();
+                if network == Network::Public
+                    && matches!(
+                        event,
+                        SwarmEvent::ExternalAddrConfirmed { .. }
+                            | SwarmEvent::ExternalAddrExpired { .. }
+                    )
+                {
+                    let public: Vec<_> = swarm
+                        .external_addresses()
+                        .filter(|a| super::addr::is_public(a))
+                        .cloned()
+                        .collect();
+                    let mut last = announced.lock().unwrap_or_else(|p| p.into_inner());
+                    if *last != public {
+                        log::info!(
+                            "the box's public addresses: {}",
+                            if public.is_empty() {
+                                "none".to_owned()
+                            } else {
+                                public
+                                    .iter()
+                                    .map(|a| a.to_string())
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            }
+                        );
+                        *last = public.clone();
+                        drop(last);
+                        if let Some(kademlia) = swarm.behaviour_mut().kademlia.as_mut() {
+                            announce_addresses(kademlia, &public);
+                        }
+                        // Peers learn the new addresses now, not at the next identify round.
+                        let peers: Vec<_> = swarm.connected_peers().copied().collect();
+                        if let Some(identify) = swarm.behaviour_mut().identify.as_mut() {
+                            identify.push(peers);
+                        }
+                    }
+                }
                 if let Some(kademlia) = swarm.behaviour_mut().kademlia.as_mut() {
                     let request = match event {
                         SwarmEvent::Behaviour(BehaviourEvent::Kademlia(
@@ -234,7 +311,7 @@ impl Node {
             peer_id: keypair.public().to_peer_id().to_string(),
             guard,
             net,
-            lan,
+            jobs,
             ipfs,
             publish,
             publisher: std::sync::Arc::new(std::sync::Mutex::new(Some(publisher))),
@@ -355,7 +432,7 @@ impl Node {
     pub fn publish(&self, name: &IpnsName, record: Vec<u8>) {
         self.guard.own_name(&name.record_key());
         if self
-            .lan
+            .jobs
             .try_send(LanJob::Record(name.record_key(), record.clone()))
             .is_err()
         {
@@ -382,13 +459,10 @@ impl Node {
         };
         // The DHT key of a block's providers is its multihash (as `Ipfs::provide` has it).
         if self
-            .lan
+            .jobs
             .try_send(LanJob::Provide(parsed.hash().to_bytes()))
             .is_err()
         {
-            log::debug!("the LAN DHT's queue is full; {cid} goes to it with the next round");
-        }
-        if self.publish.try_send(Announce::Provide(parsed)).is_err() {
             log::warn!("too many DHT announcements waiting; {cid} goes out with the next round");
         }
     }
@@ -512,6 +586,72 @@ fn keep_public_only(
     }
 }
 
+/// Makes the box a provider of the block with the multihash `key` in the main DHT: stores the
+/// provider record and announces it to the peers closest to the key. `addresses` (`public`
+/// mode) are the public addresses the record is to carry; see [`announce_addresses`].
+fn provide_own(
+    kademlia: &mut kad::Behaviour<kad::store::MemoryStore>,
+    key: Vec<u8>,
+    addresses: Option<&[rust_ipfs::Multiaddr]>,
+) {
+    // Without peers the announcement itself fails; the record stays in the store, where
+    // peers that ask find it, and libp2p announces it again every 12 hours.
+    if let Err(e) = kademlia.start_providing(kad::RecordKey::from(key)) {
+        log::warn!("the DHT store is full; a provider record waits for the next round: {e}");
+        return;
+    }
+    if let Some(addresses) = addresses {
+        carry_addresses(kademlia, addresses);
+    }
+}
+
+/// In `public` mode, when the box's public addresses change: the Kademlia serves only with a
+/// public address to give (a client otherwise, whatever AutoNAT confirmed), the box's own
+/// provider records carry exactly those addresses, and with a new one they are announced again.
+fn announce_addresses(
+    kademlia: &mut kad::Behaviour<kad::store::MemoryStore>,
+    public: &[rust_ipfs::Multiaddr],
+) {
+    if public.is_empty() {
+        kademlia.set_mode(Some(kad::Mode::Client));
+        carry_addresses(kademlia, public);
+        return;
+    }
+    kademlia.set_mode(None);
+    let keys: Vec<_> = kademlia
+        .store_mut()
+        .provided()
+        .map(|p| p.key.clone())
+        .collect();
+    for key in keys {
+        if let Err(e) = kademlia.start_providing(key) {
+            log::debug!("a provider record was not announced again: {e}");
+        }
+    }
+    carry_addresses(kademlia, public);
+}
+
+/// Gives the box's own provider records the addresses `addresses`. A record without addresses
+/// is answered with all the node's listen addresses (libp2p-kad fills them in), the home
+/// network's among them; one with addresses is answered with those.
+fn carry_addresses(
+    kademlia: &mut kad::Behaviour<kad::store::MemoryStore>,
+    addresses: &[rust_ipfs::Multiaddr],
+) {
+    let store = kademlia.store_mut();
+    let stale: Vec<_> = store
+        .provided()
+        .filter(|p| p.addresses != addresses)
+        .map(|p| p.into_owned())
+        .collect();
+    for mut record in stale {
+        record.addresses = addresses.to_vec();
+        if let Err(e) = store.add_provider(record) {
+            log::debug!("a provider record kept its addresses: {e}");
+        }
+    }
+}
+
 /// Puts queued records into the DHT, a few at a time.
 async fn publisher(ipfs: Ipfs, queue: mpsc::Receiver<Announce>) {
     tokio_stream_of(queue)
@@ -527,13 +667,6 @@ async fn publisher(ipfs: Ipfs, queue: mpsc::Receiver<Announce>) {
                             Ok(Ok(())) => log::debug!("IPNS record put into the DHT"),
                             Ok(Err(e)) => log::debug!("IPNS record kept locally only: {e}"),
                             Err(_) => log::debug!("IPNS record put timed out"),
-                        }
-                    }
-                    Announce::Provide(cid) => {
-                        match tokio::time::timeout(PUT_TIMEOUT, ipfs.provide(cid)).await {
-                            Ok(Ok(())) => log::debug!("provider record of {cid} announced"),
-                            Ok(Err(e)) => log::debug!("provider record of {cid} kept locally: {e}"),
-                            Err(_) => log::debug!("provider record of {cid} timed out"),
                         }
                     }
                 }
@@ -705,6 +838,103 @@ mod tests {
         }
         out.sort();
         out
+    }
+
+    fn own_records(
+        kademlia: &mut kad::Behaviour<kad::store::MemoryStore>,
+    ) -> Vec<(Vec<u8>, Vec<String>)> {
+        let mut out: Vec<_> = kademlia
+            .store_mut()
+            .provided()
+            .map(|p| {
+                let addrs = p.addresses.iter().map(|a| a.to_string()).collect();
+                (p.key.to_vec(), addrs)
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn own_provider_records_carry_only_the_public_addresses_in_public_mode() {
+        let local = peer(1);
+        let config = kad::Config::new(rust_ipfs::StreamProtocol::new("/ipfs/kad/1.0.0"));
+        let mut kademlia =
+            kad::Behaviour::with_config(local, kad::store::MemoryStore::new(local), config);
+        // `lan` mode: no addresses of its own; libp2p-kad answers with the listen addresses.
+        provide_own(&mut kademlia, b"lan".to_vec(), None);
+        // `public` mode before AutoNAT has confirmed an address: none to give, and a client.
+        provide_own(&mut kademlia, b"early".to_vec(), Some(&[]));
+        assert_eq!(
+            own_records(&mut kademlia),
+            [(b"early".to_vec(), vec![]), (b"lan".to_vec(), vec![])]
+        );
+        announce_addresses(&mut kademlia, &[]);
+        assert_eq!(kademlia.mode(), kad::Mode::Client);
+
+        // An address is confirmed: every record carries it, including those from before.
+        use libp2p::swarm::behaviour::{ExternalAddrConfirmed, ExternalAddrExpired};
+        use libp2p::swarm::{FromSwarm, NetworkBehaviour as _};
+        let public: rust_ipfs::Multiaddr = "/ip4/104.131.131.82/tcp/4001".parse().unwrap();
+        // What the swarm tells every behaviour, before the hook sees the event.
+        kademlia.on_swarm_event(FromSwarm::ExternalAddrConfirmed(ExternalAddrConfirmed {
+            addr: &public,
+        }));
+        announce_addresses(&mut kademlia, std::slice::from_ref(&public));
+        assert_eq!(kademlia.mode(), kad::Mode::Server);
+        provide_own(
+            &mut kademlia,
+            b"late".to_vec(),
+            Some(std::slice::from_ref(&public)),
+        );
+        let carried = vec![public.to_string()];
+        assert_eq!(
+            own_records(&mut kademlia),
+            [
+                (b"early".to_vec(), carried.clone()),
+                (b"lan".to_vec(), carried.clone()),
+                (b"late".to_vec(), carried),
+            ]
+        );
+
+        // It expires: back to a client, and the records no longer name it.
+        kademlia.on_swarm_event(FromSwarm::ExternalAddrExpired(ExternalAddrExpired {
+            addr: &public,
+        }));
+        announce_addresses(&mut kademlia, &[]);
+        assert_eq!(kademlia.mode(), kad::Mode::Client);
+        assert!(own_records(&mut kademlia).iter().all(|(_, a)| a.is_empty()));
+    }
+
+    #[test]
+    fn autonat_dial_back_requests_name_only_global_addresses() {
+        // What the vendored libp2p-autonat sends to the peer it asks to dial back: the box's
+        // candidates and listen addresses (0.0.0.0 expanded to every interface's).
+        let addrs = |list: &[&str]| -> Vec<rust_ipfs::Multiaddr> {
+            list.iter().map(|a| a.parse().unwrap()).collect()
+        };
+        let candidates = addrs(&["/ip4/203.0.114.7/tcp/4001", "/ip4/192.168.1.5/tcp/4001"]);
+        let listen = addrs(&[
+            "/ip4/127.0.0.1/tcp/4001",
+            "/ip4/192.168.1.5/tcp/4001",
+            "/ip4/10.0.0.2/tcp/4001",
+            "/ip6/fd00::5/tcp/4001",
+            "/ip6/fe80::5/tcp/4001",
+            "/ip4/203.0.114.7/tcp/4001",
+            "/ip6/2a01:4f8::5/tcp/4001",
+            "/ip6/2001:4860::8888/tcp/4001",
+        ]);
+        let request = libp2p::autonat::v1::dial_back_addresses(&candidates, &listen, true);
+        assert_eq!(
+            request,
+            addrs(&[
+                "/ip4/203.0.114.7/tcp/4001",
+                "/ip6/2a01:4f8::5/tcp/4001",
+                "/ip6/2001:4860::8888/tcp/4001",
+            ])
+        );
+        // The box runs AutoNAT with libp2p's default configuration, which sets the flag.
+        assert!(libp2p::autonat::v1::Config::default().only_global_ips);
     }
 
     #[test]

@@ -175,4 +175,124 @@ fn a_box_in_public_mode_is_found_through_the_dht_by_a_node_that_knows_only_a_boo
     assert_eq!(resolved["didDocument"]["id"], did.as_str());
     assert_eq!(resolved["didDocumentMetadata"]["cid"], alice["cid"]);
     assert_eq!(resolved["didDocument"], alice["document"]);
+    drop(box_c);
+
+    // What a stranger learns of A: a node of the test's own on C's host, which knows only B.
+    let a_peer = ipfs_status(&a_data)["peer_id"].as_str().unwrap().to_owned();
+    let cid = alice["cid"].as_str().unwrap().to_owned();
+    let seen = c.run(|| stranger_looks_at(&b_addr, &a_peer, &cid));
+    // The DHT names A as the document's provider with its public address and nothing else
+    // (B's copy of the record, and A's own answer).
+    assert!(!seen.dht.is_empty(), "{seen:?}");
+    for addr in &seen.dht {
+        assert!(addr.starts_with("/ip4/11.1.0.1/tcp/4001"), "{seen:?}");
+    }
+    // Identify tells only the confirmed address, never the loopback A also listens on.
+    assert!(!seen.identify.is_empty(), "{seen:?}");
+    for addr in &seen.identify {
+        assert!(addr.starts_with("/ip4/11.1.0.1/tcp/4001"), "{seen:?}");
+    }
+    // A stranger is not offered the LAN DHT, the public DHT it is.
+    assert!(
+        seen.protocols.iter().any(|p| p == "/ipfs/kad/1.0.0"),
+        "{seen:?}"
+    );
+    assert!(
+        !seen.protocols.iter().any(|p| p.contains("/lan/")),
+        "{seen:?}"
+    );
+}
+
+/// What a stranger found out about a box.
+#[derive(Debug)]
+struct Seen {
+    /// The addresses the DHT gave for the box, once it named it as a provider.
+    dht: Vec<String>,
+    /// The addresses the box told in identify.
+    identify: Vec<String>,
+    /// The protocols the box offered.
+    protocols: Vec<String>,
+}
+
+/// A bare IPFS node (nothing of the box's) that knows only `bootstrap`: it looks up who provides
+/// `cid`, dials the box `peer` at the addresses the DHT gave, and notes what the box tells it.
+fn stranger_looks_at(bootstrap: &str, peer: &str, cid: &str) -> Seen {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let peer: rust_ipfs::PeerId = peer.parse().unwrap();
+        let cid: ipld_core::cid::Cid = cid.parse().unwrap();
+        let ipfs = rust_ipfs::builder::DefaultIpfsBuilder::new()
+            .with_identify(Default::default())
+            .with_kademlia()
+            .enable_tcp()
+            .start()
+            .await
+            .unwrap();
+        let bootstrap: rust_ipfs::Multiaddr = bootstrap.parse().unwrap();
+        ipfs.connect(bootstrap).await.unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut dht = Vec::new();
+        let mut dialled = false;
+        // Twice: through B alone, then with A connected (A answers for itself too).
+        for round in 0..2 {
+            loop {
+                let mut found = false;
+                let started = Instant::now();
+                if let Ok(mut stream) = ipfs.get_providers(cid).await {
+                    while let Ok(Some(Ok(peers))) = tokio::time::timeout(
+                        Duration::from_secs(10),
+                        futures_util::StreamExt::next(&mut stream),
+                    )
+                    .await
+                    {
+                        if peers.contains(&peer) {
+                            found = true;
+                            break;
+                        }
+                    }
+                }
+                eprintln!("round {round}: providers in {:?}", started.elapsed());
+                if found {
+                    break;
+                }
+                assert!(Instant::now() < deadline, "the DHT never named {peer}");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            // Of what the look-up learnt (the addresses of every peer near A), A's.
+            let started = Instant::now();
+            let own = format!("/p2p/{peer}");
+            dht.extend(
+                ipfs.find_peer(peer)
+                    .await
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|a| a.to_string())
+                    .filter(|a| a.ends_with(&own)),
+            );
+            eprintln!("round {round}: find_peer in {:?}", started.elapsed());
+            if round == 0 {
+                // The look-up may have dialled A already.
+                let _ = ipfs.connect(peer).await;
+                while !ipfs.connected().await.unwrap().contains(&peer) {
+                    assert!(Instant::now() < deadline, "{peer} could not be dialled");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                dialled = true;
+            }
+        }
+        assert!(dialled);
+        let started = Instant::now();
+        let info = ipfs.identity(Some(peer)).await.unwrap();
+        eprintln!("identify in {:?}", started.elapsed());
+        let seen = Seen {
+            dht,
+            identify: info.listen_addrs.iter().map(|a| a.to_string()).collect(),
+            protocols: info.protocols.iter().map(|p| p.to_string()).collect(),
+        };
+        ipfs.exit_daemon().await;
+        seen
+    })
 }

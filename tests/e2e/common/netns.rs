@@ -31,6 +31,23 @@ impl Netns {
     pub fn prefix(&self) -> [&str; 4] {
         ["ip", "netns", "exec", &self.0]
     }
+
+    /// Runs `f` on a thread of its own inside this namespace: what it binds and dials (a test's
+    /// own IPFS node on a runtime of that thread) is on this namespace's network.
+    pub fn run<T: Send>(&self, f: impl FnOnce() -> T + Send) -> T {
+        std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    let ns = std::fs::File::open(format!("/run/netns/{}", self.0))
+                        .expect("the namespace's file");
+                    nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET)
+                        .expect("setns (this test needs root)");
+                    f()
+                })
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        })
+    }
 }
 
 impl Drop for Netns {

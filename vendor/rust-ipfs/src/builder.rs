@@ -6,7 +6,7 @@ use crate::p2p::{
 use crate::repo::{DefaultKeystore, DefaultStorage, GCConfig, GCTrigger, Repo};
 use crate::{
     context, ipns_to_dht_key, p2p, to_dht_key, ConnectionLimits, FDLimit, Ipfs, IpfsEvent,
-    IpfsOptions, Keypair, Multiaddr, NetworkBehaviour, RecordKey, RepoProvider, TSwarmEvent, TSwarmEventFn,
+    IpfsOptions, Keypair, Multiaddr, NetworkBehaviour, RecordKey, RepoProvider, TSwarmEvent, TSwarmEventFn, TSwarmPollFn,
 };
 use anyhow::Error;
 use async_rt::AbortableJoinHandle;
@@ -44,6 +44,7 @@ pub struct IpfsBuilder<C: NetworkBehaviour<ToSwarm = Infallible> + Send + Sync +
     gc_config: Option<GCConfig>,
     custom_behaviour: Option<Box<dyn FnOnce(&Keypair) -> std::io::Result<C>>>,
     gc_repo_duration: Option<Duration>,
+    swarm_poll: Option<TSwarmPollFn<C>>,
 }
 
 pub type DefaultIpfsBuilder = IpfsBuilder<dummy::Behaviour>;
@@ -104,6 +105,7 @@ impl<C: NetworkBehaviour<ToSwarm = Infallible> + Send + Sync + 'static> IpfsBuil
             gc_config: None,
             gc_repo_duration: None,
             custom_behaviour: None,
+            swarm_poll: None,
         }
     }
 
@@ -286,6 +288,7 @@ impl<C: NetworkBehaviour<ToSwarm = Infallible> + Send + Sync + 'static> IpfsBuil
                     .with_interval(config.interval)
                     .with_push_listen_addr_updates(config.push_update)
                     .with_cache_size(config.cache)
+                    .with_hide_listen_addrs(config.hide_listen_addrs)
             });
         self
     }
@@ -591,6 +594,17 @@ impl<C: NetworkBehaviour<ToSwarm = Infallible> + Send + Sync + 'static> IpfsBuil
         self
     }
 
+    /// Identity Box: a closure called with the swarm on every turn of the swarm's task, so that
+    /// the embedder can act on the swarm from a channel it polls with the task's context (its
+    /// waker wakes the task).
+    pub fn swarm_poll<F>(mut self, func: F) -> Self
+    where
+        F: FnMut(&mut std::task::Context<'_>, &mut TSwarm<C>) + Send + 'static,
+    {
+        self.swarm_poll = Some(Box::new(func));
+        self
+    }
+
     /// Initialize the ipfs node. The returned `Ipfs` value is cloneable, send and sync.
     pub async fn start(self) -> Result<Ipfs, Error> {
         let IpfsBuilder {
@@ -601,8 +615,10 @@ impl<C: NetworkBehaviour<ToSwarm = Infallible> + Send + Sync + 'static> IpfsBuil
             init,
             custom_behaviour,
             swarm_event,
+            swarm_poll,
             ..
         } = self;
+        let swarm_poll = std::sync::Mutex::new(swarm_poll);
 
         let root_span = Option::take(&mut options.span)
             // not sure what would be the best practice with tracing and spans
@@ -840,7 +856,7 @@ impl<C: NetworkBehaviour<ToSwarm = Infallible> + Send + Sync + 'static> IpfsBuil
                     }
                 }
             })
-            .set_pollable_callback(|cx, swarm, _, context| {
+            .set_pollable_callback(move |cx, swarm, _, context| {
                 let custom = swarm
                     .behaviour_mut()
                     .custom
@@ -848,6 +864,13 @@ impl<C: NetworkBehaviour<ToSwarm = Infallible> + Send + Sync + 'static> IpfsBuil
                     .expect("behaviour enabled");
                 while let Poll::Ready(Some(event)) = context.repo_events.poll_next_unpin(cx) {
                     context.handle_repo_event(custom, event);
+                }
+                if let Some(poll) = swarm_poll
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .as_mut()
+                {
+                    poll(cx, swarm);
                 }
                 Poll::Pending
             })

@@ -306,6 +306,7 @@ pub enum PubsubEvent {
 
 type TSwarmEvent<C> = <TSwarm<C> as futures::Stream>::Item;
 type TSwarmEventFn<C> = Arc<dyn Fn(&mut TSwarm<C>, &TSwarmEvent<C>) + Sync + Send>;
+type TSwarmPollFn<C> = Box<dyn FnMut(&mut std::task::Context<'_>, &mut TSwarm<C>) + Send>;
 
 #[derive(Debug, Copy, Clone)]
 pub enum FDLimit {

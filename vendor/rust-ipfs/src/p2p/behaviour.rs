@@ -115,6 +115,8 @@ pub struct IdentifyConfiguration {
     pub interval: Duration,
     pub push_update: bool,
     pub cache: usize,
+    /// Identity Box: tell peers only the confirmed external addresses, not the listen addresses.
+    pub hide_listen_addrs: bool,
 }
 
 impl Default for IdentifyConfiguration {
@@ -125,6 +127,7 @@ impl Default for IdentifyConfiguration {
             interval: Duration::from_secs(5 * 60),
             push_update: true,
             cache: 100,
+            hide_listen_addrs: false,
         }
     }
 }
@@ -136,6 +139,7 @@ impl IdentifyConfiguration {
             .with_interval(self.interval)
             .with_push_listen_addr_updates(self.push_update)
             .with_cache_size(self.cache)
+            .with_hide_listen_addrs(self.hide_listen_addrs)
     }
 }
 
