@@ -17,6 +17,7 @@
 
 pub mod addr;
 pub mod dht_guard;
+pub mod dnsaddr;
 pub mod name;
 pub mod record;
 

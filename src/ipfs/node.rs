@@ -248,10 +248,11 @@ impl Node {
             builder = builder.with_autonat();
             // No DNS transport: connexa 0.5 wraps only its memory transport in DNS, so a
             // `/dnsaddr/…` peer could be looked up but never dialled over TCP, and its resolver
-            // falls back to Google's when /etc/resolv.conf cannot be read. Bootstrap peers are
-            // IP multiaddrs (protocol §4, "Networks").
+            // falls back to Google's when /etc/resolv.conf cannot be read. The node looks
+            // bootstrap names up itself (`join`, `dnsaddr.rs`; protocol §4, "Networks").
         }
-        for addr in &bootstrap {
+        // IP addresses go to the DHT at once; names once they are looked up (`join`).
+        for addr in bootstrap.iter().filter(|a| super::dnsaddr::dialable(a)) {
             builder = builder.add_bootstrap(addr.clone());
         }
         let ipfs = builder
@@ -284,24 +285,13 @@ impl Node {
                  configuration lists some)."
             );
         }
-        let join = {
-            let ipfs = ipfs.clone();
-            let any = !bootstrap.is_empty();
-            async move {
-                for addr in bootstrap {
-                    if let Err(e) = ipfs.connect(addr.clone()).await {
-                        log::warn!("cannot reach the bootstrap peer {addr}: {e}");
-                    }
-                }
-                if any && let Err(e) = ipfs.bootstrap().await {
-                    log::warn!("DHT bootstrap failed: {e}");
-                }
-            }
-        };
+        // Peers named by DNS are looked up before they are dialled (`dnsaddr.rs`).
+        let join = join(ipfs.clone(), bootstrap, network);
         match network {
             // Peers on the LAN answer at once; the box starts with them connected.
             Network::Lan => join.await,
-            // The internet may be down or slow: the box starts without waiting for it.
+            // The internet may be down or slow: the box starts without waiting for it, and
+            // tries again until it is in (and again whenever it has lost every peer).
             Network::Public => drop(tokio::spawn(join)),
         }
 
@@ -547,6 +537,152 @@ impl Node {
         }
         self.ipfs.exit_daemon().await;
     }
+}
+
+/// The first wait before a `public` node tries its bootstrap peers again; it doubles up to
+/// [`REJOIN_MAX`].
+const REJOIN_FIRST: Duration = Duration::from_secs(10);
+const REJOIN_MAX: Duration = Duration::from_secs(600);
+/// How often a `public` node that is in checks that it still has peers.
+const STILL_IN: Duration = Duration::from_secs(60);
+
+/// Connects to the bootstrap peers (names looked up first) and starts the DHT's bootstrap.
+/// `lan`: once. `public`: again after a wait, doubling, until a peer answers, and again
+/// whenever the node has lost every peer (the router restarted, the internet came back).
+async fn join(ipfs: Ipfs, bootstrap: Vec<rust_ipfs::Multiaddr>, network: Network) {
+    if bootstrap.is_empty() {
+        return;
+    }
+    let mut wait = REJOIN_FIRST;
+    loop {
+        let mut reached = 0;
+        for addr in resolve_names(&bootstrap).await {
+            if !super::dnsaddr::dialable(&addr) {
+                continue;
+            }
+            // An address a name gave joins the DHT's bootstrap list (IP ones are on it).
+            if !bootstrap.contains(&addr)
+                && super::dnsaddr::peer_of(&addr).is_some()
+                && let Err(e) = ipfs.add_bootstrap(addr.clone()).await
+            {
+                log::debug!("{addr} is not a bootstrap address: {e}");
+            }
+            match ipfs.connect(addr.clone()).await {
+                Ok(_) => reached += 1,
+                Err(e) => log::warn!("cannot reach the bootstrap peer {addr}: {e}"),
+            }
+        }
+        if reached > 0
+            && let Err(e) = ipfs.bootstrap().await
+        {
+            log::warn!("DHT bootstrap failed: {e}");
+        }
+        if network == Network::Lan {
+            return;
+        }
+        if reached > 0 {
+            wait = REJOIN_FIRST;
+            loop {
+                tokio::time::sleep(STILL_IN).await;
+                if ipfs
+                    .connected()
+                    .await
+                    .map(|p| p.is_empty())
+                    .unwrap_or(false)
+                {
+                    log::warn!("the IPFS node has lost every peer; joining the network again");
+                    break;
+                }
+            }
+        } else {
+            log::warn!(
+                "no bootstrap peer answered; the box tries again in {} s (is the internet up?)",
+                wait.as_secs()
+            );
+            tokio::time::sleep(wait).await;
+            wait = (wait * 2).min(REJOIN_MAX);
+        }
+    }
+}
+
+/// The configured addresses with every DNS name looked up (`/dnsaddr/…` recursively), in the
+/// order given; one that cannot be looked up is logged and left out. No name, no resolver.
+async fn resolve_names(addrs: &[rust_ipfs::Multiaddr]) -> Vec<rust_ipfs::Multiaddr> {
+    use super::dnsaddr::{self, Step};
+    if addrs
+        .iter()
+        .all(|a| matches!(dnsaddr::step(a), Step::Dial(_)))
+    {
+        return addrs.to_vec();
+    }
+    // The system's resolver (/etc/resolv.conf), and no other: when it cannot be read, names
+    // are not looked up at all.
+    let resolver = match hickory_resolver::TokioResolver::builder_tokio() {
+        Ok(builder) => Some(builder.build()),
+        Err(e) => {
+            log::warn!(
+                "the bootstrap peers named by DNS cannot be looked up: the system's DNS \
+                 configuration (/etc/resolv.conf) cannot be read ({e})"
+            );
+            None
+        }
+    };
+    let mut out = Vec::new();
+    for addr in addrs {
+        let mut found = Vec::new();
+        // (address, depth): a `/dnsaddr/` entry may name another.
+        let mut todo = vec![(addr.clone(), 0)];
+        while let Some((next, depth)) = todo.pop() {
+            if found.len() >= dnsaddr::MAX_ADDRESSES {
+                break;
+            }
+            match dnsaddr::step(&next) {
+                Step::Dial(a) => found.push(a),
+                _ if depth >= dnsaddr::MAX_DEPTH => {
+                    log::warn!("{addr}: DNS names point at each other too deeply; left out")
+                }
+                Step::Txt { name, peer } => {
+                    let Some(resolver) = &resolver else { continue };
+                    match resolver.txt_lookup(name.as_str()).await {
+                        Ok(records) => {
+                            for txt in records.iter() {
+                                let bytes: Vec<u8> = txt.iter().flat_map(|s| s.to_vec()).collect();
+                                if let Some(a) = dnsaddr::parse_txt(&bytes, peer.as_ref()) {
+                                    todo.push((a, depth + 1));
+                                }
+                            }
+                        }
+                        Err(e) => log::warn!("cannot look up {name} (for {addr}): {e}"),
+                    }
+                }
+                Step::Ip { host, v4, v6, rest } => {
+                    let Some(resolver) = &resolver else { continue };
+                    match resolver.lookup_ip(host.as_str()).await {
+                        Ok(ips) => found.extend(
+                            ips.iter()
+                                .filter(|ip| (ip.is_ipv4() && v4) || (ip.is_ipv6() && v6))
+                                .map(|ip| dnsaddr::with_ip(ip, &rest)),
+                        ),
+                        Err(e) => log::warn!("cannot look up {host} (for {addr}): {e}"),
+                    }
+                }
+            }
+        }
+        if found.is_empty() {
+            log::warn!("{addr} named no address the box can dial");
+        } else if !matches!(dnsaddr::step(addr), Step::Dial(_)) {
+            log::info!(
+                "{addr} is {}",
+                found
+                    .iter()
+                    .map(|a| a.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+        out.extend(found);
+    }
+    out
 }
 
 /// One way of fetching a document found nothing.

@@ -2,7 +2,9 @@
 //! three boxes, each in a network namespace of its own, joined by a bridge in a fourth, on
 //! addresses that count as public (11.1.0.0/24; the namespaces have no route anywhere else, so
 //! no packet leaves the machine). Box B is the bootstrap node; box A, which holds a DID, and box
-//! C know only B. C resolves A's DID through the DHT. Needs root and iproute2.
+//! C know only B: A by a DNS name (`/dnsaddr/…`, answered by a DNS server on B's host), C by
+//! its address. A starts before B and gets in when B comes up. C resolves A's DID through the
+//! DHT. Needs root, iproute2 and dnsmasq.
 
 use std::path::Path;
 use std::process::Command;
@@ -105,12 +107,37 @@ fn a_box_in_public_mode_is_found_through_the_dht_by_a_node_that_knows_only_a_boo
         dir.path().join("c"),
     );
 
+    // B's address, which a DNS server on B's host names (`dnsaddr`, as the public bootstrap
+    // peers are named); then B is stopped, so that A starts with its bootstrap peer down.
+    let b_addr = {
+        let _first = public_box(b, 1, &b_data, &[]);
+        ipfs_addrs(&b_data)
+            .into_iter()
+            .find(|a| a.starts_with("/ip4/11.1.0.2/"))
+            .unwrap()
+    };
+    let b_peer = b_addr.rsplit('/').next().unwrap().to_owned();
+    let other = "/ip4/11.1.0.9/tcp/4001/p2p/12D3KooWKnDdG3iXw9eTFijk3EWSunZcFi54Zka4wmtqtt6rPxc8";
+    let _dns = b.dns_server(
+        "11.1.0.2",
+        &[
+            (
+                "_dnsaddr.boot.test",
+                &format!("dnsaddr=/dnsaddr/b.boot.test/p2p/{b_peer}"),
+            ),
+            // Another peer's entry, and one in a transport the box does not speak.
+            ("_dnsaddr.boot.test", &format!("dnsaddr={other}")),
+            (
+                "_dnsaddr.b.boot.test",
+                &format!("dnsaddr=/ip4/11.1.0.2/udp/4001/quic-v1/p2p/{b_peer}"),
+            ),
+            ("_dnsaddr.b.boot.test", &format!("dnsaddr={b_addr}")),
+        ],
+    );
+    a.use_dns("11.1.0.2");
+    let box_a = public_box(a, 0, &a_data, &[format!("/dnsaddr/boot.test/p2p/{b_peer}")]);
+    // B comes up after A: A, which found nobody at start, tries again and gets in.
     let _bootstrap = public_box(b, 1, &b_data, &[]);
-    let b_addr = ipfs_addrs(&b_data)
-        .into_iter()
-        .find(|a| a.starts_with("/ip4/11.1.0.2/"))
-        .unwrap();
-    let box_a = public_box(a, 0, &a_data, std::slice::from_ref(&b_addr));
 
     // Public mode does not force DHT server mode: until AutoNAT has heard back from a peer
     // (after 15 s at the soonest), the box only queries.
@@ -224,8 +251,22 @@ fn stranger_looks_at(bootstrap: &str, peer: &str, cid: &str) -> Seen {
     runtime.block_on(async {
         let peer: rust_ipfs::PeerId = peer.parse().unwrap();
         let cid: ipld_core::cid::Cid = cid.parse().unwrap();
+        // What the box tells in identify, as this node's swarm receives it.
+        let told = std::sync::Arc::new(std::sync::Mutex::new(None));
+        let hook_told = told.clone();
         let ipfs = rust_ipfs::builder::DefaultIpfsBuilder::new()
             .with_identify(Default::default())
+            .swarm_events(move |_, event| {
+                use connexa::behaviour::BehaviourEvent;
+                use connexa::prelude::identify::Event;
+                if let rust_ipfs::swarm::SwarmEvent::Behaviour(BehaviourEvent::Identify(
+                    Event::Received { peer_id, info, .. },
+                )) = event
+                    && *peer_id == peer
+                {
+                    *hook_told.lock().unwrap() = Some(info.clone());
+                }
+            })
             .with_kademlia()
             .enable_tcp()
             .start()
@@ -284,9 +325,13 @@ fn stranger_looks_at(bootstrap: &str, peer: &str, cid: &str) -> Seen {
             }
         }
         assert!(dialled);
-        let started = Instant::now();
-        let info = ipfs.identity(Some(peer)).await.unwrap();
-        eprintln!("identify in {:?}", started.elapsed());
+        let info = loop {
+            if let Some(info) = told.lock().unwrap().clone() {
+                break info;
+            }
+            assert!(Instant::now() < deadline, "{peer} told nothing in identify");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
         let seen = Seen {
             dht,
             identify: info.listen_addrs.iter().map(|a| a.to_string()).collect(),

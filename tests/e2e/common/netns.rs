@@ -32,6 +32,43 @@ impl Netns {
         ["ip", "netns", "exec", &self.0]
     }
 
+    /// Programs run inside (through [`prefix`](Self::prefix)) ask `nameserver` for DNS names:
+    /// `ip netns exec` mounts /etc/netns/NAME/resolv.conf over /etc/resolv.conf.
+    pub fn use_dns(&self, nameserver: &str) {
+        let dir = format!("/etc/netns/{}", self.0);
+        std::fs::create_dir_all(&dir).expect("/etc/netns (this test needs root)");
+        std::fs::write(
+            format!("{dir}/resolv.conf"),
+            format!("nameserver {nameserver}\n"),
+        )
+        .expect("the namespace's resolv.conf");
+    }
+
+    /// A DNS server inside, on `addr` port 53 (Debian's dnsmasq, nothing forwarded, no
+    /// files read), with the TXT records `txt` (name, text); stopped on drop.
+    pub fn dns_server(&self, addr: &str, txt: &[(&str, &str)]) -> ChildGuard {
+        let prefix = self.prefix();
+        let mut cmd = Command::new(prefix[0]);
+        cmd.args(&prefix[1..]).args([
+            "dnsmasq",
+            "--keep-in-foreground",
+            "--conf-file=/dev/null",
+            "--no-resolv",
+            "--no-hosts",
+            "--bind-interfaces",
+            "--pid-file=",
+        ]);
+        cmd.arg(format!("--listen-address={addr}"));
+        for (name, text) in txt {
+            cmd.arg(format!("--txt-record={name},{text}"));
+        }
+        ChildGuard(
+            cmd.stdout(std::process::Stdio::null())
+                .spawn()
+                .expect("dnsmasq (Debian's dnsmasq-base) is needed"),
+        )
+    }
+
     /// Runs `f` on a thread of its own inside this namespace: what it binds and dials (a test's
     /// own IPFS node on a runtime of that thread) is on this namespace's network.
     pub fn run<T: Send>(&self, f: impl FnOnce() -> T + Send) -> T {
@@ -53,6 +90,17 @@ impl Netns {
 impl Drop for Netns {
     fn drop(&mut self) {
         let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+        let _ = std::fs::remove_dir_all(format!("/etc/netns/{}", self.0));
+    }
+}
+
+/// A child process killed (and reaped) on drop.
+pub struct ChildGuard(pub std::process::Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }
 
