@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# The box next to Helia 7 in one run, on 127.0.0.1 only (BENCHMARKS.md, "The public network"):
-# a fresh Helia node resolves a DID's record over the DHT (the GET_VALUE answered by the peer it
-# is connected to) and fetches the document over Bitswap, N times with nothing cached, once from
-# a box and once from a Helia node that published a document of the same shape; then the idle
-# RSS of a box in `lan` and in `public` mode and of the Helia node.
+# The box next to Helia 7 and kubo 0.22 in one run, on loopback only (BENCHMARKS.md, "The public
+# network"): a fresh Helia node resolves a DID's record over the DHT (the GET_VALUE answered by
+# the peer it is connected to) and fetches the document over Bitswap, N times with nothing
+# cached, from a box, from a Helia node that published a document of the same shape, and (the
+# record only) from a kubo node a Helia node put such a record into, over kubo's LAN DHT
+# (/ipfs/lan/kad/1.0.0), which the box is asked over too; then the idle RSS of a box in `lan`
+# and in `public` mode, of the Helia node and of the kubo node.
 # Usage: scripts/bench-interop.sh [--bin PATH] [--repeat N]   (default: target/fast/identity-box,
 # built by `cargo build --profile fast --bin identity-box`; 30 rounds)
+# As root it runs in a network namespace of its own with only loopback (after installing the
+# npm packages and kubo, which need the registries), so nothing can leave the machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,12 +24,22 @@ while [ $# -gt 0 ]; do
 done
 [ -x "$bin" ] || { echo "no $bin: cargo build --profile fast --bin identity-box" >&2; exit 1; }
 helia=tests/interop/helia/run.sh
-tests/interop/helia/install.sh
+kubo=("$PWD/target/kubo-venv/bin/python" "$PWD/tests/interop/kubo/node.py")
+if [ -z "${IDBOX_BENCH_NETNS:-}" ]; then
+    tests/interop/helia/install.sh
+    tests/interop/kubo/install.sh
+    if [ "$(id -u)" = 0 ]; then
+        # shellcheck disable=SC2016 # "$0" and "$@" are the inner shell's
+        exec unshare --net env IDBOX_BENCH_NETNS=1 bash -c 'ip link set lo up && exec "$0" "$@"' \
+            "$0" --bin "$bin" --repeat "$repeat"
+    fi
+fi
 
 work=$(mktemp -d)
 pids=()
 cleanup() {
     for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    pkill -f "kubo/node.py $work/kubo" 2>/dev/null || true
     wait 2>/dev/null || true
     rm -rf "$work"
 }
@@ -67,9 +81,27 @@ helia_name=$(json "$work/helia.json" 'd["name"]')
 helia_addr=$(json "$work/helia.json" 'd["addrs"][0]')
 helia_pid=$(pgrep -f "publish.mjs --peer $box_addr" | head -n 1)
 
-echo "==> $repeat rounds against the box, then against Helia" >&2
+# kubo, and a Helia node that puts a record of the same shape into kubo's LAN DHT.
+lan=/ipfs/lan/kad/1.0.0
+# (In its own folder: kubo writes logs into the working directory.)
+(cd "$work" && tail -f /dev/null | "${kubo[@]}" "$work/kubo" >"$work/kubo.json" 2>"$work/kubo.log") &
+pids+=($!)
+for _ in $(seq 1 300); do [ -s "$work/kubo.json" ] && break; sleep 0.1; done
+kubo_addr=$(json "$work/kubo.json" 'd["addr"]')
+kubo_pid=$(pgrep -f "kubo/node.py $work/kubo" | head -n 1)
+tail -f /dev/null | "$helia" publish.mjs --peer "$kubo_addr" --full-document --protocol "$lan" \
+    >"$work/helia-kubo.json" 2>"$work/helia-kubo.log" &
+pids+=($!)
+for _ in $(seq 1 300); do [ -s "$work/helia-kubo.json" ] && break; sleep 0.1; done
+kubo_name=$(json "$work/helia-kubo.json" 'd["name"]')
+
+echo "==> $repeat rounds against the box, Helia and kubo" >&2
 "$helia" bench.mjs --peer "$box_addr" --name "$box_name" --repeat "$repeat" >"$work/bench-box.json"
 "$helia" bench.mjs --peer "$helia_addr" --name "$helia_name" --repeat "$repeat" >"$work/bench-helia.json"
+"$helia" bench.mjs --peer "$box_addr" --name "$box_name" --repeat "$repeat" --protocol "$lan" \
+    --records-only >"$work/bench-box-lan.json"
+"$helia" bench.mjs --peer "$kubo_addr" --name "$kubo_name" --repeat "$repeat" --protocol "$lan" \
+    --records-only >"$work/bench-kubo.json"
 
 start_box public public
 sleep 5   # idle: both boxes and Helia have settled
@@ -77,13 +109,23 @@ rss() { ps -o rss= -p "$1" | awk '{printf "%.1f", $1 / 1024}'; }
 rss_lan=$(rss "$(cat "$work/lan/pid")")
 rss_public=$(rss "$(cat "$work/public/pid")")
 rss_helia=$(rss "$helia_pid")
+rss_kubo=$(rss "$kubo_pid")
 
-python3 - "$work" "$repeat" "$rss_lan" "$rss_public" "$rss_helia" <<'PY'
+python3 - "$work" "$repeat" "$rss_lan" "$rss_public" "$rss_helia" "$rss_kubo" <<'PY'
 import json, statistics, sys
-work, repeat, rss_lan, rss_public, rss_helia = sys.argv[1:]
+work, repeat, rss_lan, rss_public, rss_helia, rss_kubo = sys.argv[1:]
 box = json.load(open(f"{work}/bench-box.json"))
 hel = json.load(open(f"{work}/bench-helia.json"))
+box_lan = json.load(open(f"{work}/bench-box-lan.json"))
+kubo = json.load(open(f"{work}/bench-kubo.json"))
 med = lambda xs: statistics.median(xs)
+b, k = med(box_lan["record_ms"]), med(kubo["record_ms"])
+print(f"| measure ({repeat} rounds, median) | box | kubo 0.22 | box / kubo |")
+print("|---|---|---|---|")
+print(f"| LAN DHT answer: the name's record (ms) | {b:.2f} | {k:.2f} | {b / k:.2f} |")
+print(f"| idle RSS (MiB) | {rss_lan} (`lan`) | {rss_kubo} (in Python) | "
+      f"{float(rss_lan) / float(rss_kubo):.2f} |")
+print()
 print(f"| measure ({repeat} rounds, median) | box | Helia 7 | box / Helia |")
 print("|---|---|---|---|")
 for key, what in [("record_ms", "DHT answer: the name's record (ms)"),

@@ -13,7 +13,8 @@
 #   4. the aarch64 release build (the shipped profile; its size is printed) and, beside it, the
 #      armv7 build in the cross-check profile; the smoke test against each under qemu-user; the .deb for
 #      arm64, armhf and amd64, checked by packaging/test-deb.sh (contents, modes, install,
-#      upgrade, remove, purge in a throwaway Debian root)
+#      upgrade, remove, purge in a throwaway Debian root); the Universal Resolver driver's
+#      container image built from the amd64 package and run with podman
 #   5. each fuzz target for a short run (when a nightly toolchain is available)
 # What only installs runs in the background beside the stages. Each stage prints its time when
 # it ends (`<== NAME: 123 s`), and the run ends with a table of all the stages' times, the
@@ -124,6 +125,7 @@ install_packages() {
     local need=()
     command -v systemd-analyze >/dev/null || need+=(systemd)
     command -v ip >/dev/null || need+=(iproute2)   # tests/e2e/discovery.rs: a network namespace
+    command -v dnsmasq >/dev/null || need+=(dnsmasq-base)   # tests/e2e/public.rs: a DNS server
     # tests/e2e/browser.rs: the web page in headless Chromium, driven through chromedriver.
     command -v chromedriver >/dev/null || need+=(chromium chromium-driver)
     # The shell scripts' lint, and the Debian packages' checks (packaging/test-deb.sh).
@@ -137,6 +139,9 @@ install_packages() {
         command -v aarch64-linux-gnu-gcc >/dev/null || need+=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross)
         command -v arm-linux-gnueabihf-gcc >/dev/null || need+=(gcc-arm-linux-gnueabihf libc6-dev-armhf-cross)
         command -v qemu-aarch64-static >/dev/null || need+=(qemu-user-static)
+        # The Universal Resolver driver's image, built and run without a Docker engine.
+        command -v podman >/dev/null || need+=(podman)
+        command -v runc >/dev/null || need+=(runc)
     fi
     if [ "${#need[@]}" -gt 0 ]; then
         as_root apt-get update -qq
@@ -198,7 +203,8 @@ host_cargo test --workspace --locked
 
 stage "systemd unit and shell scripts"
 systemd/check.sh target/debug/identity-box
-shellcheck -x scripts/*.sh systemd/check.sh packaging/test-deb.sh packaging/debian/postrm tests/interop/helia/*.sh \
+shellcheck -x scripts/*.sh systemd/check.sh packaging/test-deb.sh packaging/universal-resolver/*.sh \
+    packaging/debian/postrm tests/interop/helia/*.sh tests/interop/kubo/*.sh \
     image/*.sh image/stage2/* image/rootfs/usr/local/sbin/*
 
 # The fuzz targets' build (its own target directory, fuzz/target) starts now, in the
@@ -247,6 +253,8 @@ if [ "$cross" = 1 ]; then
     # that it is meant for release profiles: here it checks the package, not what ships).
     cargo deb --locked --profile dev --no-build --fast --output target/debian/
     as_root packaging/test-deb.sh --install target/debian/identity-box_*.deb
+    stage "The Universal Resolver driver's image (podman, offline)"
+    as_root packaging/universal-resolver/test-image.sh target/debian/identity-box_*_amd64.deb
 fi
 if [ "$save_disk" = 1 ]; then
     rm -rf target/debug target/release target/cross-check

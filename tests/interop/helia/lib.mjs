@@ -89,7 +89,7 @@ export function isLoopback (ma) {
  * (`protocol`, client or server mode), no peer discovery at all, and a connection gater that
  * refuses any non-loopback address, so nothing can leave the machine.
  */
-export async function createNode ({ dhtProtocol = '/ipfs/kad/1.0.0', clientMode = true, listen = false } = {}) {
+export async function createNode ({ dhtProtocol = '/ipfs/kad/1.0.0', clientMode = true, listen = false, onlyPeer = null } = {}) {
   const { createHeliaLight } = await import('helia')
   const { withLibp2pLight } = await import('@helia/libp2p')
   const { withBitswap } = await import('@helia/bitswap')
@@ -113,6 +113,9 @@ export async function createNode ({ dhtProtocol = '/ipfs/kad/1.0.0', clientMode 
     connectionManager: { inboundConnectionThreshold: 1000 },
     connectionGater: {
       denyDialMultiaddr: ma => !isLoopback(ma),
+      // `onlyPeer` (a peer id): no other peer is dialled, so that a DHT query is answered by
+      // that peer alone (the peers it names are refused at once).
+      denyDialPeer: peer => onlyPeer != null && peer.toString() !== onlyPeer,
       denyInboundConnection: maConn => !isLoopback(maConn.remoteAddr)
     },
     services: {

@@ -1,4 +1,4 @@
-// publish.mjs --peer <box multiaddr> [--full-document] [--timeout MS]
+// publish.mjs --peer <box multiaddr> [--full-document] [--protocol DHT] [--timeout MS]
 //
 // A Helia node listening on /ip4/127.0.0.1/tcp/0, DHT server mode on /ipfs/kad/1.0.0, connected
 // to the box. It makes an Ed25519 key, stores a DAG-JSON DID document naming itself
@@ -6,6 +6,8 @@
 // through the DHT, prints ONE JSON line {"name", "peer_id_name", "cid", "addrs", ...} as soon as
 // that is done, and then keeps serving DHT and Bitswap until its stdin closes (exit 0).
 // The timeout covers only the start-up and publishing; serving has no time limit.
+// --protocol: the DHT to speak instead (/ipfs/lan/kad/1.0.0: the record goes into a kubo node's
+// LAN DHT, which the benchmark then asks).
 //
 // By default the document is the minimal {"@context": [DID v1], "id": …}. The box only accepts
 // documents of its own shape (document.rs check_shape: Multikey verificationMethod,
@@ -17,14 +19,14 @@ import { parseArgs } from 'node:util'
 const timeoutMs = timeoutFromArgv(60_000)
 
 async function run () {
-  const { values } = parseArgs({ options: { peer: { type: 'string' }, timeout: { type: 'string' }, 'full-document': { type: 'boolean' } }, strict: true })
+  const { values } = parseArgs({ options: { peer: { type: 'string' }, timeout: { type: 'string' }, 'full-document': { type: 'boolean' }, protocol: { type: 'string' } }, strict: true })
   if (values.peer == null) throw new Error('missing --peer')
   const { ipns } = await import('@helia/ipns')
   const { dagJson } = await import('@helia/dag-json')
   const { peerIdFromCID } = await import('@libp2p/peer-id')
   const { base36 } = await import('multiformats/bases/base36')
 
-  const helia = await createNode({ clientMode: false, listen: true })
+  const helia = await createNode({ clientMode: false, listen: true, dhtProtocol: values.protocol ?? '/ipfs/kad/1.0.0' })
   const box = await connectToPeer(helia, values.peer)
 
   // The IPNS key: a fresh Ed25519 key in Helia's keychain (publish() signs with it).
