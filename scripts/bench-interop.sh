@@ -6,8 +6,10 @@
 # record only) from a kubo node a Helia node put such a record into, over kubo's LAN DHT
 # (/ipfs/lan/kad/1.0.0), which the box is asked over too; then the idle RSS of a box in `lan`
 # and in `public` mode, of the Helia node and of the kubo node.
-# Usage: scripts/bench-interop.sh [--bin PATH] [--repeat N]   (default: target/fast/identity-box,
-# built by `cargo build --profile fast --bin identity-box`; 30 rounds)
+# Usage: scripts/bench-interop.sh [--bin PATH] [--repeat N] [--perf FILE]   (default:
+# target/fast/identity-box, built by `cargo build --profile fast --bin identity-box`; 30 rounds).
+# --perf: the box's profile during its LAN DHT rounds (perf record, the CPU clock, call graphs),
+# its top functions written to FILE.
 # As root it runs in a network namespace of its own with only loopback (after installing the
 # npm packages and kubo, which need the registries), so nothing can leave the machine.
 set -euo pipefail
@@ -15,11 +17,13 @@ cd "$(dirname "$0")/.."
 
 bin=target/fast/identity-box
 repeat=30
+perf_out=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --bin) bin=$2; shift 2 ;;
         --repeat) repeat=$2; shift 2 ;;
-        *) echo "usage: scripts/bench-interop.sh [--bin PATH] [--repeat N]" >&2; exit 2 ;;
+        --perf) perf_out=$(realpath "$2"); shift 2 ;;
+        *) echo "usage: scripts/bench-interop.sh [--bin PATH] [--repeat N] [--perf FILE]" >&2; exit 2 ;;
     esac
 done
 [ -x "$bin" ] || { echo "no $bin: cargo build --profile fast --bin identity-box" >&2; exit 1; }
@@ -31,7 +35,7 @@ if [ -z "${IDBOX_BENCH_NETNS:-}" ]; then
     if [ "$(id -u)" = 0 ]; then
         # shellcheck disable=SC2016 # "$0" and "$@" are the inner shell's
         exec unshare --net env IDBOX_BENCH_NETNS=1 bash -c 'ip link set lo up && exec "$0" "$@"' \
-            "$0" --bin "$bin" --repeat "$repeat"
+            "$0" --bin "$bin" --repeat "$repeat" ${perf_out:+--perf "$perf_out"}
     fi
 fi
 
@@ -98,10 +102,41 @@ kubo_name=$(json "$work/helia-kubo.json" 'd["name"]')
 echo "==> $repeat rounds against the box, Helia and kubo" >&2
 "$helia" bench.mjs --peer "$box_addr" --name "$box_name" --repeat "$repeat" >"$work/bench-box.json"
 "$helia" bench.mjs --peer "$helia_addr" --name "$helia_name" --repeat "$repeat" >"$work/bench-helia.json"
+# The CPU time (user + system, ms) a process has used so far: what the peer spends on the
+# rounds (a connection from a fresh node, its handshakes, and the answer).
+cpu_ms() { awk -v hz="$(getconf CLK_TCK)" '{ print ($14 + $15) * 1000 / hz }' "/proc/$1/stat"; }
+box_pid=$(cat "$work/lan/pid")
+box_cpu0=$(cpu_ms "$box_pid")
+if [ -n "$perf_out" ]; then
+    perf record --quiet -e cpu-clock -F 4000 -g -p "$box_pid" -o "$work/perf.data" 2>/dev/null &
+    perf_pid=$!
+fi
 "$helia" bench.mjs --peer "$box_addr" --name "$box_name" --repeat "$repeat" --protocol "$lan" \
     --records-only >"$work/bench-box-lan.json"
+box_cpu=$(awk -v a="$box_cpu0" -v b="$(cpu_ms "$box_pid")" 'BEGIN { print b - a }')
+if [ -n "$perf_out" ]; then
+    kill -INT "$perf_pid"
+    wait "$perf_pid" || true
+    # The share of the samples by crate (the first segment of a Rust symbol's path; by library
+    # otherwise), then the top functions.
+    perf report --stdio -i "$work/perf.data" --no-children --sort dso,symbol -g none 2>/dev/null \
+        | grep -v '^#' | grep -v '^$' | sed 's/  */ /g' >"$work/perf.txt"
+    {
+        echo "share  where (the box's samples during its $repeat LAN DHT rounds)"
+        awk '{ pct = $1; sub("%", "", pct); dso = $2; $1 = $2 = $3 = ""; sym = $0
+               sub(/^ +/, "", sym); sub(/^<&?/, "", sym); split(sym, part, "::")
+               key = (dso == "identity-box") ? part[1] : dso; share[key] += pct }
+             END { for (k in share) printf "%5.1f%%  %s\n", share[k], k }' "$work/perf.txt" \
+            | sort -rn | head -n 15
+        echo
+        echo "top functions"
+        cut -c1-150 "$work/perf.txt" | head -n 15
+    } >"$perf_out"
+fi
+kubo_cpu0=$(cpu_ms "$kubo_pid")
 "$helia" bench.mjs --peer "$kubo_addr" --name "$kubo_name" --repeat "$repeat" --protocol "$lan" \
     --records-only >"$work/bench-kubo.json"
+kubo_cpu=$(awk -v a="$kubo_cpu0" -v b="$(cpu_ms "$kubo_pid")" 'BEGIN { print b - a }')
 
 start_box public public
 sleep 5   # idle: both boxes and Helia have settled
@@ -111,9 +146,9 @@ rss_public=$(rss "$(cat "$work/public/pid")")
 rss_helia=$(rss "$helia_pid")
 rss_kubo=$(rss "$kubo_pid")
 
-python3 - "$work" "$repeat" "$rss_lan" "$rss_public" "$rss_helia" "$rss_kubo" <<'PY'
+python3 - "$work" "$repeat" "$rss_lan" "$rss_public" "$rss_helia" "$rss_kubo" "$box_cpu" "$kubo_cpu" <<'PY'
 import json, statistics, sys
-work, repeat, rss_lan, rss_public, rss_helia, rss_kubo = sys.argv[1:]
+work, repeat, rss_lan, rss_public, rss_helia, rss_kubo, box_cpu, kubo_cpu = sys.argv[1:]
 box = json.load(open(f"{work}/bench-box.json"))
 hel = json.load(open(f"{work}/bench-helia.json"))
 box_lan = json.load(open(f"{work}/bench-box-lan.json"))
@@ -123,6 +158,8 @@ b, k = med(box_lan["record_ms"]), med(kubo["record_ms"])
 print(f"| measure ({repeat} rounds, median) | box | kubo 0.22 | box / kubo |")
 print("|---|---|---|---|")
 print(f"| LAN DHT answer: the name's record (ms) | {b:.2f} | {k:.2f} | {b / k:.2f} |")
+bc, kc = float(box_cpu) / int(repeat), float(kubo_cpu) / int(repeat)
+print(f"| CPU per round: connection, handshakes, answer (ms) | {bc:.2f} | {kc:.2f} | {bc / kc:.2f} |")
 print(f"| idle RSS (MiB) | {rss_lan} (`lan`) | {rss_kubo} (in Python) | "
       f"{float(rss_lan) / float(rss_kubo):.2f} |")
 print()
