@@ -113,6 +113,9 @@ pub struct IpfsSettings {
     pub resolve_timeout_secs: u64,
     /// Seconds between re-signing and re-publishing every identity's record (protocol §4: 4 h).
     pub republish_interval_secs: u64,
+    /// Delegated-routing endpoints (`https://…`) the box also puts every record to, with
+    /// `PUT /routing/v1/ipns/<name>` (IPIP-379): none by default.
+    pub delegated_routing: Vec<String>,
 }
 
 impl Default for IpfsSettings {
@@ -124,6 +127,7 @@ impl Default for IpfsSettings {
             mdns: true,
             resolve_timeout_secs: 10,
             republish_interval_secs: 4 * 3600,
+            delegated_routing: Vec::new(),
         }
     }
 }
@@ -531,6 +535,9 @@ const RULES: &[Rule] = &[
     }),
     other("ipfs.bootstrap", |c| {
         crate::ipfs::check_addresses(&c.ipfs.bootstrap).map_err(|e| e.to_string())
+    }),
+    other("ipfs.delegated_routing", |c| {
+        crate::ipfs::check_endpoints(&c.ipfs.delegated_routing)
     }),
     range(
         "ipfs.resolve_timeout_secs",
@@ -1009,6 +1016,29 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("`http.body_min_bytes_per_sec`"), "{err}");
+    }
+
+    #[test]
+    fn delegated_routing_endpoints_are_http_urls() {
+        let c = Config::parse_toml(
+            "[ipfs]\ndelegated_routing = [\"https://delegated-ipfs.dev\", \"http://127.0.0.1:8080/api/\"]\n",
+        )
+        .unwrap();
+        assert_eq!(c.ipfs.delegated_routing.len(), 2);
+        assert!(Config::default().ipfs.delegated_routing.is_empty());
+        for bad in [
+            "delegated-ipfs.dev",
+            "ftp://delegated-ipfs.dev",
+            "https://delegated-ipfs.dev/?x=1",
+            "https://user:secret@delegated-ipfs.dev",
+            "file:///etc/passwd",
+        ] {
+            let err = Config::parse_toml(&format!("[ipfs]\ndelegated_routing = [\"{bad}\"]\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("`ipfs.delegated_routing`"), "{bad}: {err}");
+            assert!(err.contains("https://delegated-ipfs.dev"), "{bad}: {err}");
+        }
     }
 
     #[test]

@@ -332,6 +332,7 @@ pub async fn start(
         listen: config.ipfs.listen.clone(),
         bootstrap: config.ipfs.bootstrap.clone(),
         mdns: config.ipfs.mdns,
+        delegated_routing: config.ipfs.delegated_routing.clone(),
     };
     let node = match Node::start(&node_config, keys.ipfs_node_seed().expose()).await {
         Ok(node) => node,

@@ -106,6 +106,8 @@ pub struct NodeConfig {
     pub bootstrap: Vec<String>,
     /// Find and dial other nodes on the LAN by mDNS.
     pub mdns: bool,
+    /// Delegated-routing endpoints every record is put to as well (`https://…`, no path).
+    pub delegated_routing: Vec<String>,
 }
 
 /// Why the node failed.
@@ -135,6 +137,31 @@ pub(crate) fn parse_addr(addr: &str) -> Result<Multiaddr, IpfsError> {
         addr: addr.to_owned(),
         reason: e.to_string(),
     })
+}
+
+/// Checks configured delegated-routing endpoints: `http://` or `https://` URLs with a host, and
+/// no query, fragment or password (the box adds `/routing/v1/ipns/<name>` to the path).
+pub fn check_endpoints(urls: &[String]) -> Result<(), String> {
+    for text in urls {
+        let bad = |why: &str| {
+            Err(format!(
+                "{text:?} {why}; write an endpoint like https://delegated-ipfs.dev"
+            ))
+        };
+        let Ok(url) = url::Url::parse(text) else {
+            return bad("is not a URL");
+        };
+        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+            return bad("is not an http(s) URL with a host");
+        }
+        if url.query().is_some() || url.fragment().is_some() {
+            return bad("has a query or a fragment (the box adds /routing/v1/ipns/<name>)");
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return bad("holds a user name or password");
+        }
+    }
+    Ok(())
 }
 
 /// Checks configured multiaddrs without starting anything (configuration validation).

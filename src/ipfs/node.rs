@@ -43,10 +43,10 @@ impl std::fmt::Debug for Node {
     }
 }
 
-/// What the publisher puts into the DHT.
+/// What the publisher puts into the DHT (and to the delegated-routing endpoints).
 enum Announce {
-    /// An IPNS record under its DHT key.
-    Record(Vec<u8>, Vec<u8>),
+    /// An IPNS record under its DHT key, and its name (`k51…`).
+    Record(Vec<u8>, Vec<u8>, String),
 }
 
 /// Jobs waiting for the swarm's task; beyond this they are dropped (the next republish round
@@ -296,7 +296,8 @@ impl Node {
         }
 
         let (publish, queue) = mpsc::channel(PUBLISH_QUEUE);
-        let publisher = tokio::spawn(publisher(ipfs.clone(), queue));
+        let endpoints = std::sync::Arc::new(config.delegated_routing.clone());
+        let publisher = tokio::spawn(publisher(ipfs.clone(), queue, endpoints));
         Ok(Node {
             peer_id: keypair.public().to_peer_id().to_string(),
             guard,
@@ -430,7 +431,11 @@ impl Node {
         }
         if self
             .publish
-            .try_send(Announce::Record(name.record_key(), record))
+            .try_send(Announce::Record(
+                name.record_key(),
+                record,
+                name.to_string(),
+            ))
             .is_err()
         {
             log::warn!("too many IPNS records waiting; {name} goes out with the next round");
@@ -788,27 +793,71 @@ fn carry_addresses(
     }
 }
 
-/// Puts queued records into the DHT, a few at a time.
-async fn publisher(ipfs: Ipfs, queue: mpsc::Receiver<Announce>) {
+/// Puts queued records into the DHT, and to each delegated-routing endpoint, a few at a time.
+async fn publisher(
+    ipfs: Ipfs,
+    queue: mpsc::Receiver<Announce>,
+    endpoints: std::sync::Arc<Vec<String>>,
+) {
     tokio_stream_of(queue)
         .for_each_concurrent(PUBLISH_CONCURRENCY, |job| {
             let ipfs = ipfs.clone();
+            let endpoints = endpoints.clone();
             async move {
                 // Without peers a put fails its quorum; the record is in the local store
                 // anyway, where peers that ask find it.
                 match job {
-                    Announce::Record(key, record) => {
+                    Announce::Record(key, record, name) => {
+                        let delegated = (!endpoints.is_empty()).then(|| {
+                            let record = record.clone();
+                            tokio::task::spawn_blocking(move || {
+                                put_delegated(&endpoints, &name, &record)
+                            })
+                        });
                         let put = ipfs.dht_put(&key, record, Quorum::One);
                         match tokio::time::timeout(PUT_TIMEOUT, put).await {
                             Ok(Ok(())) => log::debug!("IPNS record put into the DHT"),
                             Ok(Err(e)) => log::debug!("IPNS record kept locally only: {e}"),
                             Err(_) => log::debug!("IPNS record put timed out"),
                         }
+                        if let Some(delegated) = delegated {
+                            let _ = delegated.await;
+                        }
                     }
                 }
             }
         })
         .await;
+}
+
+/// How long one delegated-routing put may take.
+const DELEGATED_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// `PUT <endpoint>/routing/v1/ipns/<name>` with the signed record (IPIP-379), to each endpoint
+/// in turn; a refusal or a failure is logged and waits for the next round. Blocking (ureq).
+fn put_delegated(endpoints: &[String], name: &str, record: &[u8]) {
+    let agent = ureq::AgentBuilder::new()
+        .timeout(DELEGATED_TIMEOUT)
+        .redirects(0)
+        .build();
+    for endpoint in endpoints {
+        let url = format!("{}/routing/v1/ipns/{name}", endpoint.trim_end_matches('/'));
+        match agent
+            .put(&url)
+            .set("Content-Type", "application/vnd.ipfs.ipns-record")
+            .send_bytes(record)
+        {
+            Ok(_) => log::debug!("the record of {name} was put to {endpoint}"),
+            Err(ureq::Error::Status(code, _)) => log::warn!(
+                "the delegated-routing endpoint {endpoint} refused the record of {name} \
+                 (HTTP {code}); it is sent again with the next round"
+            ),
+            Err(e) => log::warn!(
+                "the record of {name} did not reach the delegated-routing endpoint \
+                 {endpoint} ({e}); it is sent again with the next round"
+            ),
+        }
+    }
 }
 
 fn tokio_stream_of<T: Send + 'static>(

@@ -254,3 +254,115 @@ fn a_peer_finds_who_provides_a_document_and_the_gateway_serves_a_peers_record() 
     ));
     rt.block_on(fresh.stop());
 }
+
+/// One request a delegated-routing endpoint of the test's own received.
+#[derive(Debug, Clone)]
+struct Put {
+    method: String,
+    path: String,
+    content_type: String,
+    body: Vec<u8>,
+}
+
+/// A delegated-routing endpoint on 127.0.0.1 that notes every request and answers `status`
+/// (bound before the box starts).
+fn endpoint(status: u16) -> (String, std::sync::Arc<std::sync::Mutex<Vec<Put>>>) {
+    use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let noted = seen.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut line = String::new();
+            reader.read_line(&mut line).unwrap();
+            let mut parts = line.split_whitespace();
+            let (method, path) = (
+                parts.next().unwrap_or("").to_owned(),
+                parts.next().unwrap_or("").to_owned(),
+            );
+            let (mut length, mut content_type) = (0, String::new());
+            loop {
+                let mut header = String::new();
+                reader.read_line(&mut header).unwrap();
+                let header = header.trim_end();
+                if header.is_empty() {
+                    break;
+                }
+                let (key, value) = header.split_once(':').unwrap();
+                match key.to_ascii_lowercase().as_str() {
+                    "content-length" => length = value.trim().parse().unwrap(),
+                    "content-type" => content_type = value.trim().to_owned(),
+                    _ => {}
+                }
+            }
+            let mut body = vec![0; length];
+            reader.read_exact(&mut body).unwrap();
+            noted.lock().unwrap().push(Put {
+                method,
+                path,
+                content_type,
+                body,
+            });
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status} Whatever\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            );
+        }
+    });
+    (url, seen)
+}
+
+/// With `ipfs.delegated_routing`, every record the box publishes is also put to each endpoint
+/// (`PUT /routing/v1/ipns/<name>`, IPIP-379), one that refuses or is gone included.
+#[test]
+fn the_box_puts_its_records_to_delegated_routing_endpoints() {
+    let (refusing, refused) = endpoint(500);
+    let (good, received) = endpoint(200);
+    // A closed port: nothing listens there once the listener is dropped.
+    let gone = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", l.local_addr().unwrap())
+    };
+    let endpoints = serde_json::to_string(&[&refusing, &gone, &format!("{good}/prefix/")]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = Daemon::start_with_env(
+        dir.path(),
+        &[],
+        &[("IDENTITY_BOX_IPFS__DELEGATED_ROUTING", endpoints.as_str())],
+    )
+    .expect_ready();
+    let mut phone = owner(&daemon);
+    let now = chrono::Utc::now().timestamp();
+    for person in ["Alice", "Bob"] {
+        let made = phone.create_identity(person).unwrap();
+        let name = name_of(&made.did);
+        let path = format!("/prefix/routing/v1/ipns/{name}");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let put = loop {
+            if let Some(put) = received.lock().unwrap().iter().find(|p| p.path == path) {
+                break put.clone();
+            }
+            assert!(Instant::now() < deadline, "{path} was never put");
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        assert_eq!(put.method, "PUT");
+        assert_eq!(put.content_type, RECORD);
+        // The signed record, as the box serves it, for this DID's document.
+        let info = record::verify(&name, &put.body, now).unwrap();
+        assert_eq!(info.value, format!("/ipfs/{}", made.cid));
+        let served = get(&daemon, &format!("/routing/v1/ipns/{name}"), Some(RECORD));
+        assert_eq!(served.body, put.body);
+        // The refusing endpoint was asked too.
+        assert!(
+            refused
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|p| p.path == format!("/routing/v1/ipns/{name}")),
+            "{person}"
+        );
+    }
+}

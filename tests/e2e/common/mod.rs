@@ -474,6 +474,7 @@ pub async fn test_node(repo: &Path, bootstrap: &str, seed: u8) -> identity_box::
         listen: vec!["/ip4/127.0.0.1/tcp/0".into()],
         bootstrap: vec![bootstrap.to_owned()],
         mdns: false,
+        delegated_routing: Vec::new(),
     };
     identity_box::ipfs::Node::start(&config, &[seed; 32])
         .await
