@@ -229,6 +229,13 @@ impl Node {
                 )) = event
                 {
                     for (peer, addr) in found {
+                        // On the home network, a peer found there is asked by the DHT at once
+                        // (in `public` mode its private address stays out of the table).
+                        if network == Network::Lan
+                            && let Some(kademlia) = swarm.behaviour_mut().kademlia.as_mut()
+                        {
+                            kademlia.add_address(peer, addr.clone());
+                        }
                         if !swarm.is_connected(peer) {
                             let opts = DialOpts::peer_id(*peer)
                                 .addresses(vec![addr.clone()])
@@ -251,10 +258,8 @@ impl Node {
             // falls back to Google's when /etc/resolv.conf cannot be read. The node looks
             // bootstrap names up itself (`join`, `dnsaddr.rs`; protocol §4, "Networks").
         }
-        // IP addresses go to the DHT at once; names once they are looked up (`join`).
-        for addr in bootstrap.iter().filter(|a| super::dnsaddr::dialable(a)) {
-            builder = builder.add_bootstrap(addr.clone());
-        }
+        // The bootstrap peers go into the DHT's routing table in `join` (rust-ipfs 0.16's
+        // builder keeps the list it is given but never hands it to Kademlia).
         let ipfs = builder
             .start()
             .await
@@ -565,9 +570,9 @@ async fn join(ipfs: Ipfs, bootstrap: Vec<rust_ipfs::Multiaddr>, network: Network
             if !super::dnsaddr::dialable(&addr) {
                 continue;
             }
-            // An address a name gave joins the DHT's bootstrap list (IP ones are on it).
-            if !bootstrap.contains(&addr)
-                && super::dnsaddr::peer_of(&addr).is_some()
+            // Into the routing table at once, so that the DHT asks the peer before identify has
+            // told that it speaks Kademlia.
+            if super::dnsaddr::peer_of(&addr).is_some()
                 && let Err(e) = ipfs.add_bootstrap(addr.clone()).await
             {
                 log::debug!("{addr} is not a bootstrap address: {e}");

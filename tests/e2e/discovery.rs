@@ -130,7 +130,9 @@ fn two_boxes_peer_by_mdns_and_resolve_each_others_dids() {
         }
         assert!(
             std::time::Instant::now() < deadline,
-            "box B never resolved: {err}"
+            "box B never resolved: {err}\n--- A's log:\n{}\n--- B's log:\n{}",
+            box_a.stderr(),
+            box_b.stderr()
         );
         std::thread::sleep(std::time::Duration::from_millis(200));
     }

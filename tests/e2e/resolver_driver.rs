@@ -50,8 +50,10 @@ fn the_universal_resolvers_driver_configuration_resolves_another_boxs_did() {
         assert_eq!(
             r.status,
             200,
-            "{accept}: {}",
-            String::from_utf8_lossy(&r.body)
+            "{accept}: {}\n--- the home box's log:\n{}\n--- the driver's log:\n{}",
+            String::from_utf8_lossy(&r.body),
+            home.stderr(),
+            driver.stderr()
         );
         assert!(
             r.header("content-type")
