@@ -126,6 +126,7 @@ install_packages() {
     command -v systemd-analyze >/dev/null || need+=(systemd)
     command -v ip >/dev/null || need+=(iproute2)   # tests/e2e/discovery.rs: a network namespace
     command -v dnsmasq >/dev/null || need+=(dnsmasq-base)   # tests/e2e/public.rs: a DNS server
+    command -v nft >/dev/null || need+=(nftables)   # tests/e2e/homes.rs: the home routers' NAT
     # tests/e2e/browser.rs: the web page in headless Chromium, driven through chromedriver.
     command -v chromedriver >/dev/null || need+=(chromium chromium-driver)
     # The shell scripts' lint, and the Debian packages' checks (packaging/test-deb.sh).

@@ -29,6 +29,9 @@ pub enum AdminRequest {
     Pair,
     /// Erase everything and start again as a new box.
     FactoryReset,
+    /// Dial another node (a box, through a relay when the address says so) and report whether
+    /// the connection became direct.
+    Reach { addr: String },
 }
 
 /// The daemon's answer.
@@ -49,6 +52,8 @@ pub enum AdminResponse {
         /// The fingerprint of the box being erased (the new box has another).
         old_fingerprint: String,
     },
+    /// What `Reach` found.
+    Reached(crate::ipfs::Reach),
     Error {
         message: String,
     },
@@ -112,6 +117,15 @@ pub struct IpfsStatus {
     /// What AutoNAT found (`public` mode): `unknown`, `public` or `private`.
     #[serde(default = "unknown")]
     pub reachability: crate::ipfs::Reachability,
+    /// The relayed addresses the box holds a reservation at (protocol §4, "Across homes").
+    #[serde(default)]
+    pub relayed: Vec<String>,
+    /// The last hole punch (DCUtR).
+    #[serde(default)]
+    pub hole_punch: Option<crate::ipfs::HolePunch>,
+    /// What the box's relay server carries (`ipfs.relay_server`), absent while it is off.
+    #[serde(default)]
+    pub relay_server: Option<crate::ipfs::RelayLoad>,
 }
 
 fn lan() -> crate::ipfs::Network {

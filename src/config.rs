@@ -116,6 +116,14 @@ pub struct IpfsSettings {
     /// Delegated-routing endpoints (`https://…`) the box also puts every record to, with
     /// `PUT /routing/v1/ipns/<name>` (IPIP-379): none by default.
     pub delegated_routing: Vec<String>,
+    /// Addresses others can dial the box at that it cannot find out itself, such as a port
+    /// forward on the home router (`/ip4/<router's public address>/tcp/4001`); none by default.
+    pub announce: Vec<String>,
+    /// Relays (`/ip4/…/tcp/…/p2p/12D3…`) the box reserves a slot on while others cannot dial
+    /// it, so that boxes and phones outside the home reach it (protocol §4, "Across homes").
+    pub relays: Vec<String>,
+    /// The box as a relay for boxes it knows: off by default.
+    pub relay_server: crate::ipfs::RelayServerSettings,
 }
 
 impl Default for IpfsSettings {
@@ -128,6 +136,9 @@ impl Default for IpfsSettings {
             resolve_timeout_secs: 10,
             republish_interval_secs: 4 * 3600,
             delegated_routing: Vec::new(),
+            announce: Vec::new(),
+            relays: Vec::new(),
+            relay_server: crate::ipfs::RelayServerSettings::default(),
         }
     }
 }
@@ -536,6 +547,11 @@ const RULES: &[Rule] = &[
     other("ipfs.bootstrap", |c| {
         crate::ipfs::check_addresses(&c.ipfs.bootstrap).map_err(|e| e.to_string())
     }),
+    other("ipfs.announce", |c| {
+        crate::ipfs::check_addresses(&c.ipfs.announce).map_err(|e| e.to_string())
+    }),
+    other("ipfs.relays", |c| crate::ipfs::check_relays(&c.ipfs.relays)),
+    other("ipfs.relay_server", |c| c.ipfs.relay_server.check()),
     other("ipfs.delegated_routing", |c| {
         crate::ipfs::check_endpoints(&c.ipfs.delegated_routing)
     }),

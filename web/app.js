@@ -81,11 +81,34 @@ async function refreshStatus() {
     $("health").textContent = health.storage && health.storage.nearly_full
       ? "Healthy, but its memory card is nearly full: delete backups or identities you no longer need."
       : "Healthy";
+    $("reachable").textContent = reachable(health.ipfs);
   } catch (e) {
     $("health").textContent = e.status === 503
       ? "Starting… this takes up to a minute."
       : "Not healthy. Unplug the box, wait ten seconds, and plug it in again.";
   }
+}
+
+// Whether boxes and phones outside the home reach the box (protocol §4, "Across homes").
+function reachable(ipfs) {
+  if (!ipfs || !ipfs.running) return "–";
+  let text;
+  if (ipfs.reachability === "public") {
+    text = "Reachable directly";
+  } else if (ipfs.relays > 0) {
+    text = `Reachable through ${ipfs.relays === 1 ? "a relay" : `${ipfs.relays} relays`}`;
+  } else if (ipfs.network === "lan") {
+    text = "Only on the home network (add a relay to reach it from outside)";
+  } else {
+    text = "Not yet: looking for a relay";
+  }
+  if (ipfs.hole_punch) {
+    const when = new Date(ipfs.hole_punch.at * 1000).toLocaleString();
+    text += ipfs.hole_punch.ok
+      ? `; last direct connection made ${when}`
+      : `; the last direct connection failed ${when} (stayed relayed)`;
+  }
+  return text;
 }
 
 async function refreshPeople() {

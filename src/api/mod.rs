@@ -540,6 +540,17 @@ struct IpfsHealth<'a> {
     /// What AutoNAT found: `unknown`, `public`, `private`.
     #[serde(skip_serializing_if = "Option::is_none")]
     reachability: Option<crate::ipfs::Reachability>,
+    /// How many relays hold a reservation for the box (protocol §4, "Across homes").
+    relays: usize,
+    /// Whether the last hole punch made a direct connection, and when (never the peer).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    hole_punch: Option<HolePunchHealth>,
+}
+
+#[derive(Serialize)]
+struct HolePunchHealth {
+    ok: bool,
+    at: i64,
 }
 
 async fn health(state: Arc<AppState>) -> Response {
@@ -556,6 +567,10 @@ async fn health(state: Arc<AppState>) -> Response {
                 network: Some(net.network),
                 dht: Some(if net.dht_server { "server" } else { "client" }),
                 reachability: Some(net.reachability),
+                relays: net.relayed.len(),
+                hole_punch: net
+                    .hole_punch
+                    .map(|p| HolePunchHealth { ok: p.ok, at: p.at }),
             }
         }
         None => IpfsHealth {
@@ -565,6 +580,8 @@ async fn health(state: Arc<AppState>) -> Response {
             network: None,
             dht: None,
             reachability: None,
+            relays: 0,
+            hole_punch: None,
         },
     };
     let storage = state.space().map(|s| StorageHealth {

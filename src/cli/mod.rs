@@ -144,6 +144,18 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Check that the running box can reach another box: it dials the address (through the
+    /// relay the address names, if any) and waits up to 10 s for a direct connection.
+    Reach {
+        #[command(flatten)]
+        common: CommonArgs,
+        /// The other box's address as its `identity-box status` shows it, e.g.
+        /// /ip4/203.0.113.7/tcp/4001/p2p/12D3…/p2p-circuit/p2p/12D3…
+        addr: String,
+        /// Print machine-readable JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Options every command that finds the box's files takes.
@@ -175,6 +187,7 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::Serve { common, listen } => serve(&common, listen),
         Command::Status { common, json } => status(&common, json),
+        Command::Reach { common, addr, json } => reach(&common, addr, json),
         Command::FactoryReset {
             common,
             yes,
@@ -513,6 +526,73 @@ fn status(common: &CommonArgs, json: bool) -> ExitCode {
     }
 }
 
+/// The lines of `identity-box status` on reaching the box from outside the home.
+fn reachable_lines(i: &crate::admin::IpfsStatus) -> String {
+    let network = crate::protocol::info::BoxNetwork {
+        peer_id: i.peer_id.clone(),
+        reachability: i.reachability,
+        relayed: i.relayed.clone(),
+        hole_punch: i.hole_punch.clone(),
+    };
+    let mut out = format!("\n  reachable       {}", network.describe());
+    for addr in &i.relayed {
+        out.push_str(&format!("\n    at            {addr}"));
+    }
+    if let Some(load) = i.relay_server {
+        out.push_str(&format!(
+            "\n  relay server    on: {} boxes hold a slot, {} connections relayed now",
+            load.reservations, load.circuits
+        ));
+    }
+    out
+}
+
+/// `identity-box reach ADDR`.
+fn reach(common: &CommonArgs, addr: String, json: bool) -> ExitCode {
+    let answer = match admin_request(common, AdminRequest::Reach { addr }) {
+        Ok(a) => a,
+        Err((code, message)) => return fail(code, message),
+    };
+    match answer {
+        AdminResponse::Reached(r) => {
+            if json {
+                match serde_json::to_string(&r) {
+                    Ok(text) => println!("{text}"),
+                    Err(e) => return fail(1, e),
+                }
+            } else {
+                println!("{}", format_reach(&r));
+            }
+            ExitCode::SUCCESS
+        }
+        AdminResponse::Error { message } => fail(1, message),
+        other => fail(1, format!("unexpected answer from the box: {other:?}")),
+    }
+}
+
+/// The human form of `identity-box reach`.
+pub fn format_reach(r: &crate::ipfs::Reach) -> String {
+    let how = if r.relayed {
+        "through the relay"
+    } else {
+        "directly"
+    };
+    let mut text = format!("Reached {} {how} in {} ms.", r.peer, r.connected_ms);
+    if r.relayed {
+        match (r.direct_ms, &r.hole_punch_error) {
+            (Some(ms), _) => text.push_str(&format!(
+                " The routers let a direct connection through after {ms} ms (hole punch)."
+            )),
+            (None, error) => text.push_str(&format!(
+                " No direct connection ({}): the two boxes talk through the relay, which \
+                 limits how much they can send. A port forward to one of them makes it direct.",
+                error.as_deref().unwrap_or("no hole punch")
+            )),
+        }
+    }
+    text
+}
+
 /// The human form of `identity-box status`.
 pub fn format_status(r: &StatusReport) -> String {
     let health = if r.healthy {
@@ -576,7 +656,7 @@ pub fn format_status(r: &StatusReport) -> String {
                 } else {
                     i.listen.join(", ")
                 }
-            )
+            ) + &reachable_lines(i)
         ),
         pairing = if r.pairing_open {
             "open (identity-box pair shows the code)"

@@ -63,7 +63,7 @@ pub async fn serve(bound: Bound, ctx: Context, stop: CancellationToken) {
                     let ctx = ctx.clone();
                     clients.spawn(async move {
                         // A client that sends nothing is not allowed to hold a task forever.
-                        let _ = tokio::time::timeout(Duration::from_secs(10), answer(stream, &ctx)).await;
+                        let _ = tokio::time::timeout(Duration::from_secs(30), answer(stream, &ctx)).await;
                     });
                 }
                 Err(e) => {
@@ -130,6 +130,17 @@ async fn handle(req: AdminRequest, ctx: &Context) -> AdminResponse {
                 },
             }
         }
+        AdminRequest::Reach { addr } => match ctx.state.identities() {
+            None => AdminResponse::Error {
+                message: "the box's IPFS node is not running yet: try again in a minute".into(),
+            },
+            Some(ids) => match ids.node().reach(&addr).await {
+                Ok(reached) => AdminResponse::Reached(reached),
+                Err(e) => AdminResponse::Error {
+                    message: e.to_string(),
+                },
+            },
+        },
         AdminRequest::Status => {
             let f = ctx.state.facts(crate::api::Scope::Full).await;
             AdminResponse::Status(Box::new(StatusReport {
@@ -156,6 +167,9 @@ async fn handle(req: AdminRequest, ctx: &Context) -> AdminResponse {
                     network: i.net.network,
                     dht_server: i.net.dht_server,
                     reachability: i.net.reachability,
+                    relayed: i.net.relayed,
+                    hole_punch: i.net.hole_punch,
+                    relay_server: i.net.relay_server,
                 }),
             }))
         }

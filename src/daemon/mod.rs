@@ -333,6 +333,9 @@ pub async fn start(
         bootstrap: config.ipfs.bootstrap.clone(),
         mdns: config.ipfs.mdns,
         delegated_routing: config.ipfs.delegated_routing.clone(),
+        announce: config.ipfs.announce.clone(),
+        relays: config.ipfs.relays.clone(),
+        relay_server: config.ipfs.relay_server.clone(),
     };
     let node = match Node::start(&node_config, keys.ipfs_node_seed().expose()).await {
         Ok(node) => node,

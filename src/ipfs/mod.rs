@@ -35,6 +35,8 @@ use multiaddr::Multiaddr;
 
 pub use name::{IpnsName, NameError};
 #[cfg(feature = "node")]
+pub use node::DIRECT_WITHIN;
+#[cfg(feature = "node")]
 pub use node::Node;
 pub use record::{RecordError, RecordInfo};
 #[cfg(not(feature = "node"))]
@@ -85,12 +87,120 @@ impl Reachability {
 }
 
 /// The node's place on its network.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NetStatus {
     pub network: Network,
     /// Whether it answers other nodes' DHT queries (server mode).
     pub dht_server: bool,
     pub reachability: Reachability,
+    /// The relayed addresses others reach the box at (`…/p2p/<relay>/p2p-circuit`), one per
+    /// relay that holds a reservation for it; empty when it needs none or has none.
+    pub relayed: Vec<String>,
+    /// The last attempt to turn a relayed connection into a direct one (DCUtR).
+    pub hole_punch: Option<HolePunch>,
+    /// What the box's relay server carries now (`ipfs.relay_server`), `None` while it is off.
+    pub relay_server: Option<RelayLoad>,
+}
+
+/// One attempt at a direct connection through a relayed one (DCUtR's hole punch).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct HolePunch {
+    /// The other node's peer id.
+    pub peer: String,
+    /// Whether it worked.
+    pub ok: bool,
+    /// When it ended, Unix seconds.
+    pub at: i64,
+    /// Why it did not work.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// What a relay server carries.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RelayLoad {
+    /// Boxes holding a reservation.
+    pub reservations: usize,
+    /// Connections relayed right now.
+    pub circuits: usize,
+}
+
+/// What `Node::reach` found.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Reach {
+    /// The peer id dialled.
+    pub peer: String,
+    /// How long the first connection took, in milliseconds.
+    pub connected_ms: u64,
+    /// Whether that first connection went through a relay.
+    pub relayed: bool,
+    /// When a relayed connection became a direct one (DCUtR), milliseconds from the start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub direct_ms: Option<u64>,
+    /// Why the hole punch failed, when it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hole_punch_error: Option<String>,
+}
+
+/// The box as a relay for other boxes (`ipfs.relay_server`): off unless turned on.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RelayServerSettings {
+    /// Serve as a relay. Only a box that others can dial (a port forward, a public address)
+    /// is of use as one.
+    pub enabled: bool,
+    /// The peer ids (`12D3…`) of the boxes that may reserve a slot: the household's own and
+    /// those it trusts. `["*"]`: any node (a relay the household rents out). Anyone may still
+    /// connect *to* a box that holds a reservation; the relay sees only Noise ciphertext.
+    pub allow: Vec<String>,
+    /// Reservations held at once, over all boxes.
+    pub max_reservations: usize,
+    /// Relayed connections at once, over all boxes.
+    pub max_circuits: usize,
+    /// How long one relayed connection may last, in seconds.
+    pub max_circuit_secs: u64,
+    /// How many bytes one relayed connection may carry (both ways together).
+    pub max_circuit_bytes: u64,
+}
+
+impl Default for RelayServerSettings {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            allow: Vec::new(),
+            max_reservations: 32,
+            max_circuits: 16,
+            max_circuit_secs: 120,
+            max_circuit_bytes: 1 << 20,
+        }
+    }
+}
+
+impl RelayServerSettings {
+    /// Whether `peer` (a peer id as text) may reserve a slot.
+    pub fn allows(&self, peer: &str) -> bool {
+        self.allow.iter().any(|a| a == "*" || a == peer)
+    }
+
+    /// Checks the settings (configuration validation).
+    pub fn check(&self) -> Result<(), String> {
+        for peer in &self.allow {
+            if peer != "*" && peer.parse::<libp2p_identity::PeerId>().is_err() {
+                return Err(format!(
+                    "{peer:?} is not a peer id; write a box's peer id (12D3…, `identity-box \
+                     status` shows it) or \"*\" for any node"
+                ));
+            }
+        }
+        if self.enabled && (self.max_reservations == 0 || self.max_circuits == 0) {
+            return Err(
+                "max_reservations and max_circuits must be at least 1 while the relay server \
+                 is enabled"
+                    .into(),
+            );
+        }
+        Ok(())
+    }
 }
 
 /// How the node starts.
@@ -108,6 +218,14 @@ pub struct NodeConfig {
     pub mdns: bool,
     /// Delegated-routing endpoints every record is put to as well (`https://…`, no path).
     pub delegated_routing: Vec<String>,
+    /// Addresses others can dial the box at that it cannot find out itself (a port forward
+    /// on the home router), announced as its own from the start.
+    pub announce: Vec<String>,
+    /// Relays the box reserves a slot on while others cannot dial it
+    /// (`/ip4/…/tcp/…/p2p/12D3…`).
+    pub relays: Vec<String>,
+    /// The box as a relay for others.
+    pub relay_server: RelayServerSettings,
 }
 
 /// Why the node failed.
@@ -127,6 +245,12 @@ pub enum IpfsError {
     /// Storing or reading a block failed.
     #[error("the IPFS node cannot store or read the document: {0}")]
     Block(String),
+    /// A peer could not be dialled.
+    #[error(
+        "cannot reach {addr}: {reason}; check that the other box is running, and that its \
+         relay (if the address names one) holds a reservation for it"
+    )]
+    Unreachable { addr: String, reason: String },
     /// The document is neither here nor found on the network in time.
     #[error("the document {0} was not found")]
     NotFound(String),
@@ -169,4 +293,61 @@ pub fn check_addresses<'a>(addrs: impl IntoIterator<Item = &'a String>) -> Resul
     addrs
         .into_iter()
         .try_for_each(|a| parse_addr(a).map(|_| ()))
+}
+
+/// Checks configured relays: each a multiaddr that ends in the relay's `/p2p/<peer id>` and
+/// does not itself go through a relay.
+pub fn check_relays(addrs: &[String]) -> Result<(), String> {
+    for text in addrs {
+        let addr = parse_addr(text).map_err(|e| e.to_string())?;
+        let example = "write a relay like /ip4/203.0.113.7/tcp/4001/p2p/12D3KooW…";
+        if !matches!(addr.iter().last(), Some(multiaddr::Protocol::P2p(_))) {
+            return Err(format!(
+                "{text:?} does not end in the relay's /p2p/<peer id>; {example}"
+            ));
+        }
+        if addr.iter().any(|p| p == multiaddr::Protocol::P2pCircuit) {
+            return Err(format!("{text:?} goes through a relay itself; {example}"));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PEER: &str = "12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA";
+
+    #[test]
+    fn relays_must_name_their_peer_and_be_direct() {
+        assert!(check_relays(&[format!("/ip4/203.0.113.7/tcp/4001/p2p/{PEER}")]).is_ok());
+        assert!(check_relays(&[format!("/dns4/relay.example/tcp/4001/p2p/{PEER}")]).is_ok());
+        for bad in [
+            "/ip4/203.0.113.7/tcp/4001".to_owned(),
+            format!("/ip4/203.0.113.7/tcp/4001/p2p/{PEER}/p2p-circuit/p2p/{PEER}"),
+            "203.0.113.7:4001".to_owned(),
+        ] {
+            let err = check_relays(std::slice::from_ref(&bad)).unwrap_err();
+            assert!(err.contains(&format!("{bad:?}")), "{err}");
+        }
+    }
+
+    #[test]
+    fn the_relay_server_is_off_and_lets_in_only_the_boxes_it_lists() {
+        let mut settings = RelayServerSettings::default();
+        assert!(!settings.enabled && settings.allow.is_empty());
+        assert!(!settings.allows(PEER));
+        settings.allow = vec![PEER.to_owned()];
+        assert!(settings.allows(PEER));
+        assert!(!settings.allows("12D3KooWAnother"));
+        settings.allow = vec!["*".to_owned()];
+        assert!(settings.allows("12D3KooWAnother"));
+        settings.allow = vec!["my other box".to_owned()];
+        assert!(settings.check().unwrap_err().contains("\"my other box\""));
+        settings.allow.clear();
+        settings.enabled = true;
+        settings.max_circuits = 0;
+        assert!(settings.check().is_err());
+    }
 }

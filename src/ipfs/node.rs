@@ -17,7 +17,10 @@ use zeroize::Zeroizing;
 
 use super::dht_guard::{DhtGuard, GuardLimits, GuardStats, MAX_RECORD_BYTES, OWN_RECORDS};
 use super::lan_dht::{LanDht, LanJob};
-use super::{IpfsError, IpnsName, NetStatus, Network, NodeConfig, Reachability, parse_addr};
+use super::{
+    HolePunch, IpfsError, IpnsName, NetStatus, Network, NodeConfig, Reach, Reachability, RelayLoad,
+    parse_addr,
+};
 
 /// A running node; cheap to clone.
 #[derive(Clone)]
@@ -32,7 +35,9 @@ pub struct Node {
     /// What the swarm's task does next turn: provider records (both DHTs) and the LAN DHT's
     /// records (`/ipfs/lan/kad/1.0.0`).
     jobs: mpsc::Sender<LanJob>,
-    publisher: std::sync::Arc<std::sync::Mutex<Option<JoinHandle<()>>>>,
+    /// The publisher and the relay keeper, stopped with the node.
+    publisher: std::sync::Arc<std::sync::Mutex<Vec<JoinHandle<()>>>>,
+    links: SharedLinks,
 }
 
 impl std::fmt::Debug for Node {
@@ -53,9 +58,26 @@ enum Announce {
 /// sends them again).
 const JOB_QUEUE: usize = 4096;
 
-/// In `public` mode, the addresses the box's own provider records carry: its confirmed external
-/// addresses that are public, as the swarm's hook last saw them.
-type Announced = std::sync::Arc<std::sync::Mutex<Vec<rust_ipfs::Multiaddr>>>;
+/// Connections and hole punches as the swarm's hook sees them, for [`Node::reach`]; the
+/// `Notify` wakes a waiting `reach` at each change.
+type SharedLinks = std::sync::Arc<(std::sync::Mutex<Links>, tokio::sync::Notify)>;
+
+#[derive(Default)]
+struct Links {
+    /// Open connections per peer: (relayed, direct).
+    open: std::collections::HashMap<rust_ipfs::PeerId, (u32, u32)>,
+    /// The last hole punch with each peer since [`Node::reach`] cleared it.
+    punched: std::collections::HashMap<rust_ipfs::PeerId, Result<(), String>>,
+}
+
+/// How long [`Node::reach`] waits for a relayed connection to become a direct one.
+pub const DIRECT_WITHIN: Duration = Duration::from_secs(10);
+
+/// Whether `addr` goes through a relay (`…/p2p-circuit…`).
+fn is_relayed(addr: &rust_ipfs::Multiaddr) -> bool {
+    addr.iter()
+        .any(|p| matches!(p, multiaddr::Protocol::P2pCircuit))
+}
 
 /// Records queued for the DHT; beyond this, publishing waits for the next republish round.
 const PUBLISH_QUEUE: usize = 4096;
@@ -90,12 +112,41 @@ impl Node {
             // Kademlia starts as a client; the hook sees the switch to server mode.
             dht_server: false,
             reachability: Reachability::Unknown,
+            relayed: Vec::new(),
+            hole_punch: None,
+            relay_server: config.relay_server.enabled.then(RelayLoad::default),
         }));
         let hook_net = net.clone();
-        let lan_dht = LanDht::new(keypair.public().to_peer_id());
+        let poll_net = net.clone();
+        let links = SharedLinks::default();
+        let hook_links = links.clone();
+        let local_peer = keypair.public().to_peer_id();
+        let lan_dht = LanDht::new(local_peer);
         let (jobs, mut job_queue) = mpsc::channel::<LanJob>(JOB_QUEUE);
-        let announced = Announced::default();
-        let poll_announced = announced.clone();
+        // The external addresses as the swarm's task last saw them, and (`public` mode) the
+        // public ones among them, which the box's own provider records carry.
+        let mut external: Vec<rust_ipfs::Multiaddr> = Vec::new();
+        let mut announced: Vec<rust_ipfs::Multiaddr> = Vec::new();
+        let announce = config
+            .announce
+            .iter()
+            .map(|a| parse_addr(a))
+            .collect::<Result<Vec<_>, _>>()?;
+        let relays = config
+            .relays
+            .iter()
+            .map(|a| {
+                let addr = parse_addr(a)?;
+                let peer = super::dnsaddr::peer_of(&addr).ok_or_else(|| IpfsError::BadAddress {
+                    addr: a.clone(),
+                    reason: "it does not end in the relay's /p2p/<peer id>".into(),
+                })?;
+                Ok((peer, addr))
+            })
+            .collect::<Result<Vec<_>, IpfsError>>()?;
+        let reservations = std::sync::Arc::new(std::sync::Mutex::new(std::collections::HashSet::<
+            rust_ipfs::PeerId,
+        >::new()));
         let mut builder = rust_ipfs::builder::IpfsBuilder::<LanDht>::with_keypair(&keypair)
             .map_err(|e| IpfsError::Start(e.to_string()))?
             .with_custom_behaviour(move |_| Ok(lan_dht))
@@ -118,17 +169,68 @@ impl Node {
             .set_idle_connection_timeout(600)
             // The jobs run on the swarm's task, where both DHTs are at hand.
             .swarm_poll(move |cx, swarm| {
+                // However they changed (AutoNAT, a relay's reservation, `ipfs.announce`).
+                if swarm.external_addresses().ne(external.iter()) {
+                    external = swarm.external_addresses().cloned().collect();
+                    let relayed: Vec<String> = external
+                        .iter()
+                        .filter(|a| is_relayed(a))
+                        .map(|a| match a.iter().last() {
+                            Some(multiaddr::Protocol::P2p(_)) => a.to_string(),
+                            _ => format!("{a}/p2p/{local_peer}"),
+                        })
+                        .collect();
+                    {
+                        let mut status = poll_net.lock().unwrap_or_else(|p| p.into_inner());
+                        if status.relayed != relayed {
+                            log::info!(
+                                "the box is reachable through {}",
+                                if relayed.is_empty() {
+                                    "no relay".to_owned()
+                                } else {
+                                    relayed.join(", ")
+                                }
+                            );
+                            status.relayed = relayed;
+                        }
+                    }
+                    if network == Network::Public {
+                        let public: Vec<_> = external
+                            .iter()
+                            .filter(|a| super::addr::is_public(a))
+                            .cloned()
+                            .collect();
+                        if announced != public {
+                            log::info!(
+                                "the box's public addresses: {}",
+                                if public.is_empty() {
+                                    "none".to_owned()
+                                } else {
+                                    public
+                                        .iter()
+                                        .map(|a| a.to_string())
+                                        .collect::<Vec<_>>()
+                                        .join(", ")
+                                }
+                            );
+                            announced = public;
+                            if let Some(kademlia) = swarm.behaviour_mut().kademlia.as_mut() {
+                                announce_addresses(kademlia, &announced);
+                            }
+                            // Peers learn the new addresses now, not at the next identify round.
+                            let peers: Vec<_> = swarm.connected_peers().copied().collect();
+                            if let Some(identify) = swarm.behaviour_mut().identify.as_mut() {
+                                identify.push(peers);
+                            }
+                        }
+                    }
+                }
                 while let std::task::Poll::Ready(Some(job)) = job_queue.poll_recv(cx) {
                     if let LanJob::Provide(key) = &job
                         && let Some(kademlia) = swarm.behaviour_mut().kademlia.as_mut()
                     {
-                        let addresses = (network == Network::Public).then(|| {
-                            poll_announced
-                                .lock()
-                                .unwrap_or_else(|p| p.into_inner())
-                                .clone()
-                        });
-                        provide_own(kademlia, key.clone(), addresses.as_deref());
+                        let addresses = (network == Network::Public).then_some(&announced[..]);
+                        provide_own(kademlia, key.clone(), addresses);
                     }
                     if let Some(lan) = swarm
                         .behaviour_mut()
@@ -142,44 +244,7 @@ impl Node {
             })
             .swarm_events(move |swarm, event| {
                 let local = *swarm.local_peer_id();
-                if network == Network::Public
-                    && matches!(
-                        event,
-                        SwarmEvent::ExternalAddrConfirmed { .. }
-                            | SwarmEvent::ExternalAddrExpired { .. }
-                    )
-                {
-                    let public: Vec<_> = swarm
-                        .external_addresses()
-                        .filter(|a| super::addr::is_public(a))
-                        .cloned()
-                        .collect();
-                    let mut last = announced.lock().unwrap_or_else(|p| p.into_inner());
-                    if *last != public {
-                        log::info!(
-                            "the box's public addresses: {}",
-                            if public.is_empty() {
-                                "none".to_owned()
-                            } else {
-                                public
-                                    .iter()
-                                    .map(|a| a.to_string())
-                                    .collect::<Vec<_>>()
-                                    .join(", ")
-                            }
-                        );
-                        *last = public.clone();
-                        drop(last);
-                        if let Some(kademlia) = swarm.behaviour_mut().kademlia.as_mut() {
-                            announce_addresses(kademlia, &public);
-                        }
-                        // Peers learn the new addresses now, not at the next identify round.
-                        let peers: Vec<_> = swarm.connected_peers().copied().collect();
-                        if let Some(identify) = swarm.behaviour_mut().identify.as_mut() {
-                            identify.push(peers);
-                        }
-                    }
-                }
+                on_link_event(&hook_links, &hook_net, &reservations, event);
                 if let Some(kademlia) = swarm.behaviour_mut().kademlia.as_mut() {
                     let request = match event {
                         SwarmEvent::Behaviour(BehaviourEvent::Kademlia(
@@ -247,6 +312,43 @@ impl Node {
                     }
                 }
             });
+        // Dialling through relays (`…/p2p-circuit/p2p/…`) and DCUtR's hole punching, always.
+        builder = builder.with_relay(true);
+        // Reservations on relays while no direct address is confirmed (`ipfs.relays` first,
+        // and in `public` mode relays found on the network): connexa's autorelay stops them
+        // once AutoNAT (or `ipfs.announce`) gives the box an address others can dial.
+        if network == Network::Public || !relays.is_empty() {
+            let static_relays = relays.clone();
+            builder = builder.with_autorelay_with_config(move |mut autorelay| {
+                for (peer, addr) in static_relays {
+                    autorelay = autorelay.add_static_relay(peer, vec![addr]);
+                }
+                autorelay
+            });
+        }
+        if config.relay_server.enabled {
+            let settings = config.relay_server.clone();
+            if settings.allow.is_empty() {
+                log::warn!(
+                    "ipfs.relay_server is on but its allow list is empty: no box can reserve a \
+                     slot. Add the peer ids of the boxes it relays for."
+                );
+            }
+            builder = builder.with_relay_server_with_config(move |mut relay| {
+                relay.max_reservations = settings.max_reservations;
+                relay.max_reservations_per_peer = 2;
+                relay.max_circuits = settings.max_circuits;
+                relay.max_circuits_per_peer = settings.max_circuits.min(8);
+                relay.max_circuit_duration = Duration::from_secs(settings.max_circuit_secs);
+                relay.max_circuit_bytes = settings.max_circuit_bytes;
+                // Only the boxes it knows reserve (a "rate limiter" that never lets the others
+                // in); libp2p's own rate limits stay.
+                relay.reservation_rate_limiters.push(Box::new(
+                    move |peer: rust_ipfs::PeerId, _: &_, _| settings.allows(&peer.to_string()),
+                ));
+                relay
+            });
+        }
         if config.mdns {
             builder = builder.with_mdns();
         }
@@ -278,8 +380,13 @@ impl Node {
         // can dial (libp2p's automatic mode); until then, and behind a NAT, only query.
         let mode = match network {
             Network::Lan => DhtMode::Server,
-            Network::Public => DhtMode::Auto,
+            Network::Public => DhtMode::Client,
         };
+        for addr in announce {
+            if let Err(e) = ipfs.add_external_address(addr.clone()).await {
+                log::warn!("the IPFS node cannot announce {addr}: {e}");
+            }
+        }
         if let Err(e) = ipfs.dht_mode(mode).await {
             log::warn!("the IPFS node cannot set its DHT mode: {e}");
         }
@@ -300,6 +407,10 @@ impl Node {
             Network::Public => drop(tokio::spawn(join)),
         }
 
+        // connexa's autorelay dials a configured relay once, and again only when a connection
+        // to it closes: a relay that was down then would never be tried again.
+        let keeper = (!relays.is_empty()).then(|| tokio::spawn(keep_relays(ipfs.clone(), relays)));
+
         let (publish, queue) = mpsc::channel(PUBLISH_QUEUE);
         let endpoints = std::sync::Arc::new(config.delegated_routing.clone());
         let publisher = tokio::spawn(publisher(ipfs.clone(), queue, endpoints));
@@ -310,8 +421,97 @@ impl Node {
             jobs,
             ipfs,
             publish,
-            publisher: std::sync::Arc::new(std::sync::Mutex::new(Some(publisher))),
+            publisher: std::sync::Arc::new(std::sync::Mutex::new(
+                std::iter::once(publisher).chain(keeper).collect(),
+            )),
+            links,
         })
+    }
+
+    /// Dials `addr` (through a relay when it says so: `…/p2p/<relay>/p2p-circuit/p2p/<box>`)
+    /// after closing any connection to that peer, and waits up to [`DIRECT_WITHIN`] for a
+    /// relayed connection to become a direct one: how another box or a phone reaches this one.
+    pub async fn reach(&self, addr: &str) -> Result<Reach, IpfsError> {
+        let target = parse_addr(addr)?;
+        let peer = super::dnsaddr::peer_of(&target).ok_or_else(|| IpfsError::BadAddress {
+            addr: addr.to_owned(),
+            reason: "it does not end in the peer's /p2p/<peer id>".into(),
+        })?;
+        let (state, changed) = &*self.links;
+        let open = |state: &std::sync::Mutex<Links>| {
+            state
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .open
+                .get(&peer)
+                .copied()
+                .unwrap_or_default()
+        };
+        // A fresh start: the measure is of a new connection.
+        if open(state) != (0, 0) {
+            let _ = self.ipfs.disconnect(peer).await;
+            let closed = async {
+                loop {
+                    let wait = changed.notified();
+                    if open(state) == (0, 0) {
+                        return;
+                    }
+                    wait.await;
+                }
+            };
+            let _ = tokio::time::timeout(Duration::from_secs(5), closed).await;
+        }
+        state
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .punched
+            .remove(&peer);
+        let start = std::time::Instant::now();
+        let unreachable = |reason: String| IpfsError::Unreachable {
+            addr: addr.to_owned(),
+            reason,
+        };
+        let dial = DialOpts::unknown_peer_id().address(target.clone()).build();
+        match tokio::time::timeout(DIRECT_WITHIN, self.ipfs.connect(dial)).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => return Err(unreachable(e.to_string())),
+            Err(_) => return Err(unreachable("no answer within 10 s".into())),
+        }
+        let connected_ms = start.elapsed().as_millis() as u64;
+        let relayed = is_relayed(&target);
+        let mut reach = Reach {
+            peer: peer.to_string(),
+            connected_ms,
+            relayed,
+            direct_ms: (!relayed).then_some(connected_ms),
+            hole_punch_error: None,
+        };
+        if !relayed {
+            return Ok(reach);
+        }
+        let direct = async {
+            loop {
+                let wait = changed.notified();
+                {
+                    let links = state.lock().unwrap_or_else(|p| p.into_inner());
+                    if links.open.get(&peer).is_some_and(|(_, d)| *d > 0) {
+                        return Ok(start.elapsed().as_millis() as u64);
+                    }
+                    if let Some(Err(e)) = links.punched.get(&peer) {
+                        return Err(e.clone());
+                    }
+                }
+                wait.await;
+            }
+        };
+        match tokio::time::timeout(DIRECT_WITHIN.saturating_sub(start.elapsed()), direct).await {
+            Ok(Ok(ms)) => reach.direct_ms = Some(ms),
+            Ok(Err(e)) => reach.hole_punch_error = Some(e),
+            Err(_) => {
+                reach.hole_punch_error = Some("no direct connection within 10 s".into());
+            }
+        }
+        Ok(reach)
     }
 
     /// The node's own peer id (`12D3…`).
@@ -482,7 +682,7 @@ impl Node {
 
     /// The network the node is on, whether it serves the DHT, and what AutoNAT found.
     pub fn net_status(&self) -> NetStatus {
-        *self.net.lock().unwrap_or_else(|p| p.into_inner())
+        self.net.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// Puts raw bytes under `name`'s key into the DHT and waits for the put to end (as any
@@ -536,12 +736,9 @@ impl Node {
 
     /// Stops the node: the publisher first, then the swarm and the repository.
     pub async fn stop(self) {
-        let handle = self
-            .publisher
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
-        if let Some(h) = handle {
+        let handles =
+            std::mem::take(&mut *self.publisher.lock().unwrap_or_else(|p| p.into_inner()));
+        for h in handles {
             h.abort();
             let _ = h.await;
         }
@@ -577,8 +774,8 @@ async fn join(ipfs: Ipfs, bootstrap: Vec<rust_ipfs::Multiaddr>, network: Network
             {
                 log::debug!("{addr} is not a bootstrap address: {e}");
             }
-            match ipfs.connect(addr.clone()).await {
-                Ok(_) => reached += 1,
+            match dial_once(&ipfs, &addr).await {
+                Ok(()) => reached += 1,
                 Err(e) => log::warn!("cannot reach the bootstrap peer {addr}: {e}"),
             }
         }
@@ -612,6 +809,76 @@ async fn join(ipfs: Ipfs, bootstrap: Vec<rust_ipfs::Multiaddr>, network: Network
             tokio::time::sleep(wait).await;
             wait = (wait * 2).min(REJOIN_MAX);
         }
+    }
+}
+
+/// Dials `addr` unless its peer is connected or being dialled already (by autorelay, or by
+/// `join` for a relay that is a bootstrap peer too): a second connection to the same peer from
+/// the same port cannot reuse the listening port, and the address the peer then observes (an
+/// ephemeral port) would be handed to DCUtR as if hole punches could use it.
+async fn dial_once(ipfs: &Ipfs, addr: &rust_ipfs::Multiaddr) -> Result<(), String> {
+    use rust_ipfs::swarm::dial_opts::PeerCondition;
+    let Some(peer) = super::dnsaddr::peer_of(addr) else {
+        return ipfs
+            .connect(addr.clone())
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string());
+    };
+    if ipfs.is_connected(peer).await.unwrap_or(false) {
+        return Ok(());
+    }
+    let opts = DialOpts::peer_id(peer)
+        .addresses(vec![addr.clone()])
+        .condition(PeerCondition::DisconnectedAndNotDialing)
+        .build();
+    match ipfs.connect(opts).await {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            // Another dial of the same peer may be under way: its outcome is this one's.
+            let connected = async {
+                while !ipfs.is_connected(peer).await.unwrap_or(false) {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            };
+            tokio::time::timeout(Duration::from_secs(5), connected)
+                .await
+                .map_err(|_| e.to_string())
+        }
+    }
+}
+
+/// How often the box checks that it is connected to each configured relay.
+const RELAY_CHECK: Duration = Duration::from_secs(10);
+
+/// Keeps a connection to every configured relay (`ipfs.relays`), so that autorelay can reserve
+/// a slot on it whenever the box needs one: a relay that was down, or restarted, is dialled
+/// again within [`RELAY_CHECK`].
+async fn keep_relays(ipfs: Ipfs, relays: Vec<(rust_ipfs::PeerId, rust_ipfs::Multiaddr)>) {
+    let mut down = std::collections::HashSet::new();
+    loop {
+        for (peer, addr) in &relays {
+            if ipfs.is_connected(*peer).await.unwrap_or(false) {
+                down.remove(peer);
+                continue;
+            }
+            match dial_once(&ipfs, addr).await {
+                Ok(()) => {
+                    if down.remove(peer) {
+                        log::info!("the relay {addr} answers again");
+                    }
+                }
+                Err(e) => {
+                    if down.insert(*peer) {
+                        log::warn!(
+                            "cannot reach the relay {addr} ({e}); the box tries again every {} s",
+                            RELAY_CHECK.as_secs()
+                        );
+                    }
+                }
+            }
+        }
+        tokio::time::sleep(RELAY_CHECK).await;
     }
 }
 
@@ -695,6 +962,96 @@ async fn resolve_names(addrs: &[rust_ipfs::Multiaddr]) -> Vec<rust_ipfs::Multiad
     out
 }
 
+/// Keeps [`Links`] and the relay parts of [`NetStatus`] up to date with the swarm's events.
+fn on_link_event<E>(
+    links: &SharedLinks,
+    net: &std::sync::Mutex<NetStatus>,
+    reservations: &std::sync::Mutex<std::collections::HashSet<rust_ipfs::PeerId>>,
+    event: &SwarmEvent<BehaviourEvent<E, impl connexa::behaviour::peer_store::store::Store>>,
+) where
+    E: libp2p::swarm::NetworkBehaviour,
+{
+    use connexa::prelude::relay::server::Event as Relay;
+    let (state, changed) = &**links;
+    match event {
+        SwarmEvent::ConnectionEstablished {
+            peer_id, endpoint, ..
+        }
+        | SwarmEvent::ConnectionClosed {
+            peer_id, endpoint, ..
+        } => {
+            let opened = matches!(event, SwarmEvent::ConnectionEstablished { .. });
+            let mut links = state.lock().unwrap_or_else(|p| p.into_inner());
+            let count = links.open.entry(*peer_id).or_default();
+            let slot = if endpoint.is_relayed() {
+                &mut count.0
+            } else {
+                &mut count.1
+            };
+            *slot = if opened {
+                slot.saturating_add(1)
+            } else {
+                slot.saturating_sub(1)
+            };
+            if *count == (0, 0) {
+                links.open.remove(peer_id);
+            }
+            drop(links);
+            changed.notify_waiters();
+        }
+        SwarmEvent::Behaviour(BehaviourEvent::Dcutr(connexa::prelude::dcutr::Event {
+            remote_peer_id,
+            result,
+        })) => {
+            let outcome = result.as_ref().map(|_| ()).map_err(|e| e.to_string());
+            match &outcome {
+                Ok(()) => log::info!("hole punch to {remote_peer_id}: a direct connection"),
+                Err(e) => {
+                    log::info!("hole punch to {remote_peer_id} failed ({e}); staying relayed")
+                }
+            }
+            net.lock().unwrap_or_else(|p| p.into_inner()).hole_punch = Some(HolePunch {
+                peer: remote_peer_id.to_string(),
+                ok: outcome.is_ok(),
+                at: crate::clock::Clock::now_unix(&crate::clock::SystemClock),
+                error: outcome.as_ref().err().cloned(),
+            });
+            state
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .punched
+                .insert(*remote_peer_id, outcome);
+            changed.notify_waiters();
+        }
+        SwarmEvent::Behaviour(BehaviourEvent::Relay(relay)) => {
+            let mut held = reservations.lock().unwrap_or_else(|p| p.into_inner());
+            let mut status = net.lock().unwrap_or_else(|p| p.into_inner());
+            let Some(load) = status.relay_server.as_mut() else {
+                return;
+            };
+            match relay {
+                Relay::ReservationReqAccepted { src_peer_id, .. } if held.insert(*src_peer_id) => {
+                    log::info!("relay: {src_peer_id} reserved a slot");
+                }
+                Relay::ReservationClosed { src_peer_id }
+                | Relay::ReservationTimedOut { src_peer_id } => {
+                    held.remove(src_peer_id);
+                }
+                Relay::ReservationReqDenied { src_peer_id, .. } => {
+                    log::info!(
+                        "relay: refused a slot to {src_peer_id} (not in the allow list, or full)"
+                    );
+                }
+                Relay::CircuitReqAccepted { .. } => load.circuits += 1,
+                Relay::CircuitClosed { .. } => load.circuits = load.circuits.saturating_sub(1),
+                _ => {}
+            }
+            load.reservations = held.len();
+        }
+        _ => {}
+    }
+}
+
 /// One way of fetching a document found nothing.
 struct NoDocument;
 
@@ -758,12 +1115,13 @@ fn announce_addresses(
     kademlia: &mut kad::Behaviour<kad::store::MemoryStore>,
     public: &[rust_ipfs::Multiaddr],
 ) {
-    if public.is_empty() {
+    // A relayed address is no reason to serve: the relay's limits would throttle every query.
+    if !public.iter().any(|a| !is_relayed(a)) {
         kademlia.set_mode(Some(kad::Mode::Client));
         carry_addresses(kademlia, public);
         return;
     }
-    kademlia.set_mode(None);
+    kademlia.set_mode(Some(kad::Mode::Server));
     let keys: Vec<_> = kademlia
         .store_mut()
         .provided()

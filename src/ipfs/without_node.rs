@@ -36,6 +36,10 @@ impl Node {
         match *self {}
     }
 
+    pub async fn reach(&self, _addr: &str) -> Result<super::Reach, IpfsError> {
+        match *self {}
+    }
+
     pub async fn put_document(&self, _doc: &serde_json::Value) -> Result<String, IpfsError> {
         match *self {}
     }

@@ -27,6 +27,46 @@ pub struct BoxFacts {
     pub ipfs_peers: u64,
     pub devices: u64,
     pub identities: u64,
+    /// How boxes and phones outside the home reach the box (absent while its IPFS node is
+    /// not running; protocol §4, "Across homes").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<BoxNetwork>,
+}
+
+/// The box's IPFS node as others on the network see it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct BoxNetwork {
+    /// The node's peer id (`12D3…`): what a phone or box pins when it reaches the box over
+    /// libp2p.
+    pub peer_id: String,
+    /// What AutoNAT found: `unknown`, `public` (others dial the box directly) or `private`.
+    pub reachability: crate::ipfs::Reachability,
+    /// The relayed addresses the box holds a reservation at, each dialable as written.
+    pub relayed: Vec<String>,
+    /// The last attempt to turn a relayed connection into a direct one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hole_punch: Option<crate::ipfs::HolePunch>,
+}
+
+impl BoxNetwork {
+    /// For a person: whether and how the box can be reached from outside the home.
+    pub fn describe(&self) -> String {
+        use crate::ipfs::Reachability;
+        let mut line = match (self.reachability, self.relayed.len()) {
+            (Reachability::Public, _) => "directly (others can dial it)".to_owned(),
+            (_, 0) => "not from outside the home (no relay holds a slot for it)".to_owned(),
+            (_, 1) => "through 1 relay".to_owned(),
+            (_, n) => format!("through {n} relays"),
+        };
+        if let Some(punch) = &self.hole_punch {
+            line.push_str(if punch.ok {
+                "; the last hole punch made a direct connection"
+            } else {
+                "; the last hole punch failed (the connection stayed relayed)"
+            });
+        }
+        line
+    }
 }
 
 impl fmt::Display for BoxFacts {
@@ -38,6 +78,13 @@ impl fmt::Display for BoxFacts {
         writeln!(f, "  devices       {}", self.devices)?;
         writeln!(f, "  identities    {}", self.identities)?;
         writeln!(f, "  IPFS peers    {}", self.ipfs_peers)?;
+        if let Some(network) = &self.network {
+            writeln!(f, "  peer id       {}", network.peer_id)?;
+            writeln!(f, "  reachable     {}", network.describe())?;
+            for addr in &network.relayed {
+                writeln!(f, "    at          {addr}")?;
+            }
+        }
         write!(f, "  pairing open  {}", self.pairing_open)
     }
 }

@@ -15,6 +15,7 @@ mod discovery;
 mod gateway;
 mod groups;
 mod helia;
+mod homes;
 mod hostile;
 mod household;
 mod identities;

@@ -21,9 +21,15 @@ pub(super) async fn box_info(call: &Call<'_>, _: BoxInfo) -> RpcResult<BoxFacts>
         uptime_s: f.uptime_s,
         time: f.time,
         pairing_open: f.pairing_open,
-        ipfs_peers: f.ipfs.map_or(0, |i| i.peers as u64),
+        ipfs_peers: f.ipfs.as_ref().map_or(0, |i| i.peers as u64),
         devices,
         identities,
+        network: f.ipfs.map(|i| crate::protocol::info::BoxNetwork {
+            peer_id: i.peer_id,
+            reachability: i.net.reachability,
+            relayed: i.net.relayed,
+            hole_punch: i.net.hole_punch,
+        }),
     })
 }
 

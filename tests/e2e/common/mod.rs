@@ -475,6 +475,9 @@ pub async fn test_node(repo: &Path, bootstrap: &str, seed: u8) -> identity_box::
         bootstrap: vec![bootstrap.to_owned()],
         mdns: false,
         delegated_routing: Vec::new(),
+        announce: Vec::new(),
+        relays: Vec::new(),
+        relay_server: Default::default(),
     };
     identity_box::ipfs::Node::start(&config, &[seed; 32])
         .await

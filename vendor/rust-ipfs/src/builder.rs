@@ -260,6 +260,16 @@ impl<C: NetworkBehaviour<ToSwarm = Infallible> + Send + Sync + 'static> IpfsBuil
         self
     }
 
+    /// Enables the relay server with libp2p-relay's own configuration, so that an embedder can
+    /// add a reservation filter of its own (Identity Box: see vendor/README.md).
+    pub fn with_relay_server_with_config<F>(mut self, f: F) -> Self
+    where
+        F: FnOnce(connexa::prelude::relay::server::Config) -> connexa::prelude::relay::server::Config + 'static,
+    {
+        self.init = self.init.with_relay_server_with_config(f);
+        self
+    }
+
     /// Enable port mapping (AKA UPnP)
     #[cfg(not(target_arch = "wasm32"))]
     pub fn with_upnp(mut self) -> Self {
