@@ -406,6 +406,15 @@ impl BoxKeys {
         &self.ipfs_node
     }
 
+    /// The peer id of the box's IPFS node (`12D3…`), made from [`Self::ipfs_node_seed`] as the
+    /// node makes it.
+    pub fn ipfs_peer_id(&self) -> String {
+        let mut seed = zeroize::Zeroizing::new(*self.ipfs_node.expose());
+        libp2p_identity::Keypair::ed25519_from_bytes(&mut *seed)
+            .map(|k| k.public().to_peer_id().to_string())
+            .unwrap_or_default()
+    }
+
     pub fn agreement_public(&self) -> [u8; 32] {
         self.agreement_public.to_bytes()
     }

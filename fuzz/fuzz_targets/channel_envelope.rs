@@ -1,4 +1,4 @@
-//! `POST /v1/rpc` bodies: any bytes are refused or opened without a panic; inputs are also sealed
+//! `POST /v1/rpc` bodies and `/identity-box/channel/1` requests (the same envelope): any bytes are refused or opened without a panic; inputs are also sealed
 //! for real so that the JSON-RPC request parser, and every method's params type, is reached.
 #![no_main]
 use identity_box::crypto::{self, b64u, BoxKeys, BoxSeed, Secret32};

@@ -175,15 +175,24 @@ impl ApiError {
 
     /// The JSON reply `{error, message}` with this error's status.
     pub fn reply(&self) -> warp::reply::Response {
-        let body = ErrorBody {
+        warp::reply::with_status(warp::reply::json(&self.error_body()), self.status())
+            .into_response()
+    }
+
+    /// The body of the error's answer as JSON (the channel over libp2p carries it as is).
+    pub fn body(&self) -> serde_json::Value {
+        serde_json::to_value(self.error_body()).unwrap_or_default()
+    }
+
+    fn error_body(&self) -> ErrorBody {
+        ErrorBody {
             error: self.kind(),
             message: self.to_string(),
             box_time: match self {
                 ApiError::Stale { box_time } => Some(*box_time),
                 _ => None,
             },
-        };
-        warp::reply::with_status(warp::reply::json(&body), self.status()).into_response()
+        }
     }
 }
 

@@ -72,7 +72,7 @@ pub struct AppState {
     body_budget: Arc<tokio::sync::Semaphore>,
     pair_limit: RateLimiter,
     resolve_limit: RateLimiter,
-    bad_rpc_limit: RateLimiter,
+    bad_rpc_limit: RateLimiter<Caller>,
     device_limit: RateLimiter<String>,
     tickets: Tickets,
     sessions: Sessions,
@@ -685,29 +685,50 @@ async fn pair(state: Arc<AppState>, ip: std::net::IpAddr, req: PairRequest) -> R
 
 /// `POST /v1/rpc` (protocol §3): open, dispatch, seal.
 async fn rpc(state: Arc<AppState>, ip: std::net::IpAddr, env: Envelope) -> Response {
-    if !state.bad_rpc_limit.allows(&ip) {
-        return ApiError::RateLimited.reply();
+    match channel(&state, Caller::Ip(ip), env).await {
+        Ok(sealed) => warp::reply::json(&sealed).into_response(),
+        Err(e) => e.reply(),
+    }
+}
+
+/// Who sent a channel request: an address (`POST /v1/rpc`) or a libp2p peer
+/// (`/identity-box/channel/1`). Requests no paired device could have sent count per caller.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Caller {
+    Ip(std::net::IpAddr),
+    Peer(String),
+}
+
+/// One sealed request through the channel, however it came: checked, dispatched, and its answer
+/// sealed; or the error the HTTP route answers with.
+async fn channel(
+    state: &AppState,
+    caller: Caller,
+    env: Envelope,
+) -> Result<crate::pairing::wire::Sealed, ApiError> {
+    if !state.bad_rpc_limit.allows(&caller) {
+        return Err(ApiError::RateLimited);
     }
     let Some(store) = state.store() else {
-        return ApiError::NotReady.reply();
+        return Err(ApiError::NotReady);
     };
     let opened = match state.pairing.open_request(store, env).await {
         Ok(opened) => opened,
-        Err(e) => return refused(&state, ip, e),
+        Err(e) => return Err(refused(state, &caller, e)),
     };
     let request = opened.request();
     if let Ok(req) = &request
         && let Err(e) = state.pairing.admit(store, &opened, req.ts).await
     {
-        return refused(&state, ip, e);
+        return Err(refused(state, &caller, e));
     }
     if !state.device_limit.hit(&opened.device.device_id) {
-        return ApiError::RateLimited.reply();
+        return Err(ApiError::RateLimited);
     }
     let response = match request {
         Ok(req) => {
             let call = rpc::Call {
-                state: &state,
+                state,
                 store,
                 device: &opened.device,
             };
@@ -715,20 +736,45 @@ async fn rpc(state: Arc<AppState>, ip: std::net::IpAddr, env: Envelope) -> Respo
         }
         Err(message) => rpc::parse_error(message, opened.nonce.clone()),
     };
-    warp::reply::json(&state.pairing.seal_response(&opened.device, &response)).into_response()
+    Ok(state.pairing.seal_response(&opened.device, &response))
+}
+
+/// A request of the channel over libp2p (`/identity-box/channel/1`, protocol §3): the bytes are
+/// the envelope `POST /v1/rpc` takes; the answer is `{"status", "body"}` with the status and
+/// body the HTTP route would answer with. The peer gets nothing it could not get over HTTP.
+pub async fn channel_over_libp2p(state: Arc<AppState>, peer: String, request: Vec<u8>) -> Vec<u8> {
+    let caller = Caller::Peer(peer);
+    let answer = match serde_json::from_slice::<Envelope>(&request) {
+        Err(e) => {
+            let error = if state.bad_rpc_limit.allows(&caller) {
+                state.bad_rpc_limit.hit(&caller);
+                ApiError::BadRequest(format!("the request is not a channel envelope: {e}"))
+            } else {
+                ApiError::RateLimited
+            };
+            Err(error)
+        }
+        Ok(env) => channel(&state, caller, env).await,
+    };
+    let (status, body) = match answer {
+        Ok(sealed) => (200, serde_json::to_value(&sealed).unwrap_or_default()),
+        Err(e) => (e.status().as_u16(), e.body()),
+    };
+    serde_json::to_vec(&serde_json::json!({"status": status, "body": body}))
+        .unwrap_or_else(|_| unreachable!("JSON values always serialize"))
 }
 
 /// A channel request refused before dispatch; those that no paired device could have sent
-/// count towards the address's limit.
-fn refused(state: &AppState, ip: std::net::IpAddr, e: ChannelError) -> Response {
+/// count towards the caller's limit.
+fn refused(state: &AppState, caller: &Caller, e: ChannelError) -> ApiError {
     let error = ApiError::from(e);
     if matches!(
         error,
         ApiError::BadRequest(_) | ApiError::UnknownDevice | ApiError::BadBox
     ) {
-        state.bad_rpc_limit.hit(&ip);
+        state.bad_rpc_limit.hit(caller);
     }
-    error.reply()
+    error
 }
 
 #[cfg(test)]

@@ -315,11 +315,13 @@ impl Drop for BackupOn {
 
 /// Runs one client command; prints JSON with `json`, else text for a person. When the box does
 /// not answer at its known addresses, it is looked for by mDNS on `mdns_interfaces` (empty:
-/// every interface but loopback) by its fingerprint.
+/// every interface but loopback) by its fingerprint, and then, if `box.info` named its relays,
+/// reached over libp2p through them (at once with `via_relay`).
 pub fn run(
     state: &Path,
     json_out: bool,
     mdns_interfaces: &[String],
+    via_relay: bool,
     command: ClientCommand,
 ) -> Result<(), ClientError> {
     let clock = Arc::new(SystemClock);
@@ -330,6 +332,12 @@ pub fn run(
         let mut client = Client::pair(&uri, &name, clock)?;
         if let Some(earlier) = earlier {
             client.keep_address_book(earlier.state().clone());
+        }
+        // How the box is reached from outside the home, while the phone is at home.
+        if let Ok(facts) = client.call(&BoxInfo {})
+            && let Some(network) = &facts.network
+        {
+            client.note_network(network);
         }
         client.save(state)?;
         let s = client.state();
@@ -344,12 +352,20 @@ pub fn run(
     }
 
     let mut client = Client::load(state, clock)?;
+    if via_relay {
+        client.use_relay()?;
+    }
     let result = match act(&mut client, &command) {
-        Err(ClientError::Unreachable { addrs, detail }) => {
+        Err(ClientError::Unreachable { addrs, detail }) if !via_relay => {
             let fp = client.state().box_pin.fingerprint.clone();
             match crate::discovery::find(Some(&fp), Duration::from_secs(5), mdns_interfaces) {
                 Ok(found) if !found.is_empty() => {
                     client.prefer_addrs(found.iter().map(ToString::to_string).collect());
+                    act(&mut client, &command)
+                }
+                // Away from home: through the box's relay, if it has one.
+                _ if !client.state().box_pin.relayed.is_empty() => {
+                    client.use_relay()?;
                     act(&mut client, &command)
                 }
                 _ => Err(ClientError::Unreachable { addrs, detail }),
@@ -398,7 +414,13 @@ fn print(json_out: bool, output: &dyn Shown) -> Result<(), ClientError> {
 fn act(client: &mut Client, command: &ClientCommand) -> Result<Output, ClientError> {
     Ok(match command {
         ClientCommand::Pair { .. } => unreachable!("pairing makes the client; handled before"),
-        ClientCommand::Info => shown(client.call(&BoxInfo {})?),
+        ClientCommand::Info => {
+            let facts = client.call(&BoxInfo {})?;
+            if let Some(network) = &facts.network {
+                client.note_network(network);
+            }
+            shown(facts)
+        }
         ClientCommand::Devices { command } => match command {
             DevicesCommand::List => shown(client.call(&DevicesList {})?),
             DevicesCommand::Revoke { device_id } => shown(client.call(&DevicesRevoke {

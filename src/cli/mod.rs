@@ -53,6 +53,10 @@ pub enum Command {
         /// every interface but loopback).
         #[arg(long = "mdns-interface", value_name = "NAME")]
         mdns_interfaces: Vec<String>,
+        /// Reach the box over libp2p through its relay, as from outside the home (without it,
+        /// only when neither its known addresses nor mDNS find it).
+        #[arg(long)]
+        via_relay: bool,
         #[command(subcommand)]
         command: client::ClientCommand,
     },
@@ -238,8 +242,9 @@ pub fn main() -> ExitCode {
             state,
             json,
             mdns_interfaces,
+            via_relay,
             command,
-        } => match client::run(&state, json, &mdns_interfaces, command) {
+        } => match client::run(&state, json, &mdns_interfaces, via_relay, command) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => fail(e.exit_code(), e),
         },

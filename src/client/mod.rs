@@ -124,6 +124,14 @@ pub struct BoxPin {
     pub fingerprint: String,
     /// `host:port`, the last one that answered first.
     pub addrs: Vec<String>,
+    /// The box's IPFS peer id (`12D3…`), which a connection over libp2p is pinned to: from the
+    /// pairing code, or `box.info`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer_id: Option<String>,
+    /// The box's relayed addresses as `box.info` last gave them: how the client reaches the box
+    /// from outside the home (protocol §3, "The channel over libp2p").
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub relayed: Vec<String>,
 }
 
 /// This device's identity towards the box.
@@ -246,7 +254,73 @@ pub struct Client {
     next_id: u64,
     /// The `crypto_box` key of this device and the pinned box, computed once.
     shared: SharedKey,
+    /// Set: requests go to the box over libp2p through its relay, not over HTTP.
+    relay: Option<RelayLink>,
 }
+
+/// A libp2p node of the client's own, for the channel over libp2p: an IPFS node with a new
+/// key each run, its repository in a temporary directory removed with it.
+struct RelayLink {
+    runtime: tokio::runtime::Runtime,
+    node: crate::ipfs::Node,
+    repo: std::path::PathBuf,
+}
+
+impl std::fmt::Debug for RelayLink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RelayLink")
+            .field("node", &self.node)
+            .finish()
+    }
+}
+
+impl Drop for RelayLink {
+    // Without the feature `node` there is no node to stop (and no link is ever made).
+    #[cfg_attr(not(feature = "node"), allow(unreachable_code, unused_variables))]
+    fn drop(&mut self) {
+        let node = self.node.clone();
+        self.runtime.block_on(node.stop());
+        let _ = std::fs::remove_dir_all(&self.repo);
+    }
+}
+
+impl RelayLink {
+    fn start() -> Result<RelayLink, String> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())?;
+        let key = Secret32::random().map_err(|e| e.to_string())?;
+        let repo =
+            std::env::temp_dir().join(format!("idbox-client-{}", hex::encode(&key.expose()[..8])));
+        let config = crate::ipfs::NodeConfig {
+            network: crate::ipfs::Network::Lan,
+            repo: repo.clone(),
+            // Listening (on a port of the system's choosing) lets a hole punch reuse the port.
+            listen: vec!["/ip4/0.0.0.0/tcp/0".into()],
+            bootstrap: Vec::new(),
+            mdns: false,
+            delegated_routing: Vec::new(),
+            announce: Vec::new(),
+            relays: Vec::new(),
+            relay_server: Default::default(),
+            channel_max_bytes: CHANNEL_MAX_BYTES,
+        };
+        let node = runtime
+            .block_on(crate::ipfs::Node::start(&config, key.expose()))
+            .map_err(|e| e.to_string())?;
+        Ok(RelayLink {
+            runtime,
+            node,
+            repo,
+        })
+    }
+}
+
+/// The largest request or answer the client sends or reads over libp2p (the box's
+/// `http.max_body_bytes` by default).
+const CHANNEL_MAX_BYTES: usize = 16 * 1024 * 1024;
 
 fn agent() -> ureq::Agent {
     ureq::AgentBuilder::new()
@@ -357,6 +431,7 @@ impl Client {
         addrs.rotate_left(addr_index);
         let shared = SharedKey::new(&secret, &uri.key);
         Ok(Client {
+            relay: None,
             state: ClientState {
                 v: 1,
                 box_pin: BoxPin {
@@ -365,6 +440,8 @@ impl Client {
                     signing_key: answer.box_signing_key,
                     fingerprint: crypto::fingerprint(&uri.key),
                     addrs,
+                    peer_id: uri.peer.clone(),
+                    relayed: Vec::new(),
                 },
                 device: DeviceCreds {
                     device_id: answer.device_id,
@@ -420,7 +497,39 @@ impl Client {
             agent: agent(),
             next_id: 1,
             shared,
+            relay: None,
         })
+    }
+
+    /// From now on, requests go to the box over libp2p, through the relays `box.info` last
+    /// named, pinned to the box's peer id (protocol §3, "The channel over libp2p").
+    pub fn use_relay(&mut self) -> Result<(), ClientError> {
+        if self.relay.is_some() {
+            return Ok(());
+        }
+        let pin = &self.state.box_pin;
+        if pin.peer_id.is_none() || pin.relayed.is_empty() {
+            return Err(ClientError::Unreachable {
+                addrs: "a relay".into(),
+                detail: "this phone does not know the box's relay yet: run `client info` once at \
+                         home (the box must have a relay: identity-box status shows it)"
+                    .into(),
+            });
+        }
+        let link = RelayLink::start().map_err(|e| ClientError::Unreachable {
+            addrs: "a relay".into(),
+            detail: format!("the phone's libp2p node cannot start: {e}"),
+        })?;
+        self.relay = Some(link);
+        Ok(())
+    }
+
+    /// Notes how the box is reached from outside the home, as `box.info` told it.
+    pub fn note_network(&mut self, network: &crate::protocol::info::BoxNetwork) {
+        self.state.box_pin.peer_id = Some(network.peer_id.clone());
+        if !network.relayed.is_empty() {
+            self.state.box_pin.relayed = network.relayed.clone();
+        }
     }
 
     /// Writes the state file atomically, readable only by its owner.
@@ -549,7 +658,35 @@ impl Client {
         Ok((answer.status, answer.body))
     }
 
+    #[cfg_attr(not(feature = "node"), allow(unreachable_code, unused_variables))]
     fn post_rpc(&mut self, envelope: &Envelope) -> Result<Answer, ClientError> {
+        if let Some(link) = &self.relay {
+            let pin = &self.state.box_pin;
+            let peer = pin.peer_id.clone().unwrap_or_default();
+            let request =
+                serde_json::to_vec(envelope).map_err(|e| ClientError::Protocol(e.to_string()))?;
+            let node = link.node.clone();
+            let relayed = pin.relayed.clone();
+            let answer = link
+                .runtime
+                .block_on(async move { node.channel_call(&peer, &relayed, request).await })
+                .map_err(|e| ClientError::Unreachable {
+                    addrs: format!("its relay ({})", pin.relayed.join(", ")),
+                    detail: e.to_string(),
+                })?;
+            let mut answer: Value = serde_json::from_slice(&answer)
+                .map_err(|e| ClientError::Protocol(format!("the channel over libp2p: {e}")))?;
+            let status = answer["status"]
+                .as_u64()
+                .and_then(|s| u16::try_from(s).ok())
+                .ok_or_else(|| {
+                    ClientError::Protocol("the channel's answer has no status".into())
+                })?;
+            return Ok(Answer {
+                status,
+                body: answer["body"].take(),
+            });
+        }
         self.post_any("/v1/rpc", envelope)
     }
 

@@ -336,6 +336,7 @@ pub async fn start(
         announce: config.ipfs.announce.clone(),
         relays: config.ipfs.relays.clone(),
         relay_server: config.ipfs.relay_server.clone(),
+        channel_max_bytes: usize::try_from(config.http.max_body_bytes).unwrap_or(usize::MAX),
     };
     let node = match Node::start(&node_config, keys.ipfs_node_seed().expose()).await {
         Ok(node) => node,
@@ -367,6 +368,20 @@ pub async fn start(
         config.quota.backups_per_device,
     );
     state.set_services(identities.clone(), backups);
+    {
+        // The sealed channel over libp2p: the same requests as `POST /v1/rpc`, from a phone
+        // or a box outside the home (protocol §3).
+        let state = state.clone();
+        if let Err(e) = identities
+            .node()
+            .serve_channel(move |peer, request| {
+                crate::api::channel_over_libp2p(state.clone(), peer, request)
+            })
+            .await
+        {
+            log::warn!("{e}: phones outside the home cannot reach the box");
+        }
+    }
     state.set_store(store.clone());
     state.set_storage(crate::storage::Storage::new(&data_dir));
     parts.tasks.spawn(republish(

@@ -226,7 +226,20 @@ pub struct NodeConfig {
     pub relays: Vec<String>,
     /// The box as a relay for others.
     pub relay_server: RelayServerSettings,
+    /// The largest request or answer of the sealed channel over libp2p
+    /// (`/identity-box/channel/1`), in bytes: larger ones are refused before they are read
+    /// whole.
+    pub channel_max_bytes: usize,
 }
+
+/// The libp2p protocol that carries the sealed channel (protocol §3, "The channel over
+/// libp2p"): a request is the envelope `POST /v1/rpc` takes, the answer `{"status", "body"}`.
+pub const CHANNEL_PROTOCOL: &str = "/identity-box/channel/1";
+
+/// The most a request through a relay may carry: relays limit what a relayed connection
+/// carries (libp2p's default is 128 KiB, the box's own relay's 1 MiB), and a request cut off
+/// half way is lost. A larger one waits for a direct connection.
+pub const RELAYED_MAX_BYTES: usize = 96 * 1024;
 
 /// Why the node failed.
 #[derive(Debug, thiserror::Error)]
@@ -251,6 +264,17 @@ pub enum IpfsError {
          relay (if the address names one) holds a reservation for it"
     )]
     Unreachable { addr: String, reason: String },
+    /// A request too large for a relayed connection, and no direct one could be made.
+    #[error(
+        "this request ({size} bytes) is too large to go through a relay (at most {max} bytes), \
+         and the box could not be reached directly; send it when you are at home (on the \
+         box's network), or make the box reachable with a port forward (README, \"Reaching a \
+         box from outside the home\")"
+    )]
+    TooLargeForRelay { size: usize, max: usize },
+    /// The other end did not answer the channel request.
+    #[error("the box did not answer over libp2p: {0}; try again, or at home")]
+    Channel(String),
     /// The document is neither here nor found on the network in time.
     #[error("the document {0} was not found")]
     NotFound(String),

@@ -70,6 +70,11 @@ struct Links {
     punched: std::collections::HashMap<rust_ipfs::PeerId, Result<(), String>>,
 }
 
+/// How long a channel request over libp2p may take, answer included.
+const CHANNEL_TIMEOUT: Duration = Duration::from_secs(120);
+/// Channel requests the node answers at once; more wait.
+const CHANNEL_CONCURRENCY: usize = 16;
+
 /// How long [`Node::reach`] waits for a relayed connection to become a direct one.
 pub const DIRECT_WITHIN: Duration = Duration::from_secs(10);
 
@@ -349,6 +354,14 @@ impl Node {
                 relay
             });
         }
+        // The sealed channel over libp2p: the same envelopes as `POST /v1/rpc`.
+        builder = builder.with_request_response(vec![rust_ipfs::RequestResponseConfig {
+            protocol: super::CHANNEL_PROTOCOL.into(),
+            timeout: Some(CHANNEL_TIMEOUT),
+            max_request_size: config.channel_max_bytes,
+            max_response_size: config.channel_max_bytes,
+            ..Default::default()
+        }]);
         if config.mdns {
             builder = builder.with_mdns();
         }
@@ -426,6 +439,117 @@ impl Node {
             )),
             links,
         })
+    }
+
+    /// Answers the channel's requests (`/identity-box/channel/1`) with `handler`, which gets the
+    /// peer id of the sender and the request's bytes and returns the answer's bytes; runs until
+    /// the node stops.
+    pub async fn serve_channel<F, Fut>(&self, handler: F) -> Result<(), IpfsError>
+    where
+        F: Fn(String, Vec<u8>) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = Vec<u8>> + Send + 'static,
+    {
+        let mut requests = self
+            .ipfs
+            .requests_subscribe(super::CHANNEL_PROTOCOL)
+            .await
+            .map_err(|e| IpfsError::Start(format!("the channel over libp2p: {e}")))?;
+        let ipfs = self.ipfs.clone();
+        let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(CHANNEL_CONCURRENCY));
+        let handler = std::sync::Arc::new(handler);
+        let task = tokio::spawn(async move {
+            while let Some((peer, id, request)) = requests.next().await {
+                let Ok(slot) = slots.clone().acquire_owned().await else {
+                    return;
+                };
+                let (ipfs, handler) = (ipfs.clone(), handler.clone());
+                tokio::spawn(async move {
+                    let answer = handler(peer.to_string(), request.to_vec()).await;
+                    if let Err(e) = ipfs.send_response(peer, id, answer).await {
+                        log::debug!("the channel's answer to {peer} was not sent: {e}");
+                    }
+                    drop(slot);
+                });
+            }
+        });
+        self.publisher
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(task);
+        Ok(())
+    }
+
+    /// Sends one channel request to the box `peer` (a peer id), dialling it at `addrs` (its
+    /// relayed addresses) unless connected, and returns the answer's bytes. A request larger
+    /// than [`RELAYED_MAX_BYTES`] waits up to [`DIRECT_WITHIN`] for the connection to become
+    /// direct and is refused when it does not.
+    ///
+    /// [`RELAYED_MAX_BYTES`]: super::RELAYED_MAX_BYTES
+    pub async fn channel_call(
+        &self,
+        peer: &str,
+        addrs: &[String],
+        request: Vec<u8>,
+    ) -> Result<Vec<u8>, IpfsError> {
+        let target: rust_ipfs::PeerId = peer.parse().map_err(|_| IpfsError::BadAddress {
+            addr: peer.to_owned(),
+            reason: "not a peer id".into(),
+        })?;
+        let addrs = addrs
+            .iter()
+            .map(|a| parse_addr(a))
+            .collect::<Result<Vec<_>, _>>()?;
+        let (state, changed) = &*self.links;
+        let open = || {
+            state
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .open
+                .get(&target)
+                .copied()
+                .unwrap_or_default()
+        };
+        if open() == (0, 0) {
+            let dial = DialOpts::peer_id(target).addresses(addrs).build();
+            match tokio::time::timeout(DIRECT_WITHIN, self.ipfs.connect(dial)).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => {
+                    return Err(IpfsError::Unreachable {
+                        addr: peer.to_owned(),
+                        reason: e.to_string(),
+                    });
+                }
+                Err(_) => {
+                    return Err(IpfsError::Unreachable {
+                        addr: peer.to_owned(),
+                        reason: "no answer within 10 s".into(),
+                    });
+                }
+            }
+        }
+        if request.len() > super::RELAYED_MAX_BYTES && open().1 == 0 {
+            // Only relayed: give the hole punch its chance.
+            let direct = async {
+                loop {
+                    let wait = changed.notified();
+                    if open().1 > 0 {
+                        return;
+                    }
+                    wait.await;
+                }
+            };
+            if tokio::time::timeout(DIRECT_WITHIN, direct).await.is_err() {
+                return Err(IpfsError::TooLargeForRelay {
+                    size: request.len(),
+                    max: super::RELAYED_MAX_BYTES,
+                });
+            }
+        }
+        self.ipfs
+            .send_request(target, request)
+            .await
+            .map(|b| b.to_vec())
+            .map_err(|e| IpfsError::Channel(e.to_string()))
     }
 
     /// Dials `addr` (through a relay when it says so: `…/p2p/<relay>/p2p-circuit/p2p/<box>`)

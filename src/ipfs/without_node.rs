@@ -40,6 +40,23 @@ impl Node {
         match *self {}
     }
 
+    pub async fn serve_channel<F, Fut>(&self, _handler: F) -> Result<(), IpfsError>
+    where
+        F: Fn(String, Vec<u8>) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = Vec<u8>> + Send + 'static,
+    {
+        match *self {}
+    }
+
+    pub async fn channel_call(
+        &self,
+        _peer: &str,
+        _addrs: &[String],
+        _request: Vec<u8>,
+    ) -> Result<Vec<u8>, IpfsError> {
+        match *self {}
+    }
+
     pub async fn put_document(&self, _doc: &serde_json::Value) -> Result<String, IpfsError> {
         match *self {}
     }

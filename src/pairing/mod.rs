@@ -247,6 +247,7 @@ impl Pairing {
             key: self.keys.agreement_public(),
             token: *token,
             addrs: self.addrs.clone(),
+            peer: Some(self.keys.ipfs_peer_id()),
         }
     }
 

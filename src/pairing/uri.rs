@@ -1,4 +1,5 @@
-//! The QR payload (protocol §2): `idbox://pair?v=1&name=…&key=…&token=…&addr=…[&addr=…]`.
+//! The QR payload (protocol §2):
+//! `idbox://pair?v=1&name=…&key=…&token=…&addr=…[&addr=…][&peer=12D3…]`.
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
@@ -23,6 +24,9 @@ pub struct PairingUri {
     pub token: [u8; 16],
     /// `host:port` addresses to try, in order.
     pub addrs: Vec<String>,
+    /// The box's IPFS peer id, which the channel over libp2p is pinned to (absent in codes of
+    /// older boxes).
+    pub peer: Option<String>,
 }
 
 impl std::fmt::Debug for PairingUri {
@@ -32,6 +36,7 @@ impl std::fmt::Debug for PairingUri {
             .field("key", &b64u(&self.key))
             .field("token", &"[redacted]")
             .field("addrs", &self.addrs)
+            .field("peer", &self.peer)
             .finish()
     }
 }
@@ -60,6 +65,10 @@ impl PairingUri {
             out.push_str("&addr=");
             out.extend(utf8_percent_encode(addr, QUERY_VALUE));
         }
+        if let Some(peer) = &self.peer {
+            out.push_str("&peer=");
+            out.extend(utf8_percent_encode(peer, QUERY_VALUE));
+        }
         out
     }
 
@@ -73,6 +82,7 @@ impl PairingUri {
             .strip_prefix("idbox://pair?")
             .ok_or(UriError::NotPairing)?;
         let (mut v, mut name, mut key, mut token, mut addrs) = (None, None, None, None, Vec::new());
+        let mut peer = None;
         for (k, value) in form_urlencoded_pairs(query) {
             match k.as_str() {
                 "v" => v = Some(value),
@@ -80,6 +90,7 @@ impl PairingUri {
                 "key" => key = Some(value),
                 "token" => token = Some(value),
                 "addr" => addrs.push(value),
+                "peer" => peer = Some(value),
                 _ => {}
             }
         }
@@ -105,11 +116,17 @@ impl PairingUri {
         {
             return Err(UriError::Malformed("bad address"));
         }
+        if let Some(peer) = &peer
+            && peer.parse::<libp2p_identity::PeerId>().is_err()
+        {
+            return Err(UriError::Malformed("bad peer id"));
+        }
         Ok(PairingUri {
             name: name.unwrap_or_default(),
             key,
             token,
             addrs,
+            peer,
         })
     }
 }
@@ -148,6 +165,7 @@ mod tests {
                 "identity-box.local:80".into(),
                 "[fe80::1]:80".into(),
             ],
+            peer: Some("12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA".into()),
         }
     }
 
@@ -198,7 +216,7 @@ mod tests {
             token in proptest::array::uniform16(any::<u8>()),
             addrs in proptest::collection::vec("[a-z0-9.:\\[\\]-]{1,30}", 1..4),
         ) {
-            let uri = PairingUri { name, key, token, addrs };
+            let uri = PairingUri { name, key, token, addrs, peer: None };
             prop_assert_eq!(PairingUri::parse(&uri.encode()).unwrap(), uri);
         }
 

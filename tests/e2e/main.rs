@@ -9,6 +9,7 @@ mod common;
 mod archive;
 mod backups;
 mod browser;
+mod channel;
 mod daemon;
 mod dht;
 mod discovery;

@@ -478,6 +478,7 @@ pub async fn test_node(repo: &Path, bootstrap: &str, seed: u8) -> identity_box::
         announce: Vec::new(),
         relays: Vec::new(),
         relay_server: Default::default(),
+        channel_max_bytes: 64 * 1024 * 1024,
     };
     identity_box::ipfs::Node::start(&config, &[seed; 32])
         .await
