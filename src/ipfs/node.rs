@@ -58,9 +58,41 @@ enum Announce {
 /// sends them again).
 const JOB_QUEUE: usize = 4096;
 
-/// Connections and hole punches as the swarm's hook sees them, for [`Node::reach`]; the
-/// `Notify` wakes a waiting `reach` at each change.
-type SharedLinks = std::sync::Arc<(std::sync::Mutex<Links>, tokio::sync::Notify)>;
+/// Connections and hole punches as the swarm's hook sees them, for [`Node::reach`] and
+/// [`Node::channel_call`].
+type SharedLinks = std::sync::Arc<LinkState>;
+
+/// [`Links`], and a `Notify` that wakes whoever waits for a change.
+#[derive(Default)]
+struct LinkState {
+    links: std::sync::Mutex<Links>,
+    changed: tokio::sync::Notify,
+}
+
+impl LinkState {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Links> {
+        self.links.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The open connections to `peer`: (relayed, direct).
+    fn open(&self, peer: &rust_ipfs::PeerId) -> (u32, u32) {
+        self.lock().open.get(peer).copied().unwrap_or_default()
+    }
+
+    /// Waits up to `within` until `found` finds something in the links.
+    async fn until<T>(&self, within: Duration, found: impl Fn(&Links) -> Option<T>) -> Option<T> {
+        let wait = async {
+            loop {
+                let changed = self.changed.notified();
+                if let Some(t) = found(&self.lock()) {
+                    return t;
+                }
+                changed.await;
+            }
+        };
+        tokio::time::timeout(within, wait).await.ok()
+    }
+}
 
 #[derive(Default)]
 struct Links {
@@ -77,6 +109,11 @@ const CHANNEL_CONCURRENCY: usize = 16;
 
 /// How long [`Node::reach`] waits for a relayed connection to become a direct one.
 pub const DIRECT_WITHIN: Duration = Duration::from_secs(10);
+
+/// Parses configured multiaddrs; the first that does not parse is the error.
+fn parse_addrs(addrs: &[String]) -> Result<Vec<rust_ipfs::Multiaddr>, IpfsError> {
+    addrs.iter().map(|a| parse_addr(a)).collect()
+}
 
 /// Whether `addr` goes through a relay (`…/p2p-circuit…`).
 fn is_relayed(addr: &rust_ipfs::Multiaddr) -> bool {
@@ -95,16 +132,8 @@ const PUT_TIMEOUT: Duration = Duration::from_secs(60);
 impl Node {
     /// Starts the node with the ed25519 identity whose 32-byte seed is `node_key`.
     pub async fn start(config: &NodeConfig, node_key: &[u8; 32]) -> Result<Node, IpfsError> {
-        let listen = config
-            .listen
-            .iter()
-            .map(|a| parse_addr(a))
-            .collect::<Result<Vec<_>, _>>()?;
-        let bootstrap = config
-            .bootstrap
-            .iter()
-            .map(|a| parse_addr(a))
-            .collect::<Result<Vec<_>, _>>()?;
+        let listen = parse_addrs(&config.listen)?;
+        let bootstrap = parse_addrs(&config.bootstrap)?;
         let mut seed = Zeroizing::new(*node_key);
         let keypair =
             Keypair::ed25519_from_bytes(&mut *seed).map_err(|e| IpfsError::Start(e.to_string()))?;
@@ -132,11 +161,7 @@ impl Node {
         // public ones among them, which the box's own provider records carry.
         let mut external: Vec<rust_ipfs::Multiaddr> = Vec::new();
         let mut announced: Vec<rust_ipfs::Multiaddr> = Vec::new();
-        let announce = config
-            .announce
-            .iter()
-            .map(|a| parse_addr(a))
-            .collect::<Result<Vec<_>, _>>()?;
+        let announce = parse_addrs(&config.announce)?;
         let relays = config
             .relays
             .iter()
@@ -495,50 +520,21 @@ impl Node {
             addr: peer.to_owned(),
             reason: "not a peer id".into(),
         })?;
-        let addrs = addrs
-            .iter()
-            .map(|a| parse_addr(a))
-            .collect::<Result<Vec<_>, _>>()?;
-        let (state, changed) = &*self.links;
-        let open = || {
-            state
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .open
-                .get(&target)
-                .copied()
-                .unwrap_or_default()
-        };
-        if open() == (0, 0) {
+        let addrs = parse_addrs(addrs)?;
+        if self.links.open(&target) == (0, 0) {
             let dial = DialOpts::peer_id(target).addresses(addrs).build();
-            match tokio::time::timeout(DIRECT_WITHIN, self.ipfs.connect(dial)).await {
-                Ok(Ok(_)) => {}
-                Ok(Err(e)) => {
-                    return Err(IpfsError::Unreachable {
-                        addr: peer.to_owned(),
-                        reason: e.to_string(),
-                    });
-                }
-                Err(_) => {
-                    return Err(IpfsError::Unreachable {
-                        addr: peer.to_owned(),
-                        reason: "no answer within 10 s".into(),
-                    });
-                }
-            }
+            self.dial_within(dial, peer).await?;
         }
-        if request.len() > super::RELAYED_MAX_BYTES && open().1 == 0 {
+        if request.len() > super::RELAYED_MAX_BYTES && self.links.open(&target).1 == 0 {
             // Only relayed: give the hole punch its chance.
-            let direct = async {
-                loop {
-                    let wait = changed.notified();
-                    if open().1 > 0 {
-                        return;
-                    }
-                    wait.await;
-                }
+            let direct = |links: &Links| {
+                links
+                    .open
+                    .get(&target)
+                    .is_some_and(|(_, d)| *d > 0)
+                    .then_some(())
             };
-            if tokio::time::timeout(DIRECT_WITHIN, direct).await.is_err() {
+            if self.links.until(DIRECT_WITHIN, direct).await.is_none() {
                 return Err(IpfsError::TooLargeForRelay {
                     size: request.len(),
                     max: super::RELAYED_MAX_BYTES,
@@ -561,46 +557,16 @@ impl Node {
             addr: addr.to_owned(),
             reason: "it does not end in the peer's /p2p/<peer id>".into(),
         })?;
-        let (state, changed) = &*self.links;
-        let open = |state: &std::sync::Mutex<Links>| {
-            state
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .open
-                .get(&peer)
-                .copied()
-                .unwrap_or_default()
-        };
         // A fresh start: the measure is of a new connection.
-        if open(state) != (0, 0) {
+        if self.links.open(&peer) != (0, 0) {
             let _ = self.ipfs.disconnect(peer).await;
-            let closed = async {
-                loop {
-                    let wait = changed.notified();
-                    if open(state) == (0, 0) {
-                        return;
-                    }
-                    wait.await;
-                }
-            };
-            let _ = tokio::time::timeout(Duration::from_secs(5), closed).await;
+            let closed = |links: &Links| (!links.open.contains_key(&peer)).then_some(());
+            let _ = self.links.until(Duration::from_secs(5), closed).await;
         }
-        state
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .punched
-            .remove(&peer);
+        self.links.lock().punched.remove(&peer);
         let start = std::time::Instant::now();
-        let unreachable = |reason: String| IpfsError::Unreachable {
-            addr: addr.to_owned(),
-            reason,
-        };
         let dial = DialOpts::unknown_peer_id().address(target.clone()).build();
-        match tokio::time::timeout(DIRECT_WITHIN, self.ipfs.connect(dial)).await {
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => return Err(unreachable(e.to_string())),
-            Err(_) => return Err(unreachable("no answer within 10 s".into())),
-        }
+        self.dial_within(dial, addr).await?;
         let connected_ms = start.elapsed().as_millis() as u64;
         let relayed = is_relayed(&target);
         let mut reach = Reach {
@@ -613,29 +579,37 @@ impl Node {
         if !relayed {
             return Ok(reach);
         }
-        let direct = async {
-            loop {
-                let wait = changed.notified();
-                {
-                    let links = state.lock().unwrap_or_else(|p| p.into_inner());
-                    if links.open.get(&peer).is_some_and(|(_, d)| *d > 0) {
-                        return Ok(start.elapsed().as_millis() as u64);
-                    }
-                    if let Some(Err(e)) = links.punched.get(&peer) {
-                        return Err(e.clone());
-                    }
-                }
-                wait.await;
+        // Direct, or the hole punch failed.
+        let outcome = |links: &Links| {
+            if links.open.get(&peer).is_some_and(|(_, d)| *d > 0) {
+                return Some(Ok(start.elapsed().as_millis() as u64));
+            }
+            match links.punched.get(&peer) {
+                Some(Err(e)) => Some(Err(e.clone())),
+                _ => None,
             }
         };
-        match tokio::time::timeout(DIRECT_WITHIN.saturating_sub(start.elapsed()), direct).await {
-            Ok(Ok(ms)) => reach.direct_ms = Some(ms),
-            Ok(Err(e)) => reach.hole_punch_error = Some(e),
-            Err(_) => {
-                reach.hole_punch_error = Some("no direct connection within 10 s".into());
-            }
+        let left = DIRECT_WITHIN.saturating_sub(start.elapsed());
+        match self.links.until(left, outcome).await {
+            Some(Ok(ms)) => reach.direct_ms = Some(ms),
+            Some(Err(e)) => reach.hole_punch_error = Some(e),
+            None => reach.hole_punch_error = Some("no direct connection within 10 s".into()),
         }
         Ok(reach)
+    }
+
+    /// Dials as `opts` says and waits up to [`DIRECT_WITHIN`] for the connection; `what` names
+    /// the peer in the error.
+    async fn dial_within(&self, opts: DialOpts, what: &str) -> Result<(), IpfsError> {
+        let reason = match tokio::time::timeout(DIRECT_WITHIN, self.ipfs.connect(opts)).await {
+            Ok(Ok(_)) => return Ok(()),
+            Ok(Err(e)) => e.to_string(),
+            Err(_) => "no answer within 10 s".into(),
+        };
+        Err(IpfsError::Unreachable {
+            addr: what.to_owned(),
+            reason,
+        })
     }
 
     /// The node's own peer id (`12D3…`).
@@ -1096,7 +1070,6 @@ fn on_link_event<E>(
     E: libp2p::swarm::NetworkBehaviour,
 {
     use connexa::prelude::relay::server::Event as Relay;
-    let (state, changed) = &**links;
     match event {
         SwarmEvent::ConnectionEstablished {
             peer_id, endpoint, ..
@@ -1105,8 +1078,8 @@ fn on_link_event<E>(
             peer_id, endpoint, ..
         } => {
             let opened = matches!(event, SwarmEvent::ConnectionEstablished { .. });
-            let mut links = state.lock().unwrap_or_else(|p| p.into_inner());
-            let count = links.open.entry(*peer_id).or_default();
+            let mut open = links.lock();
+            let count = open.open.entry(*peer_id).or_default();
             let slot = if endpoint.is_relayed() {
                 &mut count.0
             } else {
@@ -1118,10 +1091,10 @@ fn on_link_event<E>(
                 slot.saturating_sub(1)
             };
             if *count == (0, 0) {
-                links.open.remove(peer_id);
+                open.open.remove(peer_id);
             }
-            drop(links);
-            changed.notify_waiters();
+            drop(open);
+            links.changed.notify_waiters();
         }
         SwarmEvent::Behaviour(BehaviourEvent::Dcutr(connexa::prelude::dcutr::Event {
             remote_peer_id,
@@ -1140,12 +1113,8 @@ fn on_link_event<E>(
                 at: crate::clock::Clock::now_unix(&crate::clock::SystemClock),
                 error: outcome.as_ref().err().cloned(),
             });
-            state
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .punched
-                .insert(*remote_peer_id, outcome);
-            changed.notify_waiters();
+            links.lock().punched.insert(*remote_peer_id, outcome);
+            links.changed.notify_waiters();
         }
         SwarmEvent::Behaviour(BehaviourEvent::Relay(relay)) => {
             let mut held = reservations.lock().unwrap_or_else(|p| p.into_inner());

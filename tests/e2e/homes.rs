@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::common::netns::Netns;
-use crate::common::{Daemon, Started, admin_command};
+use crate::common::{Daemon, Started, admin_command, ipfs_status};
 
 /// How a home's router treats traffic.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -174,16 +174,6 @@ fn start_box(ns: &Netns, data: &Path, env: &[(&str, &str)]) -> Daemon {
     }
 }
 
-fn ipfs_status(data: &Path) -> Value {
-    let out = admin_command(&["status", "--json"], data);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice::<Value>(&out.stdout).unwrap()["ipfs"].clone()
-}
-
 /// `identity-box reach ADDR --json` on the box of `data`: the answer, or the error's text.
 fn reach(data: &Path, addr: &str) -> Result<Value, String> {
     let out = admin_command(&["reach", addr, "--json"], data);
@@ -303,12 +293,23 @@ fn boxes_behind_home_routers_reach_each_other_through_a_relay_and_directly_where
         })
         .collect();
 
-    // Not in the allow list: the relay refuses them a slot.
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while Instant::now() < deadline {
-        let status = ipfs_status(&data("a"));
+    // Not in the allow list: the relay refuses each of them a slot (its log says so), and none
+    // names a relayed address.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !peers
+        .iter()
+        .all(|p| relay.stderr().contains(&format!("refused a slot to {p}")))
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the relay did not refuse every box:\n{}",
+            relay.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    for name in names {
+        let status = ipfs_status(&data(name));
         assert_eq!(status["relayed"], serde_json::json!([]), "{status}");
-        std::thread::sleep(Duration::from_millis(250));
     }
 
     // The household adds its boxes to the relay's list, and the relay restarts: every box

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::common::netns::Netns;
-use crate::common::{BIN, Daemon, Started, admin_command, ipfs_addrs};
+use crate::common::{BIN, Daemon, Started, ipfs_addrs, ipfs_status};
 
 /// Namespaces `hosts` joined by a bridge in `hub`; host i is 11.1.0.(i+1)/24 on its eth0.
 struct Internet {
@@ -62,16 +62,6 @@ fn public_box(ns: &Netns, i: usize, data: &Path, bootstrap: &[String]) -> Daemon
         Started::Ready(d) => d,
         Started::Failed(status, err) => panic!("box {i} failed ({status}): {err}"),
     }
-}
-
-fn ipfs_status(data: &Path) -> Value {
-    let out = admin_command(&["status", "--json"], data);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice::<Value>(&out.stdout).unwrap()["ipfs"].clone()
 }
 
 /// `GET url` from inside `ns`: the status and the body.

@@ -448,16 +448,20 @@ pub fn boot_id_config(dir: &Path, extra: &str) -> (PathBuf, PathBuf) {
     (config, boot_id)
 }
 
-/// The IPFS listening addresses of a running daemon, from `identity-box status --json`.
-pub fn ipfs_addrs(data_dir: &Path) -> Vec<String> {
+/// The `ipfs` part of a running daemon's `identity-box status --json`.
+pub fn ipfs_status(data_dir: &Path) -> serde_json::Value {
     let out = admin_command(&["status", "--json"], data_dir);
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    status["ipfs"]["listen"]
+    serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["ipfs"].clone()
+}
+
+/// The IPFS listening addresses of a running daemon, from `identity-box status --json`.
+pub fn ipfs_addrs(data_dir: &Path) -> Vec<String> {
+    ipfs_status(data_dir)["listen"]
         .as_array()
         .unwrap()
         .iter()
